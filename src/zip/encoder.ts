@@ -1,0 +1,444 @@
+/**
+ * ZipEncoder: writes entries one after another as a byte stream, keeping only O(1)
+ * state (position, entry count, central-directory size, and the entry in flight).
+ *
+ * Each entry is: local file header (APPNOTE 4.3.7), data (STORE: the caller's buffers
+ * passed through; DEFLATE: zlib raw deflate), data descriptor (APPNOTE 4.3.9). When an
+ * entry ends its central-directory record (APPNOTE 4.3.12) is handed to the caller,
+ * who spills it; endOfArchive() streams the records back with the end records.
+ *
+ * Checkpoints: the state is a small JSON value at every entry boundary and at every
+ * byte of an entry except inside DEFLATE output (deflate state cannot be saved).
+ */
+import { Readable, pipeline } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { endOfArchive, type ArchiveTotals, type EndOptions } from './end';
+import {
+  CHECKPOINT_FORMAT,
+  checkpointable,
+  validateCheckpoint,
+  type EncoderCheckpoint,
+  type EntryCheckpoint,
+  type EntryPhase,
+} from './checkpoint';
+import { ZipInputError, ZipStateError } from './errors';
+import {
+  centralDirectoryRecord,
+  dataDescriptor,
+  entryNeedsZip64,
+  localFileHeader,
+  localFileHeaderLength,
+  type EntryFacts,
+} from './records';
+import {
+  normalizeEntrySpec,
+  prepareEntry,
+  type EntrySpec,
+  type NormalizedEntrySpec,
+  type PreparedEntry,
+} from './spec';
+
+/** Facts about a finished entry, for manifests. */
+export interface EntryResult extends EntryFacts {
+  name: string;
+  zip64: boolean;
+}
+
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+interface InFlight {
+  entry: PreparedEntry;
+  localHeaderOffset: number;
+  phase: EntryPhase;
+  phaseOffset: number;
+  crc32: number;
+  uncompressedSize: number;
+  compressedSize: number;
+}
+
+/** The last chunk handed out, with the state just before it, for checkpoints inside it. */
+interface LastChunk {
+  chunk: Buffer;
+  positionBefore: number;
+  entryCountBefore: number;
+  centralDirectorySizeBefore: number;
+  before: EntryCheckpoint;
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk)
+    ? chunk
+    : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+function toEntryCheckpoint(f: InFlight): EntryCheckpoint {
+  return {
+    spec: f.entry.spec,
+    localHeaderOffset: f.localHeaderOffset,
+    phase: f.phase,
+    phaseOffset: f.phaseOffset,
+    crc32: f.crc32,
+    uncompressedSize: f.uncompressedSize,
+    compressedSize: f.compressedSize,
+  };
+}
+
+function sizeMismatch(spec: NormalizedEntrySpec, fed: number): ZipInputError {
+  return new ZipInputError(
+    'size',
+    `entry ${JSON.stringify(spec.name)} declared size ${String(spec.size)} but the source gave ${fed}${fed > (spec.size ?? 0) ? ' or more' : ''} bytes; declare the real size (or omit it) or fix the source`,
+  );
+}
+
+export class ZipEncoder {
+  private _position: number;
+  private _entryCount: number;
+  private _centralDirectorySize: number;
+  private inFlight: InFlight | null = null;
+  private running = false;
+  private lastChunk: LastChunk | null = null;
+
+  /** Central-directory record of the entry that just ended; spill it before the next one. */
+  lastCentralDirectoryRecord: Buffer | null = null;
+  /** CRC, sizes and offset of the entry that just ended. */
+  lastEntry: EntryResult | null = null;
+
+  constructor() {
+    this._position = 0;
+    this._entryCount = 0;
+    this._centralDirectorySize = 0;
+  }
+
+  /** Archive bytes emitted so far. */
+  get position(): number {
+    return this._position;
+  }
+
+  get entryCount(): number {
+    return this._entryCount;
+  }
+
+  /** True while an entry is started (or resumed) and not finished. */
+  get entryInFlight(): boolean {
+    return this.inFlight !== null;
+  }
+
+  /**
+   * Starts an entry and returns its bytes: header, data, data descriptor. The spec is
+   * validated now (ZipInputError); the source is read as the result is iterated.
+   */
+  entry(spec: EntrySpec, source?: ByteSource): AsyncGenerator<Buffer, void, undefined> {
+    const normalized = normalizeEntrySpec(spec);
+    if (this.inFlight !== null || this.running) {
+      throw new ZipStateError(
+        'an entry is already in flight; finish iterating it (or resume) before starting the next',
+      );
+    }
+    if (!normalized.directory && source === undefined) {
+      throw new ZipInputError(
+        'source',
+        `entry ${JSON.stringify(normalized.name)} is a file and needs a source (an empty iterable for an empty file)`,
+      );
+    }
+    this.inFlight = {
+      entry: prepareEntry(normalized),
+      localHeaderOffset: this._position,
+      phase: 'localFileHeader',
+      phaseOffset: 0,
+      crc32: 0,
+      uncompressedSize: 0,
+      compressedSize: 0,
+    };
+    this.lastChunk = null;
+    return this.run(source ?? []);
+  }
+
+  /**
+   * Continues the entry in flight of a resumed encoder. `source` must yield the entry's
+   * data from byte `checkpoint.entry.uncompressedSize` on (see resumeSourceOffset);
+   * it is not read when the checkpoint lies in the data descriptor.
+   */
+  continueEntry(source?: ByteSource): AsyncGenerator<Buffer, void, undefined> {
+    const f = this.inFlight;
+    if (f === null) throw new ZipStateError('no entry in flight; use entry() to start one');
+    if (this.running) throw new ZipStateError('the entry in flight is already being iterated');
+    const needsSource = !f.entry.spec.directory && f.phase !== 'dataDescriptor';
+    if (needsSource && source === undefined) {
+      throw new ZipInputError(
+        'source',
+        `entry ${JSON.stringify(f.entry.spec.name)} needs its source from byte ${f.uncompressedSize}`,
+      );
+    }
+    return this.run(source ?? []);
+  }
+
+  /**
+   * The state at archive byte `at` (default: everything emitted so far). `at` may lie
+   * inside the last chunk handed out, so a part boundary can cut a chunk. Throws
+   * ZipStateError inside DEFLATE data: checkpoint at that entry's start instead.
+   */
+  checkpoint(at: number = this._position): EncoderCheckpoint {
+    if (at === this._position) {
+      const entry = this.inFlight === null ? null : toEntryCheckpoint(this.inFlight);
+      if (entry !== null && !checkpointable(entry)) {
+        throw new ZipStateError(
+          `position ${at} is inside the DEFLATE data of ${JSON.stringify(entry.spec.name)}; checkpoint at the entry's start`,
+        );
+      }
+      return {
+        format: CHECKPOINT_FORMAT,
+        position: this._position,
+        entryCount: this._entryCount,
+        centralDirectorySize: this._centralDirectorySize,
+        entry,
+      };
+    }
+    const last = this.lastChunk;
+    if (last === null || at < last.positionBefore || at > this._position) {
+      throw new ZipStateError(
+        `can checkpoint at ${this._position} or inside the last chunk handed out, not at ${at}`,
+      );
+    }
+    const cut = at - last.positionBefore;
+    const entry: EntryCheckpoint = { ...last.before, phaseOffset: last.before.phaseOffset + cut };
+    if (entry.phase === 'data') {
+      if (entry.spec.compression === 'deflate') {
+        throw new ZipStateError(
+          `position ${at} is inside the DEFLATE data of ${JSON.stringify(entry.spec.name)}; checkpoint at the entry's start`,
+        );
+      }
+      const part = last.chunk.subarray(0, cut);
+      entry.crc32 = zlib.crc32(part, entry.crc32);
+      entry.uncompressedSize += cut;
+      entry.compressedSize += cut;
+    } else if (!checkpointable(entry)) {
+      throw new ZipStateError(`position ${at} cannot be checkpointed`);
+    }
+    return {
+      format: CHECKPOINT_FORMAT,
+      position: at,
+      entryCount: last.entryCountBefore,
+      centralDirectorySize: last.centralDirectorySizeBefore,
+      entry,
+    };
+  }
+
+  /** Totals for endOfArchive(); only between entries. */
+  totals(): ArchiveTotals {
+    if (this.inFlight !== null)
+      throw new ZipStateError('an entry is in flight; finish it before ending the archive');
+    return {
+      entryCount: this._entryCount,
+      centralDirectoryOffset: this._position,
+      centralDirectorySize: this._centralDirectorySize,
+    };
+  }
+
+  /** Shorthand for endOfArchive(records, this.totals(), options). */
+  end(
+    records: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: EndOptions = {},
+  ): AsyncGenerator<Buffer, void, undefined> {
+    return endOfArchive(records, this.totals(), options);
+  }
+
+  /** An encoder that continues the byte stream exactly where `checkpoint` was taken. */
+  static resume(checkpoint: EncoderCheckpoint): ZipEncoder {
+    const cp = validateCheckpoint(checkpoint);
+    const encoder = new ZipEncoder();
+    encoder._position = cp.position;
+    encoder._entryCount = cp.entryCount;
+    encoder._centralDirectorySize = cp.centralDirectorySize;
+    if (cp.entry !== null) {
+      encoder.inFlight = {
+        entry: prepareEntry(cp.entry.spec),
+        localHeaderOffset: cp.entry.localHeaderOffset,
+        phase: cp.entry.phase,
+        phaseOffset: cp.entry.phaseOffset,
+        crc32: cp.entry.crc32,
+        uncompressedSize: cp.entry.uncompressedSize,
+        compressedSize: cp.entry.compressedSize,
+      };
+      // The rebuilt header and the offsets in the checkpoint must agree.
+      const expected = expectedPosition(encoder.inFlight);
+      if (expected !== cp.position) {
+        throw new ZipInputError(
+          'checkpoint',
+          `is inconsistent: entry progress puts the position at ${expected}, checkpoint says ${cp.position}`,
+        );
+      }
+    }
+    return encoder;
+  }
+
+  /** Records the state before `chunk`, then advances the position past it. */
+  private handOut(chunk: Buffer, f: InFlight): void {
+    this.lastChunk = {
+      chunk,
+      positionBefore: this._position,
+      entryCountBefore: this._entryCount,
+      centralDirectorySizeBefore: this._centralDirectorySize,
+      before: toEntryCheckpoint(f),
+    };
+    this._position += chunk.length;
+    f.phaseOffset += chunk.length;
+  }
+
+  private async *run(source: ByteSource): AsyncGenerator<Buffer, void, undefined> {
+    const f = this.inFlight;
+    if (f === null) throw new ZipStateError('no entry in flight');
+    if (this.running) throw new ZipStateError('the entry in flight is already being iterated');
+    this.running = true;
+    try {
+      const { spec } = f.entry;
+
+      if (f.phase === 'localFileHeader') {
+        const header = localFileHeader(f.entry);
+        const rest = header.subarray(f.phaseOffset);
+        // A directory ends with its header: finish before handing out its last bytes.
+        if (spec.directory) {
+          const cdState = this.finish(f);
+          if (rest.length > 0) {
+            this.handOutFinal(rest, f, cdState);
+            yield rest;
+          }
+          return;
+        }
+        if (rest.length > 0) {
+          this.handOut(rest, f);
+          yield rest;
+        }
+        f.phase = 'data';
+        f.phaseOffset = 0;
+      }
+
+      if (f.phase === 'data') {
+        if (spec.compression === 'store') {
+          yield* this.storeData(f, source);
+        } else {
+          yield* this.deflateData(f, source);
+        }
+        if (spec.size !== null && f.uncompressedSize !== spec.size)
+          throw sizeMismatch(spec, f.uncompressedSize);
+        f.phase = 'dataDescriptor';
+        f.phaseOffset = 0;
+      }
+
+      // phase: dataDescriptor
+      const zip64 = entryNeedsZip64(spec.forceZip64, f);
+      const descriptor = dataDescriptor(f, zip64);
+      const rest = descriptor.subarray(f.phaseOffset);
+      const cdState = this.finish(f);
+      if (rest.length > 0) {
+        this.handOutFinal(rest, f, cdState);
+        yield rest;
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** STORE: the caller's buffers go out as they are; only the CRC is computed. */
+  private async *storeData(
+    f: InFlight,
+    source: ByteSource,
+  ): AsyncGenerator<Buffer, void, undefined> {
+    const { spec } = f.entry;
+    for await (const raw of source) {
+      if (raw.byteLength === 0) continue;
+      const chunk = asBuffer(raw);
+      if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
+        throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
+      }
+      this.handOut(chunk, f);
+      f.crc32 = zlib.crc32(chunk, f.crc32);
+      f.uncompressedSize += chunk.length;
+      f.compressedSize += chunk.length;
+      yield chunk;
+    }
+  }
+
+  /** DEFLATE: raw deflate stream (APPNOTE 4.4.5 method 8) with backpressure both ways. */
+  private async *deflateData(
+    f: InFlight,
+    source: ByteSource,
+  ): AsyncGenerator<Buffer, void, undefined> {
+    const { spec } = f.entry;
+    async function* consumed(): AsyncGenerator<Buffer, void, undefined> {
+      for await (const raw of source) {
+        if (raw.byteLength === 0) continue;
+        const chunk = asBuffer(raw);
+        if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
+          throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
+        }
+        f.crc32 = zlib.crc32(chunk, f.crc32);
+        f.uncompressedSize += chunk.length;
+        yield chunk;
+      }
+    }
+    const deflate = zlib.createDeflateRaw({ level: spec.level });
+    // pipeline forwards a source error into `deflate`, which makes the loop below throw it.
+    pipeline(Readable.from(consumed(), { highWaterMark: 1 }), deflate, () => undefined);
+    for await (const out of deflate as AsyncIterable<Buffer>) {
+      if (out.length === 0) continue;
+      this.handOut(out, f);
+      f.compressedSize += out.length;
+      yield out;
+    }
+  }
+
+  /** Ends the entry: its central-directory record is produced and counted. */
+  private finish(f: InFlight): { entryCountBefore: number; centralDirectorySizeBefore: number } {
+    const before = {
+      entryCountBefore: this._entryCount,
+      centralDirectorySizeBefore: this._centralDirectorySize,
+    };
+    const facts: EntryFacts = {
+      crc32: f.crc32,
+      compressedSize: f.compressedSize,
+      uncompressedSize: f.uncompressedSize,
+      localHeaderOffset: f.localHeaderOffset,
+    };
+    const record = centralDirectoryRecord(f.entry, facts);
+    this.lastCentralDirectoryRecord = record;
+    this.lastEntry = {
+      name: f.entry.spec.name,
+      ...facts,
+      zip64: entryNeedsZip64(f.entry.spec.forceZip64, facts),
+    };
+    this._entryCount += 1;
+    this._centralDirectorySize += record.length;
+    this.inFlight = null;
+    return before;
+  }
+
+  /** Hands out an entry's last bytes after finish(), remembering the in-entry state before them. */
+  private handOutFinal(
+    chunk: Buffer,
+    f: InFlight,
+    before: { entryCountBefore: number; centralDirectorySizeBefore: number },
+  ): void {
+    this.lastChunk = {
+      chunk,
+      positionBefore: this._position,
+      entryCountBefore: before.entryCountBefore,
+      centralDirectorySizeBefore: before.centralDirectorySizeBefore,
+      before: toEntryCheckpoint(f),
+    };
+    this._position += chunk.length;
+    f.phaseOffset += chunk.length;
+  }
+}
+
+/** Where the archive position must be for an entry's progress. */
+function expectedPosition(f: InFlight): number {
+  const headerLength = localFileHeaderLength(f.entry.nameBytes.length);
+  switch (f.phase) {
+    case 'localFileHeader':
+      return f.localHeaderOffset + f.phaseOffset;
+    case 'data':
+      return f.localHeaderOffset + headerLength + f.phaseOffset;
+    case 'dataDescriptor':
+      return f.localHeaderOffset + headerLength + f.compressedSize + f.phaseOffset;
+  }
+}

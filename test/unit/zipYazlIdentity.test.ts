@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { randomArchive } from '../readers/cases';
+import { encodeYazl, encodeZipflow, type TestEntry } from '../readers/support';
+
+function firstDifference(a: Buffer, b: Buffer): string {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++)
+    if (a[i] !== b[i])
+      return `first difference at byte ${i} (ours ${a[i]}, yazl ${b[i]}); lengths ${a.length} vs ${b.length}`;
+  return `lengths differ: ${a.length} vs ${b.length}`;
+}
+
+async function assertSameAsYazl(
+  entries: TestEntry[],
+  end: Parameters<typeof encodeZipflow>[1] = {},
+): Promise<void> {
+  const ours = await encodeZipflow(entries, end);
+  const theirs = await encodeYazl(entries, end);
+  assert.ok(ours.equals(theirs), firstDifference(ours, theirs));
+}
+
+const T = Date.UTC(2024, 4, 17, 13, 45, 31, 500);
+
+describe('zip encoder is byte-identical to yazl 3.3.1', () => {
+  it('matches yazl over 250 seeded random archives (names, sizes, STORE/DEFLATE, levels, dirs, modes, mtimes, comments, forced ZIP64)', async () => {
+    for (let seed = 1; seed <= 250; seed++) {
+      const { entries, end } = randomArchive(seed);
+      const ours = await encodeZipflow(entries, end);
+      const theirs = await encodeYazl(entries, end);
+      assert.ok(ours.equals(theirs), `seed ${seed}: ${firstDifference(ours, theirs)}`);
+    }
+  });
+
+  it('matches yazl for an empty archive, with and without forced ZIP64 end records', async () => {
+    await assertSameAsYazl([]);
+    await assertSameAsYazl([], { forceZip64: true });
+    await assertSameAsYazl([], { comment: 'just a comment' });
+  });
+
+  it('matches yazl for empty files in STORE and DEFLATE', async () => {
+    await assertSameAsYazl([
+      { spec: { name: 'empty.store', mtime: T, compression: 'store' }, data: Buffer.alloc(0) },
+      { spec: { name: 'empty.deflate', mtime: T, compression: 'deflate' }, data: Buffer.alloc(0) },
+      {
+        spec: { name: 'empty.sized', mtime: T, compression: 'store', size: 0 },
+        data: Buffer.alloc(0),
+      },
+    ]);
+  });
+
+  it('matches yazl for directory entries with and without trailing slash, default and custom mode', async () => {
+    await assertSameAsYazl([
+      { spec: { name: 'd1', mtime: T, directory: true }, data: Buffer.alloc(0) },
+      { spec: { name: 'd2/', mtime: T, directory: true, mode: 0o40700 }, data: Buffer.alloc(0) },
+      {
+        spec: { name: 'd3/sub', mtime: T, directory: true, forceZip64: true },
+        data: Buffer.alloc(0),
+      },
+    ]);
+  });
+
+  it('matches yazl for every entry and the end records forced to ZIP64', async () => {
+    const data = Buffer.from('forced zip64 '.repeat(100));
+    await assertSameAsYazl(
+      [
+        { spec: { name: 's', mtime: T, compression: 'store', forceZip64: true }, data },
+        { spec: { name: 'd', mtime: T, compression: 'deflate', level: 9, forceZip64: true }, data },
+        {
+          spec: { name: 'dir', mtime: T, directory: true, forceZip64: true },
+          data: Buffer.alloc(0),
+        },
+      ],
+      { forceZip64: true, comment: 'forced' },
+    );
+  });
+
+  it('matches yazl for UTF-8 names and file comments, and a byte archive comment', async () => {
+    await assertSameAsYazl(
+      [
+        {
+          spec: {
+            name: 'données/日本語/😀.txt',
+            mtime: T,
+            compression: 'deflate',
+            comment: 'ｃｏｍｍｅｎｔ ✓',
+          },
+          data: Buffer.from('x'),
+        },
+      ],
+      { comment: Buffer.from('ünïcödé', 'utf8') },
+    );
+  });
+
+  it('matches yazl for mtimes clamped to the DOS range and the 32-bit UT range', async () => {
+    const times = [
+      0,
+      Date.UTC(1979, 11, 31),
+      Date.UTC(1980, 0, 1),
+      Date.UTC(2038, 0, 19, 3, 14, 8),
+      Date.UTC(2107, 11, 31, 23, 59, 59),
+      Date.UTC(2200, 0, 1),
+      T + 1,
+      T + 999,
+    ];
+    await assertSameAsYazl(
+      times.map((mtime, i) => ({
+        spec: { name: `t${i}`, mtime, compression: 'store' as const },
+        data: Buffer.from([i]),
+      })),
+    );
+  });
+
+  it('matches yazl for every DEFLATE level on compressible and random data fed in odd chunk sizes', async () => {
+    const text = Buffer.from('The quick brown fox jumps over the lazy dog. '.repeat(3000));
+    const random = Buffer.alloc(100_000);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+    const entries: TestEntry[] = [];
+    for (let level = 1; level <= 9; level++) {
+      entries.push({
+        spec: { name: `text-${level}`, mtime: T, compression: 'deflate', level },
+        data: text,
+        chunkSizes: [1, 7, 65536, 333],
+      });
+      entries.push({
+        spec: { name: `random-${level}`, mtime: T, compression: 'deflate', level },
+        data: random,
+        chunkSizes: [4096],
+      });
+    }
+    await assertSameAsYazl(entries);
+  });
+
+  it('writes the same bytes whatever the process time zone (DOS time is UTC)', async () => {
+    const entries: TestEntry[] = [
+      { spec: { name: 'tz', mtime: T, compression: 'store' }, data: Buffer.from('tz') },
+    ];
+    const before = await encodeZipflow(entries);
+    const saved = process.env.TZ;
+    try {
+      process.env.TZ = 'America/Los_Angeles';
+      assert.equal(new Date(T).getHours(), 6); // the zone change took effect
+      const after = await encodeZipflow(entries);
+      assert.ok(before.equals(after));
+    } finally {
+      process.env.TZ = saved;
+    }
+  });
+});
