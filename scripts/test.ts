@@ -1,0 +1,72 @@
+/**
+ * `npm test`: brings up the real local stack (Temporal dev server + MinIO, built once per
+ * machine), runs every test file against it with node's test runner, and always stops the
+ * stack, also when tests fail or the run is interrupted.
+ *
+ *   npm test                 unit + integration + slow tiers
+ *   npm test -- --fast       unit + integration only
+ *   npm test -- FILE...      only these files
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startStack, stopStack, type StackState } from '../src/client/dev/stack';
+import { ensureSystemPackages } from './system';
+
+const root = path.resolve(__dirname, '..');
+const log = (line: string): void => console.error(`[zipflow] ${line}`);
+
+function testFiles(args: string[]): string[] {
+  const named = args.filter((a) => !a.startsWith('--'));
+  if (named.length > 0) return named;
+  const tiers = ['unit', 'integration', ...(args.includes('--fast') ? [] : ['slow'])];
+  return tiers.flatMap((tier) => {
+    const dir = path.join(root, 'test', tier);
+    return fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => f.endsWith('.test.ts'))
+          .sort()
+          .map((f) => path.join('test', tier, f))
+      : [];
+  });
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  ensureSystemPackages(log);
+  let stack: StackState | undefined;
+  const stop = async (): Promise<void> => {
+    const s = stack;
+    stack = undefined;
+    if (s) await stopStack(s);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => void stop().finally(() => process.exit(130)));
+  }
+  try {
+    stack = await startStack({ log });
+    log(`stack ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const files = testFiles(process.argv.slice(2));
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--test', '--test-timeout=900000', ...files],
+        { cwd: root, stdio: 'inherit', env: { ...process.env, ...stack!.env, TZ: 'UTC' } },
+      );
+      child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1)));
+    });
+    log(`tests finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code})`);
+    return code;
+  } finally {
+    await stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

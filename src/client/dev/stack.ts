@@ -1,0 +1,234 @@
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../../shared/searchAttributes';
+import { DEFAULTS, ENV } from '../../shared/config';
+import { ensureTools } from './tools';
+
+/** What a running local stack looks like; saved as JSON so `zipflow dev down` can find it. */
+export interface StackState {
+  dir: string;
+  temporal: { pid: number; address: string; uiUrl: string; dbFile: string };
+  minio: { pid: number; endpoint: string; consoleUrl: string; dataDir: string };
+  env: Record<string, string>;
+}
+
+const LOOPBACK = '127.0.0.1';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, LOOPBACK, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a detached server whose output goes to a log file in the stack's folder. */
+function startProcess(
+  dir: string,
+  name: string,
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): number {
+  const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
+  const child = spawn(file, args, { detached: true, stdio: ['ignore', log, log], env });
+  fs.closeSync(log);
+  child.unref();
+  if (child.pid === undefined) throw new Error(`could not start ${name} (${file})`);
+  return child.pid;
+}
+
+async function waitFor(
+  what: string,
+  deadlineMs: number,
+  probe: () => Promise<boolean>,
+  logFile: string,
+): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '';
+  throw new Error(
+    `${what} did not become healthy within ${deadlineMs / 1000} s. Last log lines:\n${tail}`,
+  );
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface StartOptions {
+  /** Folder for logs, data and the state file; a new temp folder when omitted. */
+  dir?: string;
+  log?: (line: string) => void;
+}
+
+/** Builds (once) and starts the Temporal dev server and MinIO on free loopback ports. */
+export async function startStack(options: StartOptions = {}): Promise<StackState> {
+  const log = options.log ?? (() => {});
+  const tools = await ensureTools(log);
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-stack-'));
+  fs.mkdirSync(dir, { recursive: true });
+
+  const [tPort, uiPort, httpPort, metricsPort, mPort, consolePort] = await Promise.all(
+    Array.from({ length: 6 }, freePort),
+  );
+  const dbFile = path.join(dir, 'temporal.sqlite');
+  const temporalArgs = [
+    'server',
+    'start-dev',
+    '--ip',
+    LOOPBACK,
+    '--port',
+    String(tPort),
+    '--ui-port',
+    String(uiPort),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    '--db-filename',
+    dbFile,
+    '--log-level',
+    'warn',
+    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+  ];
+  const dataDir = path.join(dir, 'minio-data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const accessKey = `zipflow${crypto.randomBytes(6).toString('hex')}`;
+  const secretKey = crypto.randomBytes(24).toString('base64url');
+  const minioEnv = {
+    ...process.env,
+    MINIO_ROOT_USER: accessKey,
+    MINIO_ROOT_PASSWORD: secretKey,
+    MINIO_BROWSER: 'on',
+    MINIO_UPDATE: 'off',
+  };
+
+  const temporalPid = startProcess(dir, 'temporal', tools.temporal, temporalArgs, process.env);
+  const minioPid = startProcess(
+    dir,
+    'minio',
+    tools.minio,
+    [
+      'server',
+      dataDir,
+      '--quiet',
+      '--address',
+      `${LOOPBACK}:${mPort}`,
+      '--console-address',
+      `${LOOPBACK}:${consolePort}`,
+    ],
+    minioEnv,
+  );
+  const endpoint = `http://${LOOPBACK}:${mPort}`;
+  const address = `${LOOPBACK}:${tPort}`;
+  const state: StackState = {
+    dir,
+    temporal: { pid: temporalPid, address, uiUrl: `http://${LOOPBACK}:${uiPort}`, dbFile },
+    minio: { pid: minioPid, endpoint, consoleUrl: `http://${LOOPBACK}:${consolePort}`, dataDir },
+    env: {
+      [ENV.temporalAddress]: address,
+      [ENV.temporalNamespace]: DEFAULTS.temporalNamespace,
+      [ENV.taskQueue]: DEFAULTS.taskQueue,
+      [ENV.s3Endpoint]: endpoint,
+      [ENV.region]: 'us-east-1',
+      [ENV.accessKeyId]: accessKey,
+      [ENV.secretAccessKey]: secretKey,
+      ZIPFLOW_TEMPORAL_UI: `http://${LOOPBACK}:${uiPort}`,
+    },
+  };
+  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2), { mode: 0o600 });
+  try {
+    await Promise.all([
+      waitFor(
+        'MinIO',
+        60_000,
+        async () => (await fetch(`${endpoint}/minio/health/live`)).ok,
+        path.join(dir, 'minio.log'),
+      ),
+      waitFor(
+        'Temporal dev server',
+        90_000,
+        () => temporalHealthy(address),
+        path.join(dir, 'temporal.log'),
+      ),
+      waitFor(
+        'Temporal Web UI',
+        90_000,
+        async () => (await fetch(state.temporal.uiUrl)).ok,
+        path.join(dir, 'temporal.log'),
+      ),
+    ]);
+  } catch (err) {
+    await stopStack(state);
+    throw err;
+  }
+  log(`stack up: Temporal ${address} (UI ${state.temporal.uiUrl}), MinIO ${endpoint}`);
+  return state;
+}
+
+async function temporalHealthy(address: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 1000 });
+  try {
+    await connection.workflowService.describeNamespace({ namespace: DEFAULTS.temporalNamespace });
+    return true;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Stops both servers (SIGTERM, then SIGKILL after a grace period) and removes temp data. */
+export async function stopStack(
+  state: StackState,
+  options: { keepData?: boolean } = {},
+): Promise<void> {
+  const pids = [state.temporal.pid, state.minio.pid];
+  for (const pid of pids) signalGroup(pid, 'SIGTERM');
+  const until = Date.now() + 10_000;
+  while (pids.some(isAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (isAlive(pid)) signalGroup(pid, 'SIGKILL');
+  if (!options.keepData) fs.rmSync(state.dir, { recursive: true, force: true });
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal); // detached: the server leads its own process group
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export function readStackState(dir: string): StackState | undefined {
+  const file = path.join(dir, 'state.json');
+  return fs.existsSync(file)
+    ? (JSON.parse(fs.readFileSync(file, 'utf8')) as StackState)
+    : undefined;
+}
+
+/** Lines for `eval "$(zipflow dev up)"`. */
+export function exportLines(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join('\n');
+}

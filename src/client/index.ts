@@ -1,0 +1,56 @@
+import { Client, Connection, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
+import { temporalSettings } from '../shared/config';
+import {
+  archiveWorkflowId,
+  validateRequest,
+  type ArchiveRequest,
+  type ArchiveResult,
+} from '../shared/request';
+import type { archive } from '../workflows';
+
+export type { ArchiveRequest, ArchiveResult } from '../shared/request';
+export { RequestError, archiveWorkflowId } from '../shared/request';
+
+export interface ZipflowClient {
+  temporal: Client;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+/** Connects with the standard Temporal settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ZIPFLOW_TASK_QUEUE). */
+export async function connect(overrides: { taskQueue?: string } = {}): Promise<ZipflowClient> {
+  const settings = temporalSettings();
+  const connection = await Connection.connect({ address: settings.address });
+  return {
+    temporal: new Client({ connection, namespace: settings.namespace }),
+    taskQueue: overrides.taskQueue ?? settings.taskQueue,
+    close: () => connection.close(),
+  };
+}
+
+/**
+ * Starts an archive run. The request is validated here first, with the same validator the
+ * workflow uses; the workflow id comes from the destination, so starting the same archive
+ * twice while it runs returns the running one.
+ */
+export async function startArchive(
+  client: ZipflowClient,
+  request: ArchiveRequest,
+): Promise<WorkflowHandle<typeof archive>> {
+  validateRequest(request);
+  return client.temporal.workflow.start<typeof archive>('archive', {
+    taskQueue: client.taskQueue,
+    workflowId: archiveWorkflowId(request.destination),
+    args: [request],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: `s3://${request.source.bucket}/${request.source.prefix ?? ''} → s3://${request.destination.bucket}/${request.destination.key}`,
+  });
+}
+
+export async function archiveResult(
+  client: ZipflowClient,
+  workflowId: string,
+): Promise<ArchiveResult> {
+  return client.temporal.workflow.getHandle<typeof archive>(workflowId).result();
+}

@@ -1,0 +1,151 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListPartsCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import zlib from 'node:zlib';
+
+export interface MultipartTarget {
+  bucket: string;
+  key: string;
+  contentType?: string;
+  storageClass?: string;
+}
+
+/** A part S3 holds: its number, ETag and our CRC-32 of its bytes. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  crc32: number;
+}
+
+/**
+ * The one multipart session: CreateMultipartUpload / UploadPart / ListParts /
+ * CompleteMultipartUpload / AbortMultipartUpload, driven directly because
+ * lib-storage's Upload cannot resume an existing upload id.
+ */
+export class MultipartSession {
+  private constructor(
+    readonly client: S3Client,
+    readonly target: MultipartTarget,
+    readonly uploadId: string,
+  ) {}
+
+  static async create(client: S3Client, target: MultipartTarget): Promise<MultipartSession> {
+    const out = await client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        ContentType: target.contentType ?? 'application/zip',
+        ...(target.storageClass ? { StorageClass: target.storageClass as never } : {}),
+        ChecksumAlgorithm: 'CRC32',
+      }),
+    );
+    if (!out.UploadId)
+      throw new Error(
+        `CreateMultipartUpload returned no UploadId for s3://${target.bucket}/${target.key}`,
+      );
+    return new MultipartSession(client, target, out.UploadId);
+  }
+
+  static attach(client: S3Client, target: MultipartTarget, uploadId: string): MultipartSession {
+    return new MultipartSession(client, target, uploadId);
+  }
+
+  /** Uploads one part with a CRC-32 the store verifies (x-amz-checksum-crc32). */
+  async uploadPart(partNumber: number, body: Buffer): Promise<UploadedPart> {
+    const crc32 = zlib.crc32(body);
+    const out = await this.client.send(
+      new UploadPartCommand({
+        Bucket: this.target.bucket,
+        Key: this.target.key,
+        UploadId: this.uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.length,
+        ChecksumCRC32: crc32Base64(crc32),
+      }),
+    );
+    if (!out.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
+    return { partNumber, etag: out.ETag, size: body.length, crc32 };
+  }
+
+  /** Every part S3 holds for this upload, in part-number order. */
+  async listParts(): Promise<
+    Array<{ partNumber: number; etag: string; size: number; checksumCRC32?: string }>
+  > {
+    const parts: Array<{ partNumber: number; etag: string; size: number; checksumCRC32?: string }> =
+      [];
+    let marker: string | undefined;
+    do {
+      const out = await this.client.send(
+        new ListPartsCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: this.uploadId,
+          PartNumberMarker: marker,
+        }),
+      );
+      for (const p of out.Parts ?? []) {
+        parts.push({
+          partNumber: p.PartNumber!,
+          etag: p.ETag!,
+          size: p.Size ?? 0,
+          checksumCRC32: p.ChecksumCRC32,
+        });
+      }
+      marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts;
+  }
+
+  /**
+   * Completes the upload. Without `overwrite`, If-None-Match: * makes the store refuse when
+   * the key appeared meanwhile, so an existing object is never replaced by accident.
+   */
+  async complete(
+    parts: UploadedPart[],
+    options: { overwrite: boolean },
+  ): Promise<{ etag?: string; versionId?: string }> {
+    const completed: CompletedPart[] = parts.map((p) => ({
+      PartNumber: p.partNumber,
+      ETag: p.etag,
+      ChecksumCRC32: crc32Base64(p.crc32),
+    }));
+    const out = await this.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.target.bucket,
+        Key: this.target.key,
+        UploadId: this.uploadId,
+        MultipartUpload: { Parts: completed },
+        ...(options.overwrite ? {} : { IfNoneMatch: '*' }),
+      }),
+    );
+    return { etag: out.ETag, versionId: out.VersionId };
+  }
+
+  async abort(): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: this.uploadId,
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
+    }
+  }
+}
+
+export function crc32Base64(crc: number): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc >>> 0);
+  return b.toString('base64');
+}

@@ -1,0 +1,37 @@
+/**
+ * Environment names zipflow reads. Temporal uses its SDKs' standard names; S3 uses the AWS
+ * SDK's own (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, the credential
+ * chain), so nothing here duplicates what the SDK already resolves.
+ */
+export const ENV = {
+  temporalAddress: 'TEMPORAL_ADDRESS',
+  temporalNamespace: 'TEMPORAL_NAMESPACE',
+  taskQueue: 'ZIPFLOW_TASK_QUEUE',
+  s3Endpoint: 'AWS_ENDPOINT_URL_S3',
+  endpoint: 'AWS_ENDPOINT_URL',
+  region: 'AWS_REGION',
+  profile: 'AWS_PROFILE',
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  pathStyle: 'ZIPFLOW_S3_PATH_STYLE',
+} as const;
+
+export const DEFAULTS = {
+  temporalAddress: 'localhost:7233',
+  temporalNamespace: 'default',
+  taskQueue: 'zipflow',
+} as const;
+
+export interface TemporalSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+}
+
+export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  return {
+    address: env[ENV.temporalAddress] || DEFAULTS.temporalAddress,
+    namespace: env[ENV.temporalNamespace] || DEFAULTS.temporalNamespace,
+    taskQueue: env[ENV.taskQueue] || DEFAULTS.taskQueue,
+  };
+}

@@ -1,0 +1,39 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import * as activities from './activities';
+import { temporalSettings } from './shared/config';
+
+export interface RunningWorker {
+  worker: Worker;
+  connection: NativeConnection;
+}
+
+/** Creates a worker for the archive workflow and its activities on the configured task queue. */
+export async function createWorker(overrides: { taskQueue?: string } = {}): Promise<RunningWorker> {
+  const settings = temporalSettings();
+  const connection = await NativeConnection.connect({ address: settings.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: overrides.taskQueue ?? settings.taskQueue,
+    workflowsPath: require.resolve('./workflows'),
+    activities,
+  });
+  return { worker, connection };
+}
+
+/** Runs a worker until SIGINT/SIGTERM. */
+export async function runWorker(): Promise<void> {
+  const { worker, connection } = await createWorker();
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  runWorker().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import crypto from 'node:crypto';
+import zlib from 'node:zlib';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  archiveWorkflowId,
+  type ArchiveRequest,
+  type ArchiveResult,
+} from '../../src/shared/request';
+import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
+import { getObject, keysUnder, openUploads, readZip } from '../support/archive';
+
+let client: S3Client;
+let source: { name: string; remove(): Promise<void> };
+let destination: { name: string; remove(): Promise<void> };
+const objects = new Map<string, Buffer>([
+  ['data/readme.txt', Buffer.from('hello zipflow\n'.repeat(1000))],
+  ['data/nested/deeper/random.bin', crypto.randomBytes(7 * 1024 * 1024 + 123)],
+  ['data/nested/empty.txt', Buffer.alloc(0)],
+  ['data/ünïcödé/日本語.txt', Buffer.from('unicode names survive')],
+  ['data/photo.jpg', crypto.randomBytes(300 * 1024)],
+]);
+
+before(async () => {
+  client = await s3();
+  source = await tempBucket(client, 'src');
+  destination = await tempBucket(client, 'dst');
+  for (const [key, body] of objects) {
+    await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
+  }
+  await client.send(
+    new PutObjectCommand({ Bucket: source.name, Key: 'other/not-included.txt', Body: 'x' }),
+  );
+});
+
+after(async () => {
+  await source.remove();
+  await destination.remove();
+});
+
+async function runArchive(request: ArchiveRequest): Promise<ArchiveResult> {
+  const { client: temporal, close } = await temporalClient();
+  try {
+    return await withWorker({}, (taskQueue) =>
+      temporal.workflow.execute('archive', {
+        taskQueue,
+        workflowId: archiveWorkflowId(request.destination),
+        args: [request],
+      }),
+    );
+  } finally {
+    await close();
+  }
+}
+
+function request(key: string, extra: Partial<ArchiveRequest> = {}): ArchiveRequest {
+  return {
+    source: { bucket: source.name, prefix: 'data/' },
+    destination: { bucket: destination.name, key },
+    partSize: 5 * 1024 * 1024,
+    ...extra,
+  };
+}
+
+test('archives a prefix: every entry equals its source, and size, SHA-256 and CRC-32 describe the object', async () => {
+  const key = `${uniqueName('a')}.zip`;
+  const result = await runArchive(request(key));
+  const zip = await getObject(client, destination.name, key);
+  assert.equal(result.size, zip.length);
+  assert.equal(result.sha256, crypto.createHash('sha256').update(zip).digest('hex'));
+  assert.equal(result.crc32, zlib.crc32(zip).toString(16).padStart(8, '0'));
+  assert.ok(
+    result.parts >= 2,
+    `a 7 MiB entry with 5 MiB parts needs several parts, got ${result.parts}`,
+  );
+  assert.equal(result.entries, objects.size);
+  const entries = await readZip(zip);
+  assert.deepEqual(
+    [...entries.keys()].sort(),
+    [...objects.keys()].map((k) => k.slice('data/'.length)).sort(),
+  );
+  for (const [k, body] of objects) assert.deepEqual(entries.get(k.slice('data/'.length)), body, k);
+  assert.deepEqual(await openUploads(client, destination.name), []);
+  assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
+});
+
+test('the same request gives the same archive bytes', async () => {
+  const a = await runArchive(request(`${uniqueName('same')}.zip`));
+  const b = await runArchive(request(`${uniqueName('same')}.zip`));
+  assert.equal(a.sha256, b.sha256);
+});
+
+test('an existing destination is refused without overwrite, and replaced with it', async () => {
+  const key = `${uniqueName('exists')}.zip`;
+  await client.send(new PutObjectCommand({ Bucket: destination.name, Key: key, Body: 'keep me' }));
+  await assert.rejects(runArchive(request(key)), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, 'DestinationExists');
+    assert.match(err.cause.message, /overwrite/);
+    return true;
+  });
+  assert.equal((await getObject(client, destination.name, key)).toString(), 'keep me');
+  assert.deepEqual(await openUploads(client, destination.name), []);
+  const result = await runArchive({
+    ...request(key),
+    destination: { bucket: destination.name, key, overwrite: true },
+  });
+  assert.equal((await getObject(client, destination.name, key)).length, result.size);
+});
+
+test('an invalid request fails with InvalidRequest naming the field', async () => {
+  const bad = request(`${uniqueName('bad')}.zip`, { partSize: 1024 });
+  await assert.rejects(runArchive(bad), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, 'InvalidRequest');
+    assert.match(err.cause.message, /^partSize: /);
+    return true;
+  });
+});
+
+test('an empty source fails with EmptySource and leaves nothing behind', async () => {
+  const key = `${uniqueName('empty')}.zip`;
+  await assert.rejects(
+    runArchive({ ...request(key), source: { bucket: source.name, prefix: 'nothing-here/' } }),
+    (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure);
+      assert.equal(err.cause.type, 'EmptySource');
+      return true;
+    },
+  );
+  assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
+  assert.deepEqual(await keysUnder(client, destination.name, key), []);
+});

@@ -1,0 +1,77 @@
+import crypto from 'node:crypto';
+import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { ENV, temporalSettings } from '../../src/shared/config';
+import { createS3Client } from '../../src/s3/client';
+import { deletePrefix } from '../../src/s3/objects';
+import * as activities from '../../src/activities';
+
+/** The integration tier runs inside `npm test`, which starts the stack and sets these. */
+export function requireStack(): void {
+  for (const name of [ENV.temporalAddress, ENV.s3Endpoint, ENV.accessKeyId]) {
+    if (!process.env[name]) {
+      throw new Error(
+        `${name} is not set: run integration tests through "npm test" (it starts Temporal and MinIO)`,
+      );
+    }
+  }
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
+}
+
+export async function s3(): Promise<S3Client> {
+  requireStack();
+  return createS3Client();
+}
+
+/** A fresh bucket, emptied and removed by the returned cleanup. */
+export async function tempBucket(
+  client: S3Client,
+  prefix = 'zf',
+): Promise<{ name: string; remove(): Promise<void> }> {
+  const name = uniqueName(prefix);
+  await client.send(new CreateBucketCommand({ Bucket: name }));
+  return {
+    name,
+    async remove() {
+      await deletePrefix(client, name, '');
+      await client.send(new DeleteBucketCommand({ Bucket: name }));
+    },
+  };
+}
+
+export async function temporalClient(): Promise<{ client: Client; close(): Promise<void> }> {
+  requireStack();
+  const settings = temporalSettings();
+  const connection = await Connection.connect({ address: settings.address });
+  return {
+    client: new Client({ connection, namespace: settings.namespace }),
+    close: () => connection.close(),
+  };
+}
+
+/** Runs a worker on its own task queue while `body` runs, then shuts it down. */
+export async function withWorker<T>(
+  options: { workflowsPath?: string; taskQueue?: string; activities?: object },
+  body: (taskQueue: string) => Promise<T>,
+): Promise<T> {
+  requireStack();
+  const settings = temporalSettings();
+  const taskQueue = options.taskQueue ?? uniqueName('tq');
+  const connection = await NativeConnection.connect({ address: settings.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue,
+    workflowsPath: options.workflowsPath ?? require.resolve('../../src/workflows'),
+    activities: options.activities ?? activities,
+  });
+  try {
+    return await worker.runUntil(body(taskQueue));
+  } finally {
+    await connection.close();
+  }
+}
