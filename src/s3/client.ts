@@ -16,10 +16,15 @@ export interface S3Target {
  */
 export async function createS3Client(target: S3Target = {}): Promise<S3Client> {
   const profile = target.profile;
+  const settings = await profileSettings(profile);
+  // The SDK reads AWS_ENDPOINT_URL(_S3) itself but not a profile's endpoint_url.
+  const endpoint = envEndpoint() ? undefined : settings.endpoint_url;
   return new S3Client({
     ...(profile ? { profile } : {}),
-    region: await regionFor(profile),
-    forcePathStyle: await usesPathStyle(profile),
+    ...(endpoint ? { endpoint } : {}),
+    region:
+      process.env[ENV.region] || process.env.AWS_DEFAULT_REGION || settings.region || 'us-east-1',
+    forcePathStyle: usesPathStyle(settings),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
@@ -33,18 +38,12 @@ async function profileSettings(
   return { ...files.credentialsFile?.[name], ...files.configFile?.[name] };
 }
 
-async function regionFor(profile: string | undefined): Promise<string> {
-  return (
-    process.env[ENV.region] ||
-    process.env.AWS_DEFAULT_REGION ||
-    (await profileSettings(profile)).region ||
-    'us-east-1'
-  );
+function envEndpoint(): string | undefined {
+  return process.env[ENV.s3Endpoint] || process.env[ENV.endpoint] || undefined;
 }
 
-async function usesPathStyle(profile: string | undefined): Promise<boolean> {
+function usesPathStyle(settings: Record<string, string | undefined>): boolean {
   const explicit = process.env[ENV.pathStyle];
   if (explicit) return explicit === 'true' || explicit === '1';
-  if (process.env[ENV.s3Endpoint] || process.env[ENV.endpoint]) return true;
-  return Boolean((await profileSettings(profile)).endpoint_url);
+  return Boolean(envEndpoint() || settings.endpoint_url);
 }

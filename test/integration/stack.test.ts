@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import crypto from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/s3/client';
 import { s3, temporalClient, tempBucket, withWorker } from '../support/env';
 import { pingActivities } from '../support/pingWorkflow';
 
@@ -36,6 +40,40 @@ test('an object round-trips through MinIO byte for byte', async () => {
     );
     assert.deepEqual(Buffer.from(await out.Body!.transformToByteArray()), body);
   } finally {
+    await bucket.remove();
+  }
+});
+
+test('a named profile with endpoint_url and credentials reaches MinIO through the one S3 client factory', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-profile-'));
+  const saved = { ...process.env };
+  const client = await s3();
+  const bucket = await tempBucket(client);
+  try {
+    fs.writeFileSync(
+      path.join(dir, 'config'),
+      `[profile minio]\nregion = us-east-1\nendpoint_url = ${process.env.AWS_ENDPOINT_URL_S3}\n`,
+    );
+    fs.writeFileSync(
+      path.join(dir, 'credentials'),
+      `[minio]\naws_access_key_id = ${process.env.AWS_ACCESS_KEY_ID}\naws_secret_access_key = ${process.env.AWS_SECRET_ACCESS_KEY}\n`,
+    );
+    for (const k of [
+      'AWS_ENDPOINT_URL_S3',
+      'AWS_ENDPOINT_URL',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_REGION',
+    ])
+      delete process.env[k];
+    process.env.AWS_CONFIG_FILE = path.join(dir, 'config');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+    const viaProfile = await createS3Client({ profile: 'minio' });
+    const listed = await viaProfile.send(new ListBucketsCommand({}));
+    assert.ok(listed.Buckets?.some((b) => b.Name === bucket.name));
+  } finally {
+    Object.assign(process.env, saved);
+    fs.rmSync(dir, { recursive: true, force: true });
     await bucket.remove();
   }
 });

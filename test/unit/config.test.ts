@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createS3Client } from '../../src/s3/client';
+import { temporalSettings } from '../../src/shared/config';
+
+const saved = { ...process.env };
+afterEach(() => {
+  for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+  Object.assign(process.env, saved);
+});
+
+function clearAws(): void {
+  for (const k of Object.keys(process.env))
+    if (k.startsWith('AWS_') || k.startsWith('ZIPFLOW_')) delete process.env[k];
+}
+
+test('Temporal settings come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and ZIPFLOW_TASK_QUEUE, with local defaults', () => {
+  assert.deepEqual(temporalSettings({}), {
+    address: 'localhost:7233',
+    namespace: 'default',
+    taskQueue: 'zipflow',
+  });
+  assert.deepEqual(
+    temporalSettings({
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      TEMPORAL_NAMESPACE: 'prod',
+      ZIPFLOW_TASK_QUEUE: 'zips',
+    }),
+    { address: 'temporal:7233', namespace: 'prod', taskQueue: 'zips' },
+  );
+});
+
+test('a custom endpoint from AWS_ENDPOINT_URL_S3 gets path-style addressing; AWS S3 does not', async () => {
+  clearAws();
+  process.env.AWS_CONFIG_FILE = path.join(os.tmpdir(), 'zipflow-no-such-config');
+  process.env.AWS_SHARED_CREDENTIALS_FILE = process.env.AWS_CONFIG_FILE;
+  process.env.AWS_REGION = 'eu-west-1';
+  const aws = await createS3Client();
+  assert.equal(aws.config.forcePathStyle, false);
+  assert.equal(await aws.config.region(), 'eu-west-1');
+  process.env.AWS_ENDPOINT_URL_S3 = 'http://127.0.0.1:9000';
+  const custom = await createS3Client();
+  assert.equal(custom.config.forcePathStyle, true);
+  assert.equal(await custom.config.requestChecksumCalculation(), 'WHEN_REQUIRED');
+});
+
+test('a named profile with endpoint_url and region is honoured', async () => {
+  clearAws();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-profile-'));
+  try {
+    fs.writeFileSync(
+      path.join(dir, 'config'),
+      '[profile archive]\nregion = ap-south-1\nendpoint_url = http://127.0.0.1:9555\n',
+    );
+    fs.writeFileSync(
+      path.join(dir, 'credentials'),
+      '[archive]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = secret\n',
+    );
+    process.env.AWS_CONFIG_FILE = path.join(dir, 'config');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+    const client = await createS3Client({ profile: 'archive' });
+    assert.equal(await client.config.region(), 'ap-south-1');
+    assert.equal(client.config.forcePathStyle, true);
+    const credentials = await client.config.credentials();
+    assert.equal(credentials.accessKeyId, 'AKIDEXAMPLE');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
