@@ -8,15 +8,19 @@ export interface RunningWorker {
 }
 
 /** Creates a worker for the archive workflow and its activities on the configured task queue. */
-export async function createWorker(overrides: { taskQueue?: string } = {}): Promise<RunningWorker> {
+export async function createWorker(
+  overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
+): Promise<RunningWorker> {
   const settings = temporalSettings();
   const connection = await NativeConnection.connect({ address: settings.address });
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
-    workflowsPath: require.resolve('./workflows'),
-    activities,
+    workflowsPath: overrides.workflowsPath ?? require.resolve('./workflows'),
+    activities: overrides.activities ?? activities,
+    // Heartbeats carry the resume checkpoint: send them often so a retry loses little.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   return { worker, connection };
 }

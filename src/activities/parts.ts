@@ -1,42 +1,72 @@
 import { crc32Combine } from '../zip';
-import type { MultipartSession, UploadedPart } from '../s3/multipart';
+import { crc32Base64, type HeldPart, type MultipartSession } from '../s3/multipart';
+import zlib from 'node:zlib';
 
 /**
  * Cuts the archive byte stream into parts of exactly `partSize` bytes (the last may be
- * shorter) and uploads them with at most `concurrency` in flight. Memory is bounded by
- * partSize × (concurrency + 1).
+ * shorter) and uploads them with at most `concurrency` in flight; memory is bounded by
+ * partSize × (concurrency + 1). On a resumed run it starts at a part boundary, drops the
+ * bytes before it (S3 holds them), and does not re-send a part S3 already holds with the
+ * same size and CRC-32 (the bytes are deterministic, so a held part is the same part).
  */
 export class PartWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private nextPartNumber = 1;
-  private inFlight = new Set<Promise<void>>();
+  private position: number;
+  private nextPartNumber: number;
+  private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
-  readonly parts: UploadedPart[] = [];
+  /** Bytes this writer began to send (a part killed mid-transfer was still sent). */
   uploadedBytes = 0;
+  /** Highest part number this writer began to send. */
+  highestSent = 0;
 
   constructor(
     private readonly session: MultipartSession,
     private readonly partSize: number,
     private readonly concurrency: number,
-    private readonly onPart: (part: UploadedPart) => void = () => {},
-  ) {}
+    options: {
+      /** Archive offset of the first byte that will be written. */
+      position?: number;
+      /** Parts 1..partsDone are held; bytes before partsDone × partSize are dropped. */
+      partsDone?: number;
+      held?: Map<number, HeldPart>;
+      /** Called when a part is held by S3 (uploaded now, or found held). */
+      onPart?: (partNumber: number) => void;
+    } = {},
+  ) {
+    this.position = options.position ?? 0;
+    this.nextPartNumber = (options.partsDone ?? 0) + 1;
+    this.skipUntil = (options.partsDone ?? 0) * partSize;
+    this.held = options.held ?? new Map();
+    this.onPart = options.onPart ?? (() => {});
+  }
+
+  private readonly skipUntil: number;
+  private readonly held: Map<number, HeldPart>;
+  private readonly onPart: (partNumber: number) => void;
 
   async write(chunk: Buffer): Promise<void> {
+    if (this.position < this.skipUntil) {
+      const drop = Math.min(chunk.length, this.skipUntil - this.position);
+      this.position += drop;
+      chunk = chunk.subarray(drop);
+      if (chunk.length === 0) return;
+    }
+    this.position += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     while (this.pendingBytes >= this.partSize) {
       const all = Buffer.concat(this.pending, this.pendingBytes);
-      const body = all.subarray(0, this.partSize);
       const rest = all.subarray(this.partSize);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
-      await this.send(body);
+      await this.send(all.subarray(0, this.partSize));
     }
   }
 
   /** Sends what is left as the last part and waits for every upload. */
-  async finish(): Promise<UploadedPart[]> {
+  async finish(): Promise<void> {
     if (this.pendingBytes > 0 || this.nextPartNumber === 1) {
       await this.send(Buffer.concat(this.pending, this.pendingBytes));
       this.pending = [];
@@ -44,20 +74,22 @@ export class PartWriter {
     }
     await Promise.all(this.inFlight);
     if (this.failure) throw this.failure;
-    return [...this.parts].sort((a, b) => a.partNumber - b.partNumber);
   }
 
   private async send(body: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
+    const partNumber = this.nextPartNumber++;
+    const held = this.held.get(partNumber);
+    if (held && held.size === body.length && held.checksumCRC32 === crc32Base64(zlib.crc32(body))) {
+      this.onPart(partNumber);
+      return;
+    }
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
-    const partNumber = this.nextPartNumber++;
+    this.uploadedBytes += body.length;
+    this.highestSent = partNumber;
     const upload = this.session.uploadPart(partNumber, body).then(
-      (part) => {
-        this.parts.push(part);
-        this.uploadedBytes += part.size;
-        this.onPart(part);
-      },
+      () => this.onPart(partNumber),
       (err: unknown) => {
         this.failure ??= err;
       },
@@ -68,6 +100,6 @@ export class PartWriter {
 }
 
 /** CRC-32 of the whole object from its parts' CRCs, in part order. */
-export function combinedCrc32(parts: UploadedPart[]): number {
+export function combinedCrc32(parts: Array<{ size: number; crc32: number }>): number {
   return parts.reduce((crc, p) => crc32Combine(crc, p.crc32, p.size), 0);
 }

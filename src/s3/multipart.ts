@@ -16,6 +16,14 @@ export interface MultipartTarget {
   storageClass?: string;
 }
 
+/** A part S3 holds, as ListParts reports it. */
+export interface HeldPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  checksumCRC32?: string;
+}
+
 /** A part S3 holds: its number, ETag and our CRC-32 of its bytes. */
 export interface UploadedPart {
   partNumber: number;
@@ -76,11 +84,8 @@ export class MultipartSession {
   }
 
   /** Every part S3 holds for this upload, in part-number order. */
-  async listParts(): Promise<
-    Array<{ partNumber: number; etag: string; size: number; checksumCRC32?: string }>
-  > {
-    const parts: Array<{ partNumber: number; etag: string; size: number; checksumCRC32?: string }> =
-      [];
+  async listParts(): Promise<HeldPart[]> {
+    const parts: HeldPart[] = [];
     let marker: string | undefined;
     do {
       const out = await this.client.send(
@@ -109,13 +114,13 @@ export class MultipartSession {
    * the key appeared meanwhile, so an existing object is never replaced by accident.
    */
   async complete(
-    parts: UploadedPart[],
+    parts: HeldPart[],
     options: { overwrite: boolean },
   ): Promise<{ etag?: string; versionId?: string }> {
     const completed: CompletedPart[] = parts.map((p) => ({
       PartNumber: p.partNumber,
       ETag: p.etag,
-      ChecksumCRC32: crc32Base64(p.crc32),
+      ChecksumCRC32: p.checksumCRC32,
     }));
     const out = await this.client.send(
       new CompleteMultipartUploadCommand({

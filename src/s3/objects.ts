@@ -56,7 +56,7 @@ export async function readListedObject(
   fromByte = 0,
   signal?: AbortSignal,
 ): Promise<ByteSource> {
-  if (object.size === 0) return [];
+  if (fromByte >= object.size) return []; // nothing left to read (empty, or resumed at its end)
   const out = await client.send(
     new GetObjectCommand({
       Bucket: bucket,

@@ -39,7 +39,12 @@ export interface ArchiveResult {
   sha256: string;
   /** CRC-32 of the whole archive, combined from the per-part CRCs the store verified. */
   crc32: string;
+  /** Object next to the archive with one JSON line per entry (name, key, ETag, sizes, CRC-32, offset). */
+  manifestKey: string;
+  /** Every byte sent to S3, re-sends after a crash included; minus `size` it is the rework. */
   uploadedBytes: number;
+  /** How often the streaming activity continued from a checkpoint. */
+  resumes: number;
   durationMs: number;
 }
 

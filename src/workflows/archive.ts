@@ -21,7 +21,8 @@ const { planPage } = proxyActivities<typeof activities>({
 
 const { streamArchive } = proxyActivities<typeof activities>({
   startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '60 seconds',
+  // A dead worker's activity is retried after this; heartbeats carry the checkpoint.
+  heartbeatTimeout: '20 seconds',
   retry: { maximumAttempts: 10 },
 });
 
@@ -77,7 +78,12 @@ export async function archive(input: ArchiveRequest): Promise<ArchiveResult> {
     const result = await streamArchive({ request, statePrefix, chunks });
     upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
     await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
-    return { ...result, durationMs: Date.now() - started };
+    return {
+      bucket: request.destination.bucket,
+      key: request.destination.key,
+      ...result,
+      durationMs: Date.now() - started,
+    };
   } catch (err) {
     // Nothing half-done stays behind, even when the run was cancelled.
     await CancellationScope.nonCancellable(async () => {

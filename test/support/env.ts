@@ -1,11 +1,10 @@
 import crypto from 'node:crypto';
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { ENV, temporalSettings } from '../../src/shared/config';
 import { createS3Client } from '../../src/s3/client';
 import { deletePrefix } from '../../src/s3/objects';
-import * as activities from '../../src/activities';
+import { createWorker } from '../../src/worker';
 
 /** The integration tier runs inside `npm test`, which starts the stack and sets these. */
 export function requireStack(): void {
@@ -59,16 +58,8 @@ export async function withWorker<T>(
   body: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
   requireStack();
-  const settings = temporalSettings();
   const taskQueue = options.taskQueue ?? uniqueName('tq');
-  const connection = await NativeConnection.connect({ address: settings.address });
-  const worker = await Worker.create({
-    connection,
-    namespace: settings.namespace,
-    taskQueue,
-    workflowsPath: options.workflowsPath ?? require.resolve('../../src/workflows'),
-    activities: options.activities ?? activities,
-  });
+  const { worker, connection } = await createWorker({ ...options, taskQueue });
   try {
     return await worker.runUntil(body(taskQueue));
   } finally {

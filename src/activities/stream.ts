@@ -1,0 +1,433 @@
+import crypto from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../s3/client';
+import { MultipartSession, type HeldPart } from '../s3/multipart';
+import { objectExists, abortUploads, readObject } from '../s3/destination';
+import { readListedObject, type ListedObject } from '../s3/objects';
+import {
+  autoCompression,
+  endOfArchive,
+  resumeSourceOffset,
+  takeSample,
+  validateCheckpoint,
+  ZipEncoder,
+  ZipInputError,
+  ZipStateError,
+  type ByteSource,
+  type EncoderCheckpoint,
+  type EntrySpec,
+} from '../zip';
+import { DEFAULT_PART_SIZE, type ArchiveRequest } from '../shared/request';
+import { CentralDirectorySpill } from './centralDirectory';
+import { combinedCrc32, PartWriter } from './parts';
+import { entryName, readPlanChunk } from './plan';
+import { tagArchive, writeManifest } from './manifest';
+
+export interface StreamInput {
+  request: ArchiveRequest;
+  statePrefix: string;
+  chunks: number;
+}
+
+/** Where the plan is: the entry in flight at a checkpoint, or the next one to start. */
+interface Cursor {
+  chunk: number;
+  index: number;
+}
+
+/**
+ * The heartbeat details: everything a retried attempt needs to continue, and nothing
+ * proportional to the number of entries (invariant 2). Taken at part boundaries: parts
+ * 1..partsDone are held by S3, and the encoder state is at or before their end.
+ */
+export interface StreamCheckpoint {
+  uploadId: string;
+  partsDone: number;
+  encoder: EncoderCheckpoint;
+  cursor: Cursor;
+  /** Spilled central-directory/manifest chunks matching encoder.entryCount. */
+  spillChunks: number;
+  /** Bytes all attempts began to send, and the highest part number they began. */
+  uploadedBytes: number;
+  partsStarted: number;
+  resumes: number;
+}
+
+export interface StreamResult {
+  size: number;
+  entries: number;
+  parts: number;
+  etag?: string;
+  versionId?: string;
+  sha256: string;
+  crc32: string;
+  manifestKey: string;
+  uploadedBytes: number;
+  resumes: number;
+}
+
+const UPLOAD_CONCURRENCY = 4;
+
+/**
+ * Streams the planned entries through the ZIP encoder into a multipart upload, heartbeating
+ * a checkpoint at every part boundary S3 holds; a retried attempt continues from the last
+ * checkpoint, reconciled with ListParts, and re-sends no part S3 already holds.
+ */
+export async function streamArchive(input: StreamInput): Promise<StreamResult> {
+  const { request } = input;
+  const [src, dst] = await Promise.all([
+    createS3Client({ profile: request.source.profile }),
+    createS3Client({ profile: request.destination.profile }),
+  ]);
+  const previous = Context.current().info.heartbeatDetails as StreamCheckpoint | undefined;
+  const streamer = previous
+    ? await ArchiveStreamer.resume(input, src, dst, previous)
+    : await ArchiveStreamer.start(input, src, dst);
+  try {
+    return await streamer.run();
+  } catch (err) {
+    if (err instanceof ZipInputError)
+      throw ApplicationFailure.nonRetryable(err.message, 'InvalidEntry');
+    throw err;
+  }
+}
+
+class ArchiveStreamer {
+  private readonly ctx = Context.current();
+  private readonly partSize: number;
+  private readonly writer: PartWriter;
+  private readonly spill: CentralDirectorySpill;
+  private encoder: ZipEncoder;
+  private cursor: Cursor;
+  private position: number;
+  private partsDone: number;
+  private readonly completed = new Set<number>();
+  private readonly candidates = new Map<number, StreamCheckpoint>();
+  /** The latest checkpoint whose parts S3 holds: what a retry continues from. */
+  private checkpoint: StreamCheckpoint;
+  /** The checkpoint this attempt started from (carries earlier attempts' figures). */
+  private readonly initial: StreamCheckpoint;
+  /** SHA-256 of the archive, when this attempt sees every byte (a fresh start). */
+  private readonly sha256: crypto.Hash | undefined;
+  private entryStart: { encoder: EncoderCheckpoint; cursor: Cursor } | undefined;
+  private ending = false;
+
+  private constructor(
+    private readonly input: StreamInput,
+    private readonly src: S3Client,
+    private readonly dst: S3Client,
+    private readonly session: MultipartSession,
+    from: StreamCheckpoint,
+    held: HeldPart[],
+  ) {
+    const { destination } = input.request;
+    this.partSize = input.request.partSize ?? DEFAULT_PART_SIZE;
+    this.checkpoint = from;
+    this.initial = from;
+    this.encoder = ZipEncoder.resume(from.encoder);
+    this.cursor = from.cursor;
+    this.position = from.encoder.position;
+    this.partsDone = from.partsDone;
+    this.sha256 =
+      from.resumes === 0 && from.partsDone === 0 ? crypto.createHash('sha256') : undefined;
+    this.spill = new CentralDirectorySpill(
+      dst,
+      destination.bucket,
+      input.statePrefix,
+      from.spillChunks,
+      from.encoder.entryCount,
+    );
+    this.writer = new PartWriter(session, this.partSize, UPLOAD_CONCURRENCY, {
+      position: this.position,
+      partsDone: from.partsDone,
+      held: new Map(
+        held.filter((p) => p.partNumber > from.partsDone).map((p) => [p.partNumber, p]),
+      ),
+      onPart: (n) => this.partHeld(n),
+    });
+  }
+
+  static async start(input: StreamInput, src: S3Client, dst: S3Client): Promise<ArchiveStreamer> {
+    const { destination } = input.request;
+    if (!destination.overwrite && (await objectExists(dst, destination.bucket, destination.key))) {
+      throw ApplicationFailure.nonRetryable(
+        `s3://${destination.bucket}/${destination.key} already exists: set destination.overwrite to true to replace it`,
+        'DestinationExists',
+      );
+    }
+    // An attempt that died before its first heartbeat may have left an upload: only this run
+    // writes this key (the workflow id is the destination), so it is ours to abort.
+    await abortUploads(dst, destination.bucket, destination.key);
+    const session = await MultipartSession.create(dst, {
+      bucket: destination.bucket,
+      key: destination.key,
+      contentType: destination.contentType,
+      storageClass: destination.storageClass,
+    });
+    const first: StreamCheckpoint = {
+      uploadId: session.uploadId,
+      partsDone: 0,
+      encoder: new ZipEncoder().checkpoint(),
+      cursor: { chunk: 0, index: 0 },
+      spillChunks: 0,
+      uploadedBytes: 0,
+      partsStarted: 0,
+      resumes: 0,
+    };
+    Context.current().heartbeat(first);
+    return new ArchiveStreamer(input, src, dst, session, first, []);
+  }
+
+  static async resume(
+    input: StreamInput,
+    src: S3Client,
+    dst: S3Client,
+    previous: StreamCheckpoint,
+  ): Promise<ArchiveStreamer> {
+    const { destination } = input.request;
+    validateCheckpoint(previous.encoder);
+    const session = MultipartSession.attach(
+      dst,
+      { bucket: destination.bucket, key: destination.key },
+      previous.uploadId,
+    );
+    const held = await session.listParts();
+    // Parts the last attempt sent after its last heartbeat reached the server: S3 holds them.
+    const unreported = held.filter((p) => p.partNumber > previous.partsStarted);
+    const from: StreamCheckpoint = {
+      ...previous,
+      uploadedBytes: previous.uploadedBytes + unreported.reduce((n, p) => n + p.size, 0),
+      partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
+      resumes: previous.resumes + 1,
+    };
+    return new ArchiveStreamer(input, src, dst, session, from, held);
+  }
+
+  async run(): Promise<StreamResult> {
+    const { request, statePrefix } = this.input;
+    if (this.encoder.entryInFlight) {
+      // Resumed inside a STORE entry: re-read the source from the byte the checkpoint reached.
+      const object = await this.planEntry(this.cursor);
+      const from = resumeSourceOffset(this.checkpoint.encoder);
+      const source =
+        from === null
+          ? undefined
+          : await readListedObject(this.src, request.source.bucket, object, from);
+      for await (const chunk of this.encoder.continueEntry(source)) await this.emit(chunk);
+      this.entryDone(object);
+      this.cursor = { ...this.cursor, index: this.cursor.index + 1 };
+    }
+    for (
+      ;
+      this.cursor.chunk < this.input.chunks;
+      this.cursor = { chunk: this.cursor.chunk + 1, index: 0 }
+    ) {
+      const objects = await readPlanChunk(
+        this.dst,
+        request.destination.bucket,
+        statePrefix,
+        this.cursor.chunk,
+      );
+      for (
+        ;
+        this.cursor.index < objects.length;
+        this.cursor = { ...this.cursor, index: this.cursor.index + 1 }
+      ) {
+        this.throwIfCancelled();
+        const object = objects[this.cursor.index];
+        this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
+        const { spec, source } = await this.entrySource(object);
+        for await (const chunk of this.encoder.entry(spec, source)) await this.emit(chunk);
+        this.entryDone(object);
+      }
+    }
+    this.ending = true;
+    const totals = this.encoder.totals();
+    await this.spill.flushUpTo(totals.entryCount);
+    for await (const chunk of endOfArchive(this.spill.read('cd'), totals, {}))
+      await this.emit(chunk);
+    await this.writer.finish();
+    return this.complete(totals.entryCount);
+  }
+
+  private async planEntry(cursor: Cursor): Promise<ListedObject> {
+    const objects = await readPlanChunk(
+      this.dst,
+      this.input.request.destination.bucket,
+      this.input.statePrefix,
+      cursor.chunk,
+    );
+    return objects[cursor.index];
+  }
+
+  private async entrySource(
+    object: ListedObject,
+  ): Promise<{ spec: EntrySpec; source: ByteSource }> {
+    const { request } = this.input;
+    const name = entryName(request.source.prefix, object.key);
+    const base = { mtime: object.lastModified, size: object.size };
+    if (object.key.endsWith('/') && object.size === 0) {
+      return { spec: { ...base, name: name.replace(/\/+$/, ''), directory: true }, source: [] };
+    }
+    const method = request.compression?.method ?? 'auto';
+    let source: ByteSource = await readListedObject(
+      this.src,
+      request.source.bucket,
+      object,
+      0,
+      this.ctx.cancellationSignal,
+    );
+    let compression: 'store' | 'deflate' = method === 'auto' ? 'store' : method;
+    if (method === 'auto') {
+      const sampled = await takeSample(source);
+      source = sampled.source;
+      compression = autoCompression(name, sampled.sample);
+    }
+    return { spec: { ...base, name, compression, level: request.compression?.level }, source };
+  }
+
+  private entryDone(object: ListedObject): void {
+    const e = this.encoder.lastEntry!;
+    this.spill.add(
+      this.encoder.lastCentralDirectoryRecord!,
+      JSON.stringify({
+        name: e.name,
+        key: object.key,
+        etag: object.etag,
+        size: e.uncompressedSize,
+        compressedSize: e.compressedSize,
+        crc32: e.crc32.toString(16).padStart(8, '0'),
+        offset: e.localHeaderOffset,
+      }),
+    );
+    this.ctx.heartbeat(this.details());
+  }
+
+  /** Passes archive bytes to the part writer, noting a checkpoint at each part boundary. */
+  private async emit(chunk: Buffer): Promise<void> {
+    const start = this.position;
+    this.position += chunk.length;
+    for (
+      let part = Math.floor(start / this.partSize) + 1;
+      part * this.partSize <= this.position;
+      part++
+    ) {
+      if (part > this.partsDone) this.candidates.set(part, await this.checkpointAt(part));
+    }
+    this.sha256?.update(chunk);
+    await this.writer.write(chunk);
+  }
+
+  /**
+   * The checkpoint for the end of `part`: the encoder state at that byte, or, inside DEFLATE
+   * data (whose state cannot be saved), at the start of that entry. The spill is flushed now
+   * so its chunks match the checkpoint's entry count.
+   */
+  private async checkpointAt(part: number): Promise<StreamCheckpoint> {
+    let encoder: EncoderCheckpoint;
+    let cursor: Cursor;
+    if (this.ending) {
+      encoder = this.encoder.checkpoint();
+      cursor = { chunk: this.input.chunks, index: 0 };
+    } else {
+      try {
+        encoder = this.encoder.checkpoint(part * this.partSize);
+        cursor = this.cursor;
+      } catch (err) {
+        if (!(err instanceof ZipStateError) || !this.entryStart) throw err;
+        ({ encoder, cursor } = this.entryStart);
+      }
+    }
+    const spillChunks = await this.spill.flushUpTo(encoder.entryCount);
+    // The counters are filled in by details() when the checkpoint is sent.
+    return { ...this.initial, partsDone: part, encoder, cursor, spillChunks };
+  }
+
+  /** A part is held by S3: advance the checkpoint over every part held without a gap. */
+  private partHeld(partNumber: number): void {
+    this.completed.add(partNumber);
+    while (this.completed.delete(this.partsDone + 1)) {
+      this.partsDone += 1;
+      const candidate = this.candidates.get(this.partsDone);
+      this.candidates.delete(this.partsDone);
+      if (candidate) this.checkpoint = candidate;
+    }
+    this.ctx.heartbeat(this.details());
+  }
+
+  private details(): StreamCheckpoint {
+    return {
+      ...this.checkpoint,
+      uploadedBytes: this.initial.uploadedBytes + this.writer.uploadedBytes,
+      partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
+      resumes: this.initial.resumes,
+    };
+  }
+
+  private throwIfCancelled(): void {
+    if (this.ctx.cancellationSignal.aborted) throw this.ctx.cancellationSignal.reason;
+  }
+
+  private async complete(entries: number): Promise<StreamResult> {
+    const { destination } = this.input.request;
+    const partCount = Math.max(1, Math.ceil(this.position / this.partSize));
+    const held = (await this.session.listParts()).filter((p) => p.partNumber <= partCount);
+    if (
+      held.length !== partCount ||
+      held.some((p, i) => p.partNumber !== i + 1 || !p.checksumCRC32)
+    ) {
+      throw new Error(
+        `S3 holds ${held.length} of the ${partCount} parts of upload ${this.session.uploadId}; retrying`,
+      );
+    }
+    const done = await this.session
+      .complete(held, { overwrite: destination.overwrite ?? false })
+      .catch((err: unknown) => {
+        if ((err as { name?: string }).name === 'PreconditionFailed') {
+          throw ApplicationFailure.nonRetryable(
+            `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
+            'DestinationExists',
+          );
+        }
+        throw err;
+      });
+    const crc32 = combinedCrc32(
+      held.map((p) => ({
+        size: p.size,
+        crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
+      })),
+    );
+    const sha256 = this.sha256
+      ? this.sha256.digest('hex')
+      : await sha256Of(readObject(this.dst, destination.bucket, destination.key));
+    const crc32Hex = crc32.toString(16).padStart(8, '0');
+    await tagArchive(this.dst, destination.bucket, destination.key, { sha256, crc32: crc32Hex });
+    const manifestKey = await writeManifest(
+      this.dst,
+      destination.bucket,
+      destination.key,
+      this.spill.read('manifest'),
+    );
+    const details = this.details();
+    return {
+      size: this.position,
+      entries,
+      parts: partCount,
+      etag: done.etag,
+      versionId: done.versionId,
+      sha256,
+      crc32: crc32Hex,
+      manifestKey,
+      uploadedBytes: details.uploadedBytes,
+      resumes: details.resumes,
+    };
+  }
+}
+
+async function sha256Of(bytes: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of bytes) hash.update(chunk);
+  return hash.digest('hex');
+}

@@ -1,0 +1,57 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { MultipartSession } from './multipart';
+
+export async function objectExists(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NotFound') return false;
+    throw err;
+  }
+}
+
+/** Aborts every multipart upload open for exactly this key. */
+export async function abortUploads(client: S3Client, bucket: string, key: string): Promise<number> {
+  let aborted = 0;
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    const out = await client.send(
+      new ListMultipartUploadsCommand({
+        Bucket: bucket,
+        Prefix: key,
+        KeyMarker: keyMarker,
+        UploadIdMarker: uploadIdMarker,
+      }),
+    );
+    for (const u of out.Uploads ?? []) {
+      if (u.Key === key && u.UploadId) {
+        await MultipartSession.attach(client, { bucket, key }, u.UploadId).abort();
+        aborted += 1;
+      }
+    }
+    keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
+    uploadIdMarker = out.IsTruncated ? out.NextUploadIdMarker : undefined;
+  } while (keyMarker);
+  return aborted;
+}
+
+/** Streams an object's bytes. */
+export async function* readObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): AsyncGenerator<Uint8Array> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  yield* out.Body as AsyncIterable<Uint8Array>;
+}
