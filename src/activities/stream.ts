@@ -5,7 +5,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { objectExists, abortUploads, readObject } from '../s3/destination';
-import { readListedObject, type ListedObject } from '../s3/objects';
+import {
+  getState,
+  listKeys,
+  putState,
+  readListedObject,
+  SourceChangedError,
+  type ListedObject,
+} from '../s3/objects';
 import {
   autoCompression,
   endOfArchive,
@@ -65,6 +72,7 @@ export interface StreamResult {
   crc32: string;
   manifestKey: string;
   uploadedBytes: number;
+  skipped: number;
   resumes: number;
 }
 
@@ -90,6 +98,13 @@ export async function streamArchive(input: StreamInput): Promise<StreamResult> {
   } catch (err) {
     if (err instanceof ZipInputError)
       throw ApplicationFailure.nonRetryable(err.message, 'InvalidEntry');
+    if (err instanceof SourceChangedError) {
+      throw ApplicationFailure.nonRetryable(
+        `${err.message}: re-run the archive, or set onSourceChange to "skip" to leave such objects out`,
+        'SourceChanged',
+        { key: err.key, reason: err.reason },
+      );
+    }
     throw err;
   }
 }
@@ -238,7 +253,11 @@ class ArchiveStreamer {
         this.throwIfCancelled();
         const object = objects[this.cursor.index];
         this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
-        const { spec, source } = await this.entrySource(object);
+        const entry = await this.entrySource(object).catch((err: unknown) =>
+          this.skipOrThrow(err, object),
+        );
+        if (entry === undefined) continue;
+        const { spec, source } = entry;
         for await (const chunk of this.encoder.entry(spec, source)) await this.emit(chunk);
         this.entryDone(object);
       }
@@ -286,6 +305,28 @@ class ArchiveStreamer {
       compression = autoCompression(name, sampled.sample);
     }
     return { spec: { ...base, name, compression, level: request.compression?.level }, source };
+  }
+
+  /**
+   * With onSourceChange "skip", a changed source is left out. The note is a state object
+   * named by its plan position, so a resumed attempt that meets it again writes the same one.
+   */
+  private async skipOrThrow(err: unknown, object: ListedObject): Promise<undefined> {
+    if (!(err instanceof SourceChangedError) || this.input.request.onSourceChange !== 'skip')
+      throw err;
+    const { chunk, index } = this.cursor;
+    const note = JSON.stringify({ key: object.key, etag: object.etag, skipped: err.reason });
+    await putState(
+      this.dst,
+      this.input.request.destination.bucket,
+      `${this.skippedPrefix()}${chunk}-${index}`,
+      note,
+    );
+    return undefined;
+  }
+
+  private skippedPrefix(): string {
+    return `${this.input.statePrefix}skipped/`;
   }
 
   private entryDone(object: ListedObject): void {
@@ -366,6 +407,16 @@ class ArchiveStreamer {
     };
   }
 
+  /** The manifest: one line per entry, then one per skipped source object. */
+  private async *manifestLines(skipped: { count: number }): AsyncGenerator<Buffer> {
+    yield* this.spill.read('manifest');
+    const bucket = this.input.request.destination.bucket;
+    for await (const key of listKeys(this.dst, bucket, this.skippedPrefix())) {
+      skipped.count += 1;
+      yield Buffer.concat([await getState(this.dst, bucket, key), Buffer.from('\n')]);
+    }
+  }
+
   private throwIfCancelled(): void {
     if (this.ctx.cancellationSignal.aborted) throw this.ctx.cancellationSignal.reason;
   }
@@ -404,11 +455,12 @@ class ArchiveStreamer {
       : await sha256Of(readObject(this.dst, destination.bucket, destination.key));
     const crc32Hex = crc32.toString(16).padStart(8, '0');
     await tagArchive(this.dst, destination.bucket, destination.key, { sha256, crc32: crc32Hex });
+    const skipped = { count: 0 };
     const manifestKey = await writeManifest(
       this.dst,
       destination.bucket,
       destination.key,
-      this.spill.read('manifest'),
+      this.manifestLines(skipped),
     );
     const details = this.details();
     return {
@@ -421,6 +473,7 @@ class ArchiveStreamer {
       crc32: crc32Hex,
       manifestKey,
       uploadedBytes: details.uploadedBytes,
+      skipped: skipped.count,
       resumes: details.resumes,
     };
   }

@@ -48,6 +48,21 @@ export async function listPage(
   };
 }
 
+/** The source object is no longer what the listing saw: changed (ETag) or gone. */
+export class SourceChangedError extends Error {
+  constructor(
+    readonly key: string,
+    readonly reason: 'changed' | 'missing',
+  ) {
+    super(
+      reason === 'changed'
+        ? `source object ${key} changed after it was listed (its ETag no longer matches)`
+        : `source object ${key} was deleted after it was listed`,
+    );
+    this.name = 'SourceChangedError';
+  }
+}
+
 /** Reads an object as it was listed: If-Match on the listed ETag, optionally from a byte offset. */
 export async function readListedObject(
   client: S3Client,
@@ -56,17 +71,25 @@ export async function readListedObject(
   fromByte = 0,
   signal?: AbortSignal,
 ): Promise<ByteSource> {
-  if (fromByte >= object.size) return []; // nothing left to read (empty, or resumed at its end)
-  const out = await client.send(
-    new GetObjectCommand({
-      Bucket: bucket,
-      Key: object.key,
-      IfMatch: object.etag || undefined,
-      Range: fromByte > 0 ? `bytes=${fromByte}-` : undefined,
-    }),
-    { abortSignal: signal },
-  );
-  return out.Body as AsyncIterable<Uint8Array>;
+  if (fromByte > 0 && fromByte >= object.size) return []; // resumed at the end of its data
+  try {
+    const out = await client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: object.key,
+        IfMatch: object.etag || undefined,
+        Range: fromByte > 0 ? `bytes=${fromByte}-` : undefined,
+      }),
+      { abortSignal: signal },
+    );
+    return out.Body as AsyncIterable<Uint8Array>;
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'PreconditionFailed') throw new SourceChangedError(object.key, 'changed');
+    if (name === 'NoSuchKey' || name === 'NotFound')
+      throw new SourceChangedError(object.key, 'missing');
+    throw err;
+  }
 }
 
 export async function putState(
@@ -105,4 +128,20 @@ export async function deletePrefix(
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);
   return deleted;
+}
+
+/** Keys under a prefix, page by page. */
+export async function* listKeys(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+): AsyncGenerator<string> {
+  let token: string | undefined;
+  do {
+    const out = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const o of out.Contents ?? []) yield o.Key!;
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token);
 }

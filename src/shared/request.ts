@@ -26,6 +26,11 @@ export interface ArchiveRequest {
   compression?: { method: CompressionMethod; level?: number };
   /** Bytes per multipart part, 5 MiB to 5 GiB; default 16 MiB. */
   partSize?: number;
+  /**
+   * A source object that changed or vanished after it was listed: `fail` the run (default),
+   * or `skip` it and record it in the manifest.
+   */
+  onSourceChange?: 'fail' | 'skip';
 }
 
 export interface ArchiveResult {
@@ -43,6 +48,8 @@ export interface ArchiveResult {
   manifestKey: string;
   /** Every byte sent to S3, re-sends after a crash included; minus `size` it is the rework. */
   uploadedBytes: number;
+  /** Source objects left out because they changed or vanished (onSourceChange: skip). */
+  skipped: number;
   /** How often the streaming activity continued from a checkpoint. */
   resumes: number;
   durationMs: number;
@@ -144,6 +151,16 @@ export function validateRequest(request: unknown): ArchiveRequest {
         `must be a whole number of bytes from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB)`,
       );
     }
+  }
+  if (
+    request.onSourceChange !== undefined &&
+    request.onSourceChange !== 'fail' &&
+    request.onSourceChange !== 'skip'
+  ) {
+    throw new RequestError(
+      'onSourceChange',
+      `must be "fail" or "skip", not ${JSON.stringify(request.onSourceChange)}`,
+    );
   }
   return request as unknown as ArchiveRequest;
 }

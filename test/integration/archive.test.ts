@@ -85,6 +85,31 @@ test('archives a prefix: every entry equals its source, and size, SHA-256 and CR
   for (const [k, body] of objects) assert.deepEqual(entries.get(k.slice('data/'.length)), body, k);
   assert.deepEqual(await openUploads(client, destination.name), []);
   assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
+
+  // The manifest agrees with the archive: names, keys, sizes, CRC-32 and offsets.
+  assert.equal(result.manifestKey, `${key}.manifest.jsonl`);
+  const lines = (await getObject(client, destination.name, result.manifestKey))
+    .toString()
+    .trim()
+    .split('\n');
+  const manifest = lines.map(
+    (l) =>
+      JSON.parse(l) as { name: string; key: string; size: number; crc32: string; offset: number },
+  );
+  assert.equal(manifest.length, objects.size);
+  for (const m of manifest) {
+    const body = objects.get(m.key)!;
+    assert.equal(m.name, m.key.slice('data/'.length));
+    assert.equal(m.size, body.length);
+    assert.equal(m.crc32, zlib.crc32(body).toString(16).padStart(8, '0'));
+    assert.equal(
+      zip.readUInt32LE(m.offset),
+      0x04034b50,
+      `${m.name}: offset points at its local file header`,
+    );
+  }
+  assert.equal(result.resumes, 0);
+  assert.equal(result.uploadedBytes, result.size);
 });
 
 test('the same request gives the same archive bytes', async () => {

@@ -1,19 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
-import {
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   archiveWorkflowId,
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
 import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
-import { getObject, keysUnder, openUploads, readZip } from '../support/archive';
+import {
+  getObject,
+  keysUnder,
+  openUploads,
+  partsHeld,
+  readZip,
+  slowText,
+  waitUntil,
+} from '../support/archive';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 
 const PART_SIZE = 5 * 1024 * 1024;
@@ -24,24 +27,14 @@ let source: { name: string; remove(): Promise<void> };
 let destination: { name: string; remove(): Promise<void> };
 const objects = new Map<string, Buffer>();
 
-/** Log-like text that deflates slowly at level 9, so the stream runs long enough to be killed. */
-function text(seed: number, bytes: number): Buffer {
-  const words = ['GET', 'PUT', '/api/items', 'user', 'ok', 'latency', 'region', 'zone', 'trace'];
-  const rnd = crypto.createHash('sha256').update(String(seed)).digest();
-  let out = '';
-  for (let i = 0; out.length < bytes; i++) {
-    out += `${i} ${words[(rnd[i % 32] + i) % words.length]} ${(i * 2654435761) % 1000003} ${crypto.randomBytes(6).toString('hex')}\n`;
-  }
-  return Buffer.from(out.slice(0, bytes));
-}
-
 before(async () => {
   client = await s3();
   source = await tempBucket(client, 'src');
   destination = await tempBucket(client, 'dst');
   for (let i = 0; i < 24; i++) {
     // STORE entries larger than a part (resume inside an entry) between DEFLATE ones.
-    const body = i % 3 === 0 ? crypto.randomBytes(11 * 1024 * 1024 + i) : text(i, 4 * 1024 * 1024);
+    const body =
+      i % 3 === 0 ? crypto.randomBytes(11 * 1024 * 1024 + i) : slowText(i, 4 * 1024 * 1024);
     const key = `set/${String(i).padStart(2, '0')}-${i % 3 === 0 ? 'blob.bin' : 'log.txt'}`;
     objects.set(key, body);
     await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
@@ -60,30 +53,6 @@ function request(key: string): ArchiveRequest {
     compression: { method: 'auto', level: 9 },
     partSize: PART_SIZE,
   };
-}
-
-async function partsHeld(key: string): Promise<number> {
-  const uploads = await client.send(
-    new ListMultipartUploadsCommand({ Bucket: destination.name, Prefix: key }),
-  );
-  const upload = uploads.Uploads?.find((u) => u.Key === key);
-  if (!upload) return 0;
-  const parts = await client.send(
-    new ListPartsCommand({ Bucket: destination.name, Key: key, UploadId: upload.UploadId }),
-  );
-  return parts.Parts?.length ?? 0;
-}
-
-async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('a worker SIGKILLed twice mid-stream: the run resumes, the archive is byte-identical, and rework stays within the parts in flight', async (t) => {
@@ -114,7 +83,10 @@ test('a worker SIGKILLed twice mid-stream: the run resumes, the archive is byte-
     });
     try {
       for (const atParts of [3, 9]) {
-        await waitUntil(`S3 holds ${atParts} parts`, async () => (await partsHeld(key)) >= atParts);
+        await waitUntil(
+          `S3 holds ${atParts} parts`,
+          async () => (await partsHeld(client, destination.name, key)) >= atParts,
+        );
         await killHard(worker);
         worker = startWorkerProcess(taskQueue);
       }
@@ -133,7 +105,9 @@ test('a worker SIGKILLed twice mid-stream: the run resumes, the archive is byte-
       assert.equal(zip.length, expected.length);
       assert.equal(result.sha256, reference.sha256);
       const rework = result.uploadedBytes - result.size;
-      t.diagnostic(`size ${result.size}, uploaded ${result.uploadedBytes}, rework ${rework} bytes over ${result.resumes} resumes, ${result.parts} parts`);
+      t.diagnostic(
+        `size ${result.size}, uploaded ${result.uploadedBytes}, rework ${rework} bytes over ${result.resumes} resumes, ${result.parts} parts`,
+      );
       assert.ok(rework >= 0);
       assert.ok(
         rework <= result.resumes * UPLOAD_CONCURRENCY * PART_SIZE,

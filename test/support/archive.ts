@@ -1,7 +1,9 @@
+import crypto from 'node:crypto';
 import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import yauzl from 'yauzl';
@@ -52,4 +54,39 @@ export async function keysUnder(
 ): Promise<string[]> {
   const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
   return (out.Contents ?? []).map((o) => o.Key!);
+}
+
+/** Log-like text that deflates slowly at level 9, so a stream runs long enough to act on. */
+export function slowText(seed: number, bytes: number): Buffer {
+  const words = ['GET', 'PUT', '/api/items', 'user', 'ok', 'latency', 'region', 'zone', 'trace'];
+  let out = '';
+  for (let i = 0; out.length < bytes; i++) {
+    out += `${seed}:${i} ${words[(seed + i * 7) % words.length]} ${(i * 2654435761) % 1000003} ${crypto.randomBytes(6).toString('hex')}\n`;
+  }
+  return Buffer.from(out.slice(0, bytes));
+}
+
+/** Parts S3 holds for the open multipart upload of `key` (0 when none is open). */
+export async function partsHeld(client: S3Client, bucket: string, key: string): Promise<number> {
+  const uploads = await client.send(
+    new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }),
+  );
+  const upload = uploads.Uploads?.find((u) => u.Key === key);
+  if (!upload) return 0;
+  const parts = await client.send(
+    new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }),
+  );
+  return parts.Parts?.length ?? 0;
+}
+
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
