@@ -1,4 +1,9 @@
-import { Client, Connection, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowIdReusePolicy,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { temporalSettings } from '../shared/config';
 import {
   archiveWorkflowId,
@@ -36,7 +41,7 @@ export async function connect(overrides: { taskQueue?: string } = {}): Promise<Z
 export async function startArchive(
   client: ZipflowClient,
   request: ArchiveRequest,
-): Promise<WorkflowHandle<typeof archive>> {
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof archive>> {
   validateRequest(request);
   return client.temporal.workflow.start<typeof archive>('archive', {
     taskQueue: client.taskQueue,

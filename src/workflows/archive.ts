@@ -2,6 +2,8 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  continueAsNew,
+  ContinueAsNew,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
@@ -31,9 +33,26 @@ const { discardRun } = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 10 },
 });
 
+/**
+ * Planning progress carried across continue-as-new: counts and a continuation token, never
+ * key lists (those are in the plan chunks under statePrefix).
+ */
+export interface PlanState {
+  statePrefix: string;
+  startedAt: number;
+  chunks: number;
+  entries: number;
+  bytes: number;
+  continuationToken?: string;
+  /** Planning pages per workflow run before continue-as-new (keeps history small). */
+  pagesPerRun: number;
+}
+
+/** ~6 history events per page: 1,000 pages stay far below Temporal's 51,200-event cap. */
+export const DEFAULT_PAGES_PER_RUN = 1000;
+
 /** Turns an S3 prefix into one ZIP64 archive in S3. */
-export async function archive(input: ArchiveRequest): Promise<ArchiveResult> {
-  const started = Date.now(); // workflow time: deterministic on replay
+export async function archive(input: ArchiveRequest, resumed?: PlanState): Promise<ArchiveResult> {
   let request: ArchiveRequest;
   try {
     request = validateRequest(input);
@@ -42,29 +61,38 @@ export async function archive(input: ArchiveRequest): Promise<ArchiveResult> {
       throw ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
     throw err;
   }
-  const statePrefix = `.zipflow/state/${workflowInfo().runId}/`;
+  const state: PlanState = resumed ?? {
+    // Stable across continue-as-new, so every run of this archive finds the same state.
+    statePrefix: `.zipflow/state/${workflowInfo().firstExecutionRunId}/`,
+    startedAt: Date.now(), // workflow time: deterministic on replay
+    chunks: 0,
+    entries: 0,
+    bytes: 0,
+    pagesPerRun: DEFAULT_PAGES_PER_RUN,
+  };
+  const { statePrefix } = state;
   upsertSearchAttributes({
     ZipflowDestination: [`s3://${request.destination.bucket}/${request.destination.key}`],
     ZipflowPhase: ['plan'],
   });
   try {
-    let chunks = 0;
-    let entries = 0;
-    let bytes = 0;
-    let token: string | undefined;
+    let pages = 0;
     do {
+      if (pages++ >= state.pagesPerRun || workflowInfo().continueAsNewSuggested) {
+        await continueAsNew<typeof archive>(input, state);
+      }
       const page = await planPage({
         request,
         statePrefix,
-        chunk: chunks,
-        continuationToken: token,
+        chunk: state.chunks,
+        continuationToken: state.continuationToken,
       });
-      if (page.entries > 0) chunks += 1;
-      entries += page.entries;
-      bytes += page.bytes;
-      token = page.nextContinuationToken;
-    } while (token);
-    if (entries === 0) {
+      if (page.entries > 0) state.chunks += 1;
+      state.entries += page.entries;
+      state.bytes += page.bytes;
+      state.continuationToken = page.nextContinuationToken;
+    } while (state.continuationToken);
+    if (state.entries === 0) {
       throw ApplicationFailure.nonRetryable(
         `source s3://${request.source.bucket}/${request.source.prefix ?? ''} lists no objects: check source.bucket and source.prefix`,
         'EmptySource',
@@ -72,19 +100,20 @@ export async function archive(input: ArchiveRequest): Promise<ArchiveResult> {
     }
     upsertSearchAttributes({
       ZipflowPhase: ['stream'],
-      ZipflowEntries: [entries],
-      ZipflowBytes: [bytes],
+      ZipflowEntries: [state.entries],
+      ZipflowBytes: [state.bytes],
     });
-    const result = await streamArchive({ request, statePrefix, chunks });
+    const result = await streamArchive({ request, statePrefix, chunks: state.chunks });
     upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
     await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
     return {
       bucket: request.destination.bucket,
       key: request.destination.key,
       ...result,
-      durationMs: Date.now() - started,
+      durationMs: Date.now() - state.startedAt,
     };
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
     // Nothing half-done stays behind, even when the run was cancelled.
     await CancellationScope.nonCancellable(async () => {
       upsertSearchAttributes({ ZipflowPhase: ['failed'] });

@@ -9,6 +9,7 @@ import {
   type ArchiveResult,
 } from '../../src/shared/request';
 import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
+import { startArchive } from '../../src/client';
 import {
   getObject,
   keysUnder,
@@ -149,4 +150,54 @@ test('cancelling mid-stream leaves no archive, no multipart upload and no state 
     },
   );
   await assertNothingLeft(key);
+});
+
+test('a destination that appears while the archive is written is not overwritten: the run fails with DestinationExists', async () => {
+  const key = `${uniqueName('appears')}.zip`;
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  await assert.rejects(
+    runAndActMidStream(request(key), async () => {
+      await client.send(
+        new PutObjectCommand({
+          Bucket: destination.name,
+          Key: key,
+          Body: 'written by someone else',
+        }),
+      );
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure);
+      assert.equal(err.cause.type, 'DestinationExists');
+      assert.match(err.cause.message, /appeared while the archive was written/);
+      return true;
+    },
+  );
+  assert.equal(
+    (await getObject(client, destination.name, key)).toString(),
+    'written by someone else',
+  );
+  assert.deepEqual(await openUploads(client, destination.name), []);
+  assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
+});
+
+test('starting the same archive twice while it runs joins the running workflow instead of making a second archive', async () => {
+  const key = `${uniqueName('twice')}.zip`;
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  const zipflow = { temporal, taskQueue: '', close: async () => {} };
+  const result = await withWorker({}, async (taskQueue) => {
+    zipflow.taskQueue = taskQueue;
+    const first = await startArchive(zipflow, request(key));
+    const second = await startArchive(zipflow, request(key));
+    assert.equal(second.workflowId, first.workflowId);
+    assert.equal(second.firstExecutionRunId, first.firstExecutionRunId);
+    return (await first.result()) as ArchiveResult;
+  });
+  assert.equal(result.entries, 7);
+  const runs = [];
+  for await (const run of temporal.workflow.list({
+    query: `WorkflowId = '${archiveWorkflowId({ bucket: destination.name, key })}'`,
+  })) {
+    runs.push(run.runId);
+  }
+  assert.equal(runs.length, 1);
 });
