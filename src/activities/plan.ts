@@ -1,7 +1,17 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
 import { createS3Client } from '../s3/client';
-import { getState, listPage, putState, type ListedObject } from '../s3/objects';
-import type { ArchiveRequest } from '../shared/request';
+import {
+  getState,
+  headObjects,
+  KeyListError,
+  listPage,
+  putState,
+  readKeyListPage,
+  type ListedObject,
+} from '../s3/objects';
+import { RequestError, type ArchiveRequest } from '../shared/request';
+import { compileSelection, entryNameFor, relativeKey } from './select';
 
 export interface PlanPageInput {
   request: ArchiveRequest;
@@ -13,31 +23,53 @@ export interface PlanPageInput {
 export interface PlanPageOutput {
   entries: number;
   bytes: number;
+  /** Sum of the entry names' UTF-8 lengths: with entries and bytes, bounds the archive size. */
+  nameBytes: number;
   nextContinuationToken?: string;
 }
+
+/** Lines of a key list read per planPage call, like a ListObjectsV2 page. */
+const KEY_LIST_PAGE = 1000;
+/** HeadObject calls in flight when planning explicit keys. */
+const HEAD_CONCURRENCY = 16;
 
 function planKey(statePrefix: string, chunk: number): string {
   return `${statePrefix}plan/${String(chunk).padStart(8, '0')}.jsonl`;
 }
 
-/** Entry name for a key: relative to the source prefix, never absolute. */
+/**
+ * Entry name for a key: relative to the source prefix, never absolute. Plans now carry
+ * `name` (entryNameFor); this stays for plan chunks written without it.
+ */
 export function entryName(prefix: string | undefined, key: string): string {
-  const rest = prefix && key.startsWith(prefix) ? key.slice(prefix.length) : key;
-  return rest.replace(/^\/+/, '');
+  return relativeKey(prefix, key);
+}
+
+/** One page of source objects (before selection) and where the next page starts. */
+interface SourcePage {
+  objects: ListedObject[];
+  nextContinuationToken?: string;
 }
 
 /**
- * Lists one page of the source and stores it as a plan chunk under the run's state prefix,
- * so workflow history holds counts and chunk numbers, never key lists.
+ * Plans one page of the source — a ListObjectsV2 page, the inline keys, or ~1,000 lines of
+ * the key list — applies include/exclude and naming, and stores the result as a plan chunk
+ * under the run's state prefix, so workflow history holds counts and chunk numbers, never
+ * key lists.
  */
 export async function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
-  const { source, destination } = input.request;
+  const { request } = input;
+  const { source, destination } = request;
   const [src, dst] = await Promise.all([
     createS3Client({ profile: source.profile }),
     createS3Client({ profile: destination.profile }),
   ]);
-  const page = await listPage(src, source.bucket, source.prefix, input.continuationToken);
-  const objects = page.objects.filter((o) => entryName(source.prefix, o.key) !== '');
+  const selected = selectionOf(request);
+  const page = await sourcePage(src, request, selected, input.continuationToken);
+  const objects = named(
+    request,
+    page.objects.filter((o) => selected(o.key)),
+  );
   if (objects.length > 0) {
     const body = objects.map((o) => JSON.stringify(o)).join('\n');
     await putState(dst, destination.bucket, planKey(input.statePrefix, input.chunk), body);
@@ -45,8 +77,116 @@ export async function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
   return {
     entries: objects.length,
     bytes: objects.reduce((n, o) => n + o.size, 0),
+    nameBytes: objects.reduce((n, o) => n + Buffer.byteLength(o.name ?? ''), 0),
     nextContinuationToken: page.nextContinuationToken,
   };
+}
+
+/** The selection, with a bad pattern turned into the workflow's InvalidRequest failure. */
+function selectionOf(request: ArchiveRequest): (key: string) => boolean {
+  try {
+    return compileSelection(request);
+  } catch (err) {
+    if (err instanceof RequestError) {
+      throw ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
+    }
+    throw err;
+  }
+}
+
+function sourcePage(
+  src: S3Client,
+  request: ArchiveRequest,
+  selected: (key: string) => boolean,
+  token: string | undefined,
+): Promise<SourcePage> {
+  const { source } = request;
+  // Keys are selected before HeadObject, so excluded keys cost no request.
+  if (source.keys) return headKeys(src, source.bucket, source.keys.filter(selected));
+  if (source.keyList) return keyListPage(src, request, selected, token);
+  return listPage(src, source.bucket, source.prefix, token, request.planning?.pageSize);
+}
+
+/** Explicit keys as listed objects; a key that does not exist fails the run by name. */
+async function headKeys(src: S3Client, bucket: string, keys: string[]): Promise<SourcePage> {
+  const found = await headObjects(src, bucket, keys, HEAD_CONCURRENCY);
+  const missing = keys.filter((_, i) => found[i] === undefined);
+  if (missing.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `source object s3://${bucket}/${missing[0]} does not exist${missing.length > 1 ? ` (nor do ${missing.length - 1} more of the requested keys)` : ''}: fix or remove the key in the request`,
+      'SourceMissing',
+      { bucket, keys: missing.slice(0, 10) },
+    );
+  }
+  return { objects: found as ListedObject[] };
+}
+
+/**
+ * About 1,000 lines of the key list. The continuation token is "<byte offset>:<ETag>": the
+ * offset where the next page starts, and the list's ETag so every page reads the same list.
+ */
+async function keyListPage(
+  src: S3Client,
+  request: ArchiveRequest,
+  selected: (key: string) => boolean,
+  token: string | undefined,
+): Promise<SourcePage> {
+  const { source } = request;
+  const location = { bucket: source.keyList!.bucket ?? source.bucket, key: source.keyList!.key };
+  const { offset, etag } = parseKeyListToken(token);
+  const page = await readKeyListPage(src, location, offset, { maxKeys: KEY_LIST_PAGE, etag }).catch(
+    (err: unknown) => {
+      if (!(err instanceof KeyListError)) throw err;
+      const type = err.reason === 'missing' ? 'SourceMissing' : 'InvalidKeyList';
+      throw ApplicationFailure.nonRetryable(
+        `${err.message}: check source.keyList`,
+        err.reason === 'changed' ? 'SourceChanged' : type,
+      );
+    },
+  );
+  const { objects } = await headKeys(src, source.bucket, page.keys.filter(selected));
+  return {
+    objects,
+    nextContinuationToken:
+      page.nextOffset === undefined ? undefined : `${page.nextOffset}:${page.etag}`,
+  };
+}
+
+function parseKeyListToken(token: string | undefined): { offset: number; etag?: string } {
+  if (token === undefined) return { offset: 0 };
+  const colon = token.indexOf(':');
+  const offset = Number(colon === -1 ? token : token.slice(0, colon));
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw ApplicationFailure.nonRetryable(
+      `bad key list continuation token "${token}"`,
+      'InvalidPlanState',
+    );
+  }
+  return { offset, etag: colon === -1 ? undefined : token.slice(colon + 1) };
+}
+
+/**
+ * Adds each object's entry name, drops objects whose name comes out empty, and refuses two
+ * objects with the same name in this page (flattening can make them).
+ */
+function named(request: ArchiveRequest, objects: ListedObject[]): ListedObject[] {
+  const keyOf = new Map<string, string>();
+  const out: ListedObject[] = [];
+  for (const object of objects) {
+    const name = entryNameFor(request, object.key);
+    if (name === '') continue;
+    const other = keyOf.get(name);
+    if (other !== undefined) {
+      throw ApplicationFailure.nonRetryable(
+        `entry name "${name}" would come from both ${other} and ${object.key}: use naming.mode "relative", or leave one out with source.exclude`,
+        'DuplicateEntryName',
+        { name, keys: [other, object.key] },
+      );
+    }
+    keyOf.set(name, object.key);
+    out.push({ ...object, name });
+  }
+  return out;
 }
 
 export async function readPlanChunk(

@@ -2,6 +2,7 @@ import type { ByteSource } from '../zip';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -14,6 +15,8 @@ export interface ListedObject {
   etag: string;
   /** LastModified in epoch ms: the entry's mtime, so archive bytes never depend on the clock. */
   lastModified: number;
+  /** The entry name chosen at planning (naming, prefix); absent in plans made before it was. */
+  name?: string;
 }
 
 export interface ListingPage {
@@ -48,6 +51,142 @@ export async function listPage(
   };
 }
 
+/** HeadObject: the object as a plan records it, or undefined when there is no such key. */
+export async function headObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<ListedObject | undefined> {
+  try {
+    const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return {
+      key,
+      size: out.ContentLength ?? 0,
+      etag: out.ETag ?? '',
+      lastModified: out.LastModified?.getTime() ?? 0,
+    };
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'NotFound' || name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+/** HeadObject for each key, at most `concurrency` at a time; results in the keys' order. */
+export async function headObjects(
+  client: S3Client,
+  bucket: string,
+  keys: string[],
+  concurrency = 16,
+): Promise<(ListedObject | undefined)[]> {
+  const results = new Array<ListedObject | undefined>(keys.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < keys.length) {
+      const i = next++;
+      results[i] = await headObject(client, bucket, keys[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
+  return results;
+}
+
+/** One page of a key list object: up to maxKeys keys, and where the next page starts. */
+export interface KeyListPage {
+  keys: string[];
+  /** Byte offset of the first unread line; absent at the end of the object. */
+  nextOffset?: number;
+  /** The list object's ETag, so later pages read the same version. */
+  etag: string;
+}
+
+/** The key list object is missing, changed between pages, or holds a line that is no key. */
+export class KeyListError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'missing' | 'changed' | 'invalid',
+  ) {
+    super(message);
+    this.name = 'KeyListError';
+  }
+}
+
+const NEWLINE = 0x0a;
+const MAX_KEY_BYTES = 1024;
+
+/**
+ * Reads keys from a key list object (one key per line, UTF-8; "\r\n" accepted; blank lines
+ * skipped) from a byte offset, with a streamed ranged GET that stops after maxKeys keys.
+ * Pass the first page's ETag to later pages: a list replaced mid-plan is an error, not a mix.
+ */
+export async function readKeyListPage(
+  client: S3Client,
+  location: { bucket: string; key: string },
+  offset: number,
+  options: { maxKeys?: number; etag?: string } = {},
+): Promise<KeyListPage> {
+  const maxKeys = options.maxKeys ?? 1000;
+  const where = `key list s3://${location.bucket}/${location.key}`;
+  const out = await client
+    .send(
+      new GetObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        Range: offset > 0 ? `bytes=${offset}-` : undefined,
+        IfMatch: options.etag || undefined,
+      }),
+    )
+    .catch((err: unknown) => {
+      const name = (err as { name?: string }).name;
+      if (name === 'NoSuchKey' || name === 'NotFound')
+        throw new KeyListError(`${where} does not exist`, 'missing');
+      if (name === 'PreconditionFailed')
+        throw new KeyListError(`${where} changed while the archive was planned`, 'changed');
+      throw err;
+    });
+  const etag = options.etag || out.ETag || '';
+  const keys: string[] = [];
+  let pending = Buffer.alloc(0);
+  let position = offset; // byte offset of pending[0]
+  const body = out.Body as AsyncIterable<Uint8Array>;
+  for await (const chunk of body) {
+    pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
+    let start = 0;
+    for (let nl = pending.indexOf(NEWLINE); nl !== -1; nl = pending.indexOf(NEWLINE, start)) {
+      if (keys.length === maxKeys) return { keys, nextOffset: position + start, etag };
+      addKeyLine(keys, pending.subarray(start, nl), where, position + start);
+      start = nl + 1;
+    }
+    pending = pending.subarray(start);
+    position += start;
+    if (pending.length > MAX_KEY_BYTES + 1) {
+      throw new KeyListError(
+        `${where}: the line at byte ${position} is longer than an S3 key (1,024 bytes)`,
+        'invalid',
+      );
+    }
+    // Leaving the loop early (the return above) destroys the body: the rest is not read.
+  }
+  if (pending.length > 0) {
+    if (keys.length === maxKeys) return { keys, nextOffset: position, etag };
+    addKeyLine(keys, pending, where, position);
+  }
+  return { keys, etag };
+}
+
+function addKeyLine(keys: string[], line: Buffer, where: string, at: number): void {
+  const end = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
+  const key = line.subarray(0, end).toString('utf8');
+  if (key.trim() === '') return;
+  if (end > MAX_KEY_BYTES) {
+    throw new KeyListError(
+      `${where}: the line at byte ${at} is longer than an S3 key (1,024 bytes)`,
+      'invalid',
+    );
+  }
+  keys.push(key);
+}
+
 /** The source object is no longer what the listing saw: changed (ETag) or gone. */
 export class SourceChangedError extends Error {
   constructor(
@@ -72,6 +211,9 @@ export async function readListedObject(
   signal?: AbortSignal,
 ): Promise<ByteSource> {
   if (fromByte > 0 && fromByte >= object.size) return []; // resumed at the end of its data
+  // One short-lived signal per read, linked to the caller's: the SDK adds a listener to the
+  // signal it is given, and thousands of reads must not pile listeners onto one signal.
+  const link = linkSignal(signal);
   try {
     const out = await client.send(
       new GetObjectCommand({
@@ -80,15 +222,36 @@ export async function readListedObject(
         IfMatch: object.etag || undefined,
         Range: fromByte > 0 ? `bytes=${fromByte}-` : undefined,
       }),
-      { abortSignal: signal },
+      { abortSignal: link.signal },
     );
-    return out.Body as AsyncIterable<Uint8Array>;
+    return unlinkWhenRead(out.Body as AsyncIterable<Uint8Array>, link.unlink);
   } catch (err) {
+    link.unlink();
     const name = (err as { name?: string }).name;
     if (name === 'PreconditionFailed') throw new SourceChangedError(object.key, 'changed');
     if (name === 'NoSuchKey' || name === 'NotFound')
       throw new SourceChangedError(object.key, 'missing');
     throw err;
+  }
+}
+
+function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal; unlink: () => void } {
+  const controller = new AbortController();
+  if (!parent) return { signal: controller.signal, unlink: () => {} };
+  const abort = (): void => controller.abort(parent.reason);
+  if (parent.aborted) abort();
+  else parent.addEventListener('abort', abort, { once: true });
+  return { signal: controller.signal, unlink: () => parent.removeEventListener('abort', abort) };
+}
+
+async function* unlinkWhenRead(
+  body: AsyncIterable<Uint8Array>,
+  unlink: () => void,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } finally {
+    unlink();
   }
 }
 

@@ -4,15 +4,64 @@
  * Node APIs.
  */
 
+import {
+  CENTRAL_DIRECTORY_RECORD_FIXED_SIZE,
+  END_OF_CENTRAL_DIRECTORY_RECORD_SIZE,
+  EXTENDED_TIMESTAMP_EXTRA_FIELD_SIZE,
+  LOCAL_FILE_HEADER_FIXED_SIZE,
+  ZIP64_DATA_DESCRIPTOR_SIZE,
+  ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_SIZE,
+  ZIP64_END_OF_CENTRAL_DIRECTORY_RECORD_SIZE,
+  ZIP64_EXTENDED_INFORMATION_EXTRA_FIELD_SIZE,
+} from '../zip/constants'; // plain numbers: safe for the workflow bundle
+
 export type CompressionMethod = 'auto' | 'store' | 'deflate';
+
+/** S3's StorageClass values (as in @aws-sdk/client-s3, listed here to keep the bundle SDK-free). */
+export const STORAGE_CLASSES = [
+  'STANDARD',
+  'REDUCED_REDUNDANCY',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+  'OUTPOSTS',
+  'GLACIER_IR',
+  'SNOW',
+  'EXPRESS_ONEZONE',
+  'FSX_OPENZFS',
+  'FSX_ONTAP',
+  'AWS_BACKUP_WARM',
+  'AWS_BACKUP_LOW_COST_WARM',
+] as const;
+export type StorageClass = (typeof STORAGE_CLASSES)[number];
+
+/** x-amz-server-side-encryption of the archive; `kmsKeyId` is the KMS key id or ARN. */
+export type ServerSideEncryption = { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
 
 export interface ArchiveRequest {
   source: {
     bucket: string;
-    /** Keys under this prefix are archived; entry names are relative to it. */
+    /**
+     * Keys under this prefix are archived; entry names are relative to it. With `keys` or
+     * `keyList` it only shapes names: it is stripped from keys that start with it, and keys
+     * that do not keep their full key as the name (it never filters them out).
+     */
     prefix?: string;
     /** Named profile the worker uses for the source store (credentials stay with the worker). */
     profile?: string;
+    /** Exactly these keys, in this order, instead of listing the prefix (at most 1,000). */
+    keys?: string[];
+    /**
+     * An object holding one key per line (UTF-8, blank lines ignored), for more keys than
+     * `keys` takes; `bucket` defaults to source.bucket and is read with the source profile.
+     */
+    keyList?: { bucket?: string; key: string };
+    /** Globs (picomatch, dotfiles match) against the key relative to the prefix; any may match. */
+    include?: string[];
+    /** Globs as for include; a key matching any of them is left out. */
+    exclude?: string[];
   };
   destination: {
     bucket: string;
@@ -21,16 +70,32 @@ export interface ArchiveRequest {
     /** Replace an existing object at the key (default false: refuse). */
     overwrite?: boolean;
     contentType?: string;
-    storageClass?: string;
+    storageClass?: StorageClass;
+    serverSideEncryption?: ServerSideEncryption;
   };
   compression?: { method: CompressionMethod; level?: number };
-  /** Bytes per multipart part, 5 MiB to 5 GiB; default 16 MiB. */
+  /** Entry names: `relative` to source.prefix (default) or `flatten`ed to the last segment. */
+  naming?: {
+    mode?: 'relative' | 'flatten';
+    /** Folder inside the archive for every entry, e.g. "backup-2026/" ("/" added if missing). */
+    prefix?: string;
+  };
+  /** Bytes per multipart part, 5 MiB to 5 GiB; default 16 MiB, grown to fit 10,000 parts. */
   partSize?: number;
+  /** Parts uploaded at once, 1 to 32; default 4. Memory is about partSize × this. */
+  uploadConcurrency?: number;
+  /** An archive of nothing is an error (default false): usually a wrong prefix or filter. */
+  allowEmpty?: boolean;
   /**
    * A source object that changed or vanished after it was listed: `fail` the run (default),
    * or `skip` it and record it in the manifest.
    */
   onSourceChange?: 'fail' | 'skip';
+  /**
+   * Planning knobs, for very large listings: keys per ListObjectsV2 page (1–1,000, default
+   * 1,000) and pages per workflow run before it continues as new (default 1,000).
+   */
+  planning?: { pageSize?: number; pagesPerRun?: number };
 }
 
 export interface ArchiveResult {
@@ -57,9 +122,23 @@ export interface ArchiveResult {
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
+export const TiB = 1024 * GiB;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * GiB;
 export const DEFAULT_PART_SIZE = 16 * MiB;
+/** S3 multipart limits: part numbers 1–10,000, objects up to 5 TiB. */
+export const MAX_PARTS = 10_000;
+export const MAX_OBJECT_SIZE = 5 * TiB;
+export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+export const MAX_UPLOAD_CONCURRENCY = 32;
+export const MAX_INLINE_KEYS = 1000;
+/**
+ * The request travels in every activity input and continue-as-new, so inline keys stay far
+ * below Temporal's payload limits (DESIGN invariant 2); more goes in a keyList object.
+ */
+export const MAX_INLINE_KEY_BYTES = 128 * 1024;
+export const MAX_PATTERNS = 100;
+const MAX_KEY_BYTES = 1024; // S3 object keys are at most 1,024 bytes of UTF-8
 
 /** Raised for a request that cannot work; names the field and how to fix it. */
 export class RequestError extends Error {
@@ -99,59 +178,374 @@ function checkObject(field: string, value: unknown): asserts value is Record<str
   }
 }
 
-/** Checks a request without I/O; throws RequestError naming the first bad field. */
-export function validateRequest(request: unknown): ArchiveRequest {
-  checkObject('request', request);
-  checkObject('source', request.source);
-  checkBucket('source.bucket', request.source.bucket);
-  checkOptionalString('source.prefix', request.source.prefix);
-  checkOptionalString('source.profile', request.source.profile);
-  checkObject('destination', request.destination);
-  const destination = request.destination;
-  checkBucket('destination.bucket', destination.bucket);
-  if (typeof destination.key !== 'string' || destination.key === '') {
+function checkOptionalObject(
+  field: string,
+  value: unknown,
+): asserts value is Record<string, unknown> | undefined {
+  if (
+    value !== undefined &&
+    (typeof value !== 'object' || value === null || Array.isArray(value))
+  ) {
+    throw new RequestError(field, 'must be an object when given');
+  }
+}
+
+function utf8Length(value: string): number {
+  return new TextEncoder().encode(value).length;
+}
+
+/**
+ * Unknown fields are refused rather than ignored: a misspelt "exclude" or "overwrite" that
+ * is silently dropped archives the wrong data or replaces an object nobody meant to.
+ */
+function checkKnownFields(path: string, value: Record<string, unknown>, known: string[]): void {
+  for (const [name, v] of Object.entries(value)) {
+    if (v === undefined || known.includes(name)) continue;
+    const lower = name.toLowerCase();
+    const near = known.find(
+      (k) => lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower),
+    );
+    throw new RequestError(
+      path === '' ? name : `${path}.${name}`,
+      near
+        ? `is not a request field: did you mean "${near}"?`
+        : `is not a request field: remove it (fields here: ${known.join(', ')})`,
+    );
+  }
+}
+
+function checkNonEmptyString(field: string, value: unknown, fix: string): asserts value is string {
+  if (typeof value !== 'string' || value === '') {
+    throw new RequestError(field, `must be a non-empty string: ${fix}`);
+  }
+}
+
+function checkBoolean(field: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new RequestError(field, 'must be true or false');
+  }
+}
+
+function checkObjectKey(field: string, value: unknown): asserts value is string {
+  checkNonEmptyString(field, value, 'give an S3 object key, e.g. "photos/2026/a.jpg"');
+  if (utf8Length(value) > MAX_KEY_BYTES) {
+    throw new RequestError(field, 'is longer than S3 allows (1,024 bytes of UTF-8)');
+  }
+}
+
+function checkKeys(value: unknown, allowEmpty: boolean): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value)) {
+    throw new RequestError('source.keys', 'must be an array of object keys, e.g. ["a.txt"]');
+  }
+  if (value.length === 0 && !allowEmpty) {
+    throw new RequestError(
+      'source.keys',
+      'is empty: list at least one key, leave source.keys out to archive source.prefix, or set allowEmpty to true',
+    );
+  }
+  if (value.length > MAX_INLINE_KEYS) {
+    throw new RequestError(
+      'source.keys',
+      `has ${value.length} keys, more than the ${MAX_INLINE_KEYS} a request carries: put one key per line in an object and give it as source.keyList`,
+    );
+  }
+  const seen = new Map<string, number>();
+  let bytes = 0;
+  value.forEach((key: unknown, i) => {
+    checkObjectKey(`source.keys[${i}]`, key);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new RequestError(
+        `source.keys[${i}]`,
+        `"${key}" is also source.keys[${first}]: list each key once`,
+      );
+    }
+    seen.set(key, i);
+    bytes += utf8Length(key);
+  });
+  if (bytes > MAX_INLINE_KEY_BYTES) {
+    throw new RequestError(
+      'source.keys',
+      `holds ${bytes} bytes of keys, more than the ${MAX_INLINE_KEY_BYTES} a request carries: put one key per line in an object and give it as source.keyList`,
+    );
+  }
+}
+
+function checkKeyList(value: unknown): void {
+  checkOptionalObject('source.keyList', value);
+  if (value === undefined) return;
+  checkKnownFields('source.keyList', value, ['bucket', 'key']);
+  if (value.bucket !== undefined) checkBucket('source.keyList.bucket', value.bucket);
+  checkObjectKey('source.keyList.key', value.key);
+}
+
+/**
+ * Types and shapes of glob patterns; whether picomatch parses them is checked by the
+ * worker and client (checkSelection), since picomatch is not part of the workflow bundle.
+ */
+function checkPatterns(field: string, value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value)) {
+    throw new RequestError(field, 'must be an array of glob patterns, e.g. ["**/*.jpg"]');
+  }
+  if (field === 'source.include' && value.length === 0) {
+    throw new RequestError(
+      field,
+      'is empty, so it would take nothing: leave it out to take every object, or give a pattern such as "**/*.jpg"',
+    );
+  }
+  if (value.length > MAX_PATTERNS) {
+    throw new RequestError(field, `has ${value.length} patterns: give at most ${MAX_PATTERNS}`);
+  }
+  value.forEach((pattern: unknown, i) => checkPattern(`${field}[${i}]`, pattern));
+}
+
+function checkPattern(field: string, pattern: unknown): void {
+  checkNonEmptyString(field, pattern, 'give a glob such as "**/*.jpg"');
+  if (pattern.length > MAX_KEY_BYTES) {
+    throw new RequestError(field, `is ${pattern.length} characters: give at most ${MAX_KEY_BYTES}`);
+  }
+  if (pattern.startsWith('/')) {
+    throw new RequestError(
+      field,
+      `"${pattern}" starts with "/", but patterns match keys relative to source.prefix, which never do: remove the leading "/"`,
+    );
+  }
+  if (pattern.startsWith('!')) {
+    const other = field.startsWith('source.include') ? 'source.exclude' : 'source.include';
+    throw new RequestError(
+      field,
+      `"${pattern}" is negated: put "${pattern.slice(1)}" in ${other} instead (or write "\\!" for a literal "!")`,
+    );
+  }
+}
+
+function checkSource(value: unknown, allowEmpty: boolean): void {
+  checkObject('source', value);
+  checkKnownFields('source', value, [
+    'bucket',
+    'prefix',
+    'profile',
+    'keys',
+    'keyList',
+    'include',
+    'exclude',
+  ]);
+  checkBucket('source.bucket', value.bucket);
+  checkOptionalString('source.prefix', value.prefix);
+  checkOptionalString('source.profile', value.profile);
+  if (value.keys !== undefined && value.keyList !== undefined) {
+    throw new RequestError(
+      'source.keyList',
+      'cannot be given together with source.keys: give the keys inline (up to 1,000) or in a key list object, not both',
+    );
+  }
+  checkKeys(value.keys, allowEmpty);
+  checkKeyList(value.keyList);
+  checkPatterns('source.include', value.include);
+  checkPatterns('source.exclude', value.exclude);
+}
+
+function checkStorageClass(value: unknown): void {
+  if (value === undefined || (STORAGE_CLASSES as readonly unknown[]).includes(value)) return;
+  const upper = typeof value === 'string' ? value.toUpperCase() : undefined;
+  const near = STORAGE_CLASSES.find((c) => c === upper);
+  throw new RequestError(
+    'destination.storageClass',
+    near
+      ? `must be written "${near}"`
+      : `must be one of S3's storage classes (${STORAGE_CLASSES.join(', ')}), not ${JSON.stringify(value)}`,
+  );
+}
+
+function checkServerSideEncryption(value: unknown): void {
+  const field = 'destination.serverSideEncryption';
+  checkOptionalObject(field, value);
+  if (value === undefined) return;
+  checkKnownFields(field, value, ['type', 'kmsKeyId']);
+  if (value.type !== 'AES256' && value.type !== 'aws:kms') {
+    throw new RequestError(
+      `${field}.type`,
+      `must be "AES256" (S3-managed keys) or "aws:kms" (AWS KMS keys), not ${JSON.stringify(value.type)}`,
+    );
+  }
+  if (value.kmsKeyId === undefined) return;
+  if (value.type !== 'aws:kms') {
+    throw new RequestError(
+      `${field}.kmsKeyId`,
+      'only applies to type "aws:kms": remove it, or set type to "aws:kms"',
+    );
+  }
+  checkNonEmptyString(
+    `${field}.kmsKeyId`,
+    value.kmsKeyId,
+    "give a KMS key id, alias or ARN, or leave it out for the bucket's default KMS key",
+  );
+}
+
+function checkDestination(value: unknown): void {
+  checkObject('destination', value);
+  checkKnownFields('destination', value, [
+    'bucket',
+    'key',
+    'profile',
+    'overwrite',
+    'contentType',
+    'storageClass',
+    'serverSideEncryption',
+  ]);
+  checkBucket('destination.bucket', value.bucket);
+  if (typeof value.key !== 'string' || value.key === '') {
     throw new RequestError(
       'destination.key',
       'is required: give the object key of the archive, e.g. "archives/2026.zip"',
     );
   }
-  if (new TextEncoder().encode(destination.key).length > 1024) {
+  if (utf8Length(value.key) > MAX_KEY_BYTES) {
     throw new RequestError('destination.key', 'is longer than S3 allows (1,024 bytes of UTF-8)');
   }
-  if (destination.overwrite !== undefined && typeof destination.overwrite !== 'boolean') {
-    throw new RequestError('destination.overwrite', 'must be true or false');
+  checkBoolean('destination.overwrite', value.overwrite);
+  checkOptionalString('destination.profile', value.profile);
+  checkOptionalString('destination.contentType', value.contentType);
+  checkStorageClass(value.storageClass);
+  checkServerSideEncryption(value.serverSideEncryption);
+}
+
+function checkCompression(value: unknown): void {
+  checkOptionalObject('compression', value);
+  if (value === undefined) return;
+  checkKnownFields('compression', value, ['method', 'level']);
+  const { method, level } = value;
+  if (method !== 'auto' && method !== 'store' && method !== 'deflate') {
+    throw new RequestError(
+      'compression.method',
+      `must be "auto", "store" or "deflate", not ${JSON.stringify(method)}`,
+    );
   }
-  for (const f of ['profile', 'contentType', 'storageClass'] as const) {
-    checkOptionalString(`destination.${f}`, destination[f]);
+  if (
+    level !== undefined &&
+    (!Number.isInteger(level) || (level as number) < 1 || (level as number) > 9)
+  ) {
+    throw new RequestError(
+      'compression.level',
+      'must be a whole number from 1 (fastest) to 9 (smallest)',
+    );
   }
-  if (request.compression !== undefined) {
-    checkObject('compression', request.compression);
-    const { method, level } = request.compression;
-    if (method !== 'auto' && method !== 'store' && method !== 'deflate') {
-      throw new RequestError(
-        'compression.method',
-        `must be "auto", "store" or "deflate", not ${JSON.stringify(method)}`,
-      );
-    }
-    if (
-      level !== undefined &&
-      (!Number.isInteger(level) || (level as number) < 1 || (level as number) > 9)
-    ) {
-      throw new RequestError(
-        'compression.level',
-        'must be a whole number from 1 (fastest) to 9 (smallest)',
-      );
-    }
+}
+
+/** A folder inside the archive: relative, "/"-separated, nothing that climbs out on extraction. */
+function checkArchiveFolder(field: string, value: unknown): void {
+  checkNonEmptyString(field, value, 'give a folder such as "backup-2026/", or leave it out');
+  if (value.startsWith('/')) {
+    throw new RequestError(
+      field,
+      'must not start with "/": give a relative folder such as "backup-2026/"',
+    );
   }
-  if (request.partSize !== undefined) {
-    const p = request.partSize;
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < MIN_PART_SIZE || p > MAX_PART_SIZE) {
-      throw new RequestError(
-        'partSize',
-        `must be a whole number of bytes from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB)`,
-      );
-    }
+  if (value.includes('\\')) {
+    throw new RequestError(field, 'must not contain "\\": ZIP names separate folders with "/"');
   }
+  const segments = value.replace(/\/$/, '').split('/');
+  if (segments.includes('..')) {
+    throw new RequestError(
+      field,
+      'must not contain ".." segments: they would extract outside the target folder',
+    );
+  }
+  if (segments.some((s) => s === '' || s === '.')) {
+    throw new RequestError(
+      field,
+      'must not contain empty or "." segments ("a//b", "./a"): write the folder plainly, e.g. "backup-2026/logs/"',
+    );
+  }
+  if (utf8Length(value) > MAX_KEY_BYTES) {
+    throw new RequestError(field, `must be at most ${MAX_KEY_BYTES} bytes of UTF-8`);
+  }
+}
+
+function checkNaming(value: unknown): void {
+  checkOptionalObject('naming', value);
+  if (value === undefined) return;
+  checkKnownFields('naming', value, ['mode', 'prefix']);
+  if (value.mode !== undefined && value.mode !== 'relative' && value.mode !== 'flatten') {
+    throw new RequestError(
+      'naming.mode',
+      `must be "relative" (names relative to source.prefix) or "flatten" (last segment only), not ${JSON.stringify(value.mode)}`,
+    );
+  }
+  if (value.prefix !== undefined) checkArchiveFolder('naming.prefix', value.prefix);
+}
+
+function checkPartSize(value: unknown): void {
+  if (value === undefined) return;
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < MIN_PART_SIZE ||
+    value > MAX_PART_SIZE
+  ) {
+    throw new RequestError(
+      'partSize',
+      `must be a whole number of bytes from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB)`,
+    );
+  }
+}
+
+function checkUploadConcurrency(value: unknown): void {
+  if (value === undefined) return;
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < 1 ||
+    value > MAX_UPLOAD_CONCURRENCY
+  ) {
+    throw new RequestError(
+      'uploadConcurrency',
+      `must be a whole number from 1 to ${MAX_UPLOAD_CONCURRENCY} (default ${DEFAULT_UPLOAD_CONCURRENCY})`,
+    );
+  }
+}
+
+const REQUEST_FIELDS = [
+  'source',
+  'destination',
+  'compression',
+  'naming',
+  'partSize',
+  'uploadConcurrency',
+  'allowEmpty',
+  'onSourceChange',
+  'planning',
+];
+
+function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RequestError(field, `must be a whole number from ${min} to ${max}`);
+  }
+}
+
+function checkPlanning(value: unknown): void {
+  if (value === undefined) return;
+  checkObject('planning', value);
+  checkKnownFields('planning', value, ['pageSize', 'pagesPerRun']);
+  checkWholeNumber('planning.pageSize', value.pageSize, 1, 1000);
+  checkWholeNumber('planning.pagesPerRun', value.pagesPerRun, 1, 10_000);
+}
+
+/** Checks a request without I/O; throws RequestError naming the first bad field. */
+export function validateRequest(request: unknown): ArchiveRequest {
+  checkObject('request', request);
+  checkKnownFields('', request, REQUEST_FIELDS);
+  checkBoolean('allowEmpty', request.allowEmpty);
+  checkSource(request.source, request.allowEmpty === true);
+  checkDestination(request.destination);
+  checkCompression(request.compression);
+  checkNaming(request.naming);
+  checkPartSize(request.partSize);
+  checkUploadConcurrency(request.uploadConcurrency);
+  checkPlanning(request.planning);
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&
@@ -163,6 +557,73 @@ export function validateRequest(request: unknown): ArchiveRequest {
     );
   }
   return request as unknown as ArchiveRequest;
+}
+
+/** What planning found, enough to bound the archive's size before a byte is written. */
+export interface PlannedArchive {
+  /** Sum of the source objects' sizes. */
+  bytes: number;
+  entries: number;
+  /** Sum of the entry names' UTF-8 lengths. */
+  nameBytes: number;
+  /** As in the request (default "auto"); anything but "store" may grow under DEFLATE. */
+  compression?: CompressionMethod;
+}
+
+// Per entry at most: local file header (APPNOTE 4.3.7), ZIP64 data descriptor (4.3.9.2),
+// central-directory record (4.3.12) with "UT" (4.6.1) and ZIP64 (4.5.3) extra fields.
+const ENTRY_RECORDS_BOUND =
+  LOCAL_FILE_HEADER_FIXED_SIZE +
+  ZIP64_DATA_DESCRIPTOR_SIZE +
+  CENTRAL_DIRECTORY_RECORD_FIXED_SIZE +
+  EXTENDED_TIMESTAMP_EXTRA_FIELD_SIZE +
+  ZIP64_EXTENDED_INFORMATION_EXTRA_FIELD_SIZE;
+// ZIP64 end of central directory record and locator, end of central directory record.
+const END_RECORDS_SIZE =
+  ZIP64_END_OF_CENTRAL_DIRECTORY_RECORD_SIZE +
+  ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_SIZE +
+  END_OF_CENTRAL_DIRECTORY_RECORD_SIZE;
+
+/**
+ * zlib's deflateBound for the default window and memLevel (raw deflate): n + n/4096 +
+ * n/16384 + n/2^25 + 7 per stream; 16 per entry leaves margin.
+ */
+function deflateGrowthBound(bytes: number, entries: number): number {
+  return (
+    Math.ceil(bytes / 4096) + Math.ceil(bytes / 16384) + Math.ceil(bytes / 2 ** 25) + 16 * entries
+  );
+}
+
+/** Upper bound of the archive's size in bytes: data, records (the name twice), end records. */
+export function archiveSizeBound(plan: PlannedArchive): number {
+  const growth = plan.compression === 'store' ? 0 : deflateGrowthBound(plan.bytes, plan.entries);
+  return (
+    plan.bytes + growth + plan.entries * ENTRY_RECORDS_BOUND + 2 * plan.nameBytes + END_RECORDS_SIZE
+  );
+}
+
+/**
+ * The part size for an archive: the requested one if it fits S3's 10,000 parts, else
+ * (when none was requested) the default grown in whole MiB until it fits.
+ */
+export function partSizeFor(plan: PlannedArchive, requested?: number): number {
+  const size = archiveSizeBound(plan);
+  if (size > MAX_OBJECT_SIZE) {
+    throw new RequestError(
+      'source',
+      `the archive would be up to ${size} bytes, over S3's 5 TiB (${MAX_OBJECT_SIZE} bytes) object limit: archive fewer objects (narrow source.prefix, source.include or source.exclude) or split them over several archives`,
+    );
+  }
+  const smallest = Math.max(MIN_PART_SIZE, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+  if (requested === undefined) return Math.max(DEFAULT_PART_SIZE, smallest);
+  const parts = Math.ceil(size / requested);
+  if (parts > MAX_PARTS) {
+    throw new RequestError(
+      'partSize',
+      `${requested} bytes would need ${parts} parts for an archive of up to ${size} bytes, more than S3's ${MAX_PARTS}: use at least ${smallest} (${smallest / MiB} MiB), or leave partSize out to have it chosen`,
+    );
+  }
+  return requested;
 }
 
 /** Workflow id for a destination: starting the same archive twice finds the running one. */
