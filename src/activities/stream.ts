@@ -26,8 +26,9 @@ import {
   type EncoderCheckpoint,
   type EntrySpec,
 } from '../zip';
-import { DEFAULT_PART_SIZE, type ArchiveRequest } from '../shared/request';
+import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
+import { ReadAhead } from './readAhead';
 import { combinedCrc32, PartWriter } from './parts';
 import { entryName, readPlanChunk } from './plan';
 import { tagArchive, writeManifest } from './manifest';
@@ -36,6 +37,8 @@ export interface StreamInput {
   request: ArchiveRequest;
   statePrefix: string;
   chunks: number;
+  /** Bytes per part, fixed for the run (checkpoints are at multiples of it). */
+  partSize: number;
 }
 
 /** Where the plan is: the entry in flight at a checkpoint, or the next one to start. */
@@ -75,8 +78,6 @@ export interface StreamResult {
   skipped: number;
   resumes: number;
 }
-
-const UPLOAD_CONCURRENCY = 4;
 
 /**
  * Streams the planned entries through the ZIP encoder into a multipart upload, heartbeating
@@ -138,7 +139,7 @@ class ArchiveStreamer {
     held: HeldPart[],
   ) {
     const { destination } = input.request;
-    this.partSize = input.request.partSize ?? DEFAULT_PART_SIZE;
+    this.partSize = input.partSize;
     this.checkpoint = from;
     this.initial = from;
     this.encoder = ZipEncoder.resume(from.encoder);
@@ -154,7 +155,8 @@ class ArchiveStreamer {
       from.spillChunks,
       from.encoder.entryCount,
     );
-    this.writer = new PartWriter(session, this.partSize, UPLOAD_CONCURRENCY, {
+    const concurrency = input.request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+    this.writer = new PartWriter(session, this.partSize, concurrency, {
       position: this.position,
       partsDone: from.partsDone,
       held: new Map(
@@ -180,6 +182,7 @@ class ArchiveStreamer {
       key: destination.key,
       contentType: destination.contentType,
       storageClass: destination.storageClass,
+      serverSideEncryption: destination.serverSideEncryption,
     });
     const first: StreamCheckpoint = {
       uploadId: session.uploadId,
@@ -245,6 +248,13 @@ class ArchiveStreamer {
         statePrefix,
         this.cursor.chunk,
       );
+      const readAhead = new ReadAhead(
+        this.src,
+        request.source.bucket,
+        objects,
+        this.cursor.index,
+        this.ctx.cancellationSignal,
+      );
       for (
         ;
         this.cursor.index < objects.length;
@@ -253,7 +263,7 @@ class ArchiveStreamer {
         this.throwIfCancelled();
         const object = objects[this.cursor.index];
         this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
-        const entry = await this.entrySource(object).catch((err: unknown) =>
+        const entry = await this.entrySource(object, readAhead).catch((err: unknown) =>
           this.skipOrThrow(err, object),
         );
         if (entry === undefined) continue;
@@ -283,21 +293,16 @@ class ArchiveStreamer {
 
   private async entrySource(
     object: ListedObject,
+    readAhead: ReadAhead,
   ): Promise<{ spec: EntrySpec; source: ByteSource }> {
     const { request } = this.input;
-    const name = entryName(request.source.prefix, object.key);
+    const name = object.name ?? entryName(request.source.prefix, object.key);
     const base = { mtime: object.lastModified, size: object.size };
     if (object.key.endsWith('/') && object.size === 0) {
       return { spec: { ...base, name: name.replace(/\/+$/, ''), directory: true }, source: [] };
     }
     const method = request.compression?.method ?? 'auto';
-    let source: ByteSource = await readListedObject(
-      this.src,
-      request.source.bucket,
-      object,
-      0,
-      this.ctx.cancellationSignal,
-    );
+    let source = await readAhead.open(this.cursor.index);
     let compression: 'store' | 'deflate' = method === 'auto' ? 'store' : method;
     if (method === 'auto') {
       const sampled = await takeSample(source);

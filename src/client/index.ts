@@ -12,6 +12,7 @@ import {
   type ArchiveResult,
 } from '../shared/request';
 import type { archive } from '../workflows';
+import { checkSelection } from '../activities/select';
 
 export type { ArchiveRequest, ArchiveResult } from '../shared/request';
 export { RequestError, archiveWorkflowId } from '../shared/request';
@@ -43,6 +44,7 @@ export async function startArchive(
   request: ArchiveRequest,
 ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof archive>> {
   validateRequest(request);
+  checkSelection(request); // glob patterns: refused here before anything starts
   return client.temporal.workflow.start<typeof archive>('archive', {
     taskQueue: client.taskQueue,
     workflowId: archiveWorkflowId(request.destination),

@@ -14,6 +14,7 @@ export interface MultipartTarget {
   key: string;
   contentType?: string;
   storageClass?: string;
+  serverSideEncryption?: { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
 }
 
 /** A part S3 holds, as ListParts reports it. */
@@ -52,6 +53,14 @@ export class MultipartSession {
         ContentType: target.contentType ?? 'application/zip',
         ...(target.storageClass ? { StorageClass: target.storageClass as never } : {}),
         ChecksumAlgorithm: 'CRC32',
+        ...(target.serverSideEncryption
+          ? {
+              ServerSideEncryption: target.serverSideEncryption.type,
+              ...('kmsKeyId' in target.serverSideEncryption && target.serverSideEncryption.kmsKeyId
+                ? { SSEKMSKeyId: target.serverSideEncryption.kmsKeyId }
+                : {}),
+            }
+          : {}),
       }),
     );
     if (!out.UploadId)

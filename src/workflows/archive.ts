@@ -10,6 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import {
+  partSizeFor,
   RequestError,
   validateRequest,
   type ArchiveRequest,
@@ -43,6 +44,7 @@ export interface PlanState {
   chunks: number;
   entries: number;
   bytes: number;
+  nameBytes: number;
   continuationToken?: string;
   /** Planning pages per workflow run before continue-as-new (keeps history small). */
   pagesPerRun: number;
@@ -68,7 +70,8 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
     chunks: 0,
     entries: 0,
     bytes: 0,
-    pagesPerRun: DEFAULT_PAGES_PER_RUN,
+    nameBytes: 0,
+    pagesPerRun: request.planning?.pagesPerRun ?? DEFAULT_PAGES_PER_RUN,
   };
   const { statePrefix } = state;
   upsertSearchAttributes({
@@ -90,20 +93,31 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
       if (page.entries > 0) state.chunks += 1;
       state.entries += page.entries;
       state.bytes += page.bytes;
+      state.nameBytes += page.nameBytes;
       state.continuationToken = page.nextContinuationToken;
     } while (state.continuationToken);
-    if (state.entries === 0) {
+    if (state.entries === 0 && !request.allowEmpty) {
       throw ApplicationFailure.nonRetryable(
-        `source s3://${request.source.bucket}/${request.source.prefix ?? ''} lists no objects: check source.bucket and source.prefix`,
+        `source s3://${request.source.bucket}/${request.source.prefix ?? ''} lists no objects: check source.bucket, source.prefix and source.include/exclude, or set allowEmpty to make an empty archive`,
         'EmptySource',
       );
     }
+    // Known only now: the part size that keeps the planned archive within 10,000 parts.
+    const partSize = partSizeFor(
+      {
+        bytes: state.bytes,
+        entries: state.entries,
+        nameBytes: state.nameBytes,
+        compression: request.compression?.method,
+      },
+      request.partSize,
+    );
     upsertSearchAttributes({
       ZipflowPhase: ['stream'],
       ZipflowEntries: [state.entries],
       ZipflowBytes: [state.bytes],
     });
-    const result = await streamArchive({ request, statePrefix, chunks: state.chunks });
+    const result = await streamArchive({ request, statePrefix, chunks: state.chunks, partSize });
     upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
     await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
     return {
@@ -123,8 +137,11 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
   }
 }
 
-/** Surfaces an activity's named failure (DestinationExists, InvalidEntry, …) as the run's own. */
+/** Surfaces a named failure (InvalidRequest, an activity's DestinationExists, …) as the run's own. */
 function namedFailure(err: unknown): unknown {
+  if (err instanceof RequestError) {
+    return ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
+  }
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
     const { type, message, details } = err.cause;
     return ApplicationFailure.create({

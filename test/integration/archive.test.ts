@@ -160,3 +160,23 @@ test('an empty source fails with EmptySource and leaves nothing behind', async (
   assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
   assert.deepEqual(await keysUnder(client, destination.name, key), []);
 });
+
+test('planning a listing of many pages continues as new and still archives every object', async () => {
+  const key = `${uniqueName('pages')}.zip`;
+  // Five objects, one per listing page, two pages per workflow run: three runs.
+  const result = await runArchive({ ...request(key), planning: { pageSize: 1, pagesPerRun: 2 } });
+  assert.equal(result.entries, objects.size);
+  const entries = await readZip(await getObject(client, destination.name, key));
+  for (const [k, body] of objects) assert.deepEqual(entries.get(k.slice('data/'.length)), body, k);
+  const { client: temporal, close } = await temporalClient();
+  try {
+    const workflowId = archiveWorkflowId({ bucket: destination.name, key });
+    const statuses: string[] = [];
+    for await (const run of temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      statuses.push(run.status.name);
+    }
+    assert.deepEqual(statuses.sort(), ['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
+  } finally {
+    await close();
+  }
+});

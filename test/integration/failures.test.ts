@@ -26,6 +26,8 @@ let closeTemporal: () => Promise<void>;
 let source: { name: string; remove(): Promise<void> };
 let destination: { name: string; remove(): Promise<void> };
 const LAST = 'batch/zz-last.txt';
+// Larger than the read-ahead's small-object limit, so it is read only when the stream reaches it.
+const AS_LISTED = slowText(99, 2 * 1024 * 1024);
 
 before(async () => {
   client = await s3();
@@ -42,7 +44,7 @@ before(async () => {
       }),
     );
   }
-  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: AS_LISTED }));
 });
 
 after(async () => {
@@ -89,7 +91,7 @@ async function assertNothingLeft(key: string): Promise<void> {
 
 test('a source object overwritten after listing fails the run with SourceChanged and leaves nothing behind', async () => {
   const key = `${uniqueName('changed')}.zip`;
-  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: AS_LISTED }));
   await assert.rejects(
     runAndActMidStream(request(key), async () => {
       await client.send(
@@ -111,7 +113,7 @@ test('a source object overwritten after listing fails the run with SourceChanged
 
 test('with onSourceChange "skip", an object changed after listing is left out and recorded in the manifest', async () => {
   const key = `${uniqueName('skip')}.zip`;
-  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: AS_LISTED }));
   const result = await runAndActMidStream(request(key, { onSourceChange: 'skip' }), async () => {
     await client.send(
       new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'changed after listing' }),
@@ -154,7 +156,7 @@ test('cancelling mid-stream leaves no archive, no multipart upload and no state 
 
 test('a destination that appears while the archive is written is not overwritten: the run fails with DestinationExists', async () => {
   const key = `${uniqueName('appears')}.zip`;
-  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: AS_LISTED }));
   await assert.rejects(
     runAndActMidStream(request(key), async () => {
       await client.send(
@@ -182,7 +184,7 @@ test('a destination that appears while the archive is written is not overwritten
 
 test('starting the same archive twice while it runs joins the running workflow instead of making a second archive', async () => {
   const key = `${uniqueName('twice')}.zip`;
-  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: 'as listed' }));
+  await client.send(new PutObjectCommand({ Bucket: source.name, Key: LAST, Body: AS_LISTED }));
   const zipflow = { temporal, taskQueue: '', close: async () => {} };
   const result = await withWorker({}, async (taskQueue) => {
     zipflow.taskQueue = taskQueue;
