@@ -7,7 +7,7 @@
  *   npm test -- --fast       unit + integration only
  *   npm test -- FILE...      only these files
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startStack, stopStack, type StackState } from '../src/client/dev/stack';
@@ -36,7 +36,16 @@ async function main(): Promise<number> {
   const started = Date.now();
   ensureSystemPackages(log);
   let stack: StackState | undefined;
+  let runner: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
+    // The runner leads its own process group: its test files and the workers they spawned.
+    if (runner?.pid !== undefined) {
+      try {
+        process.kill(-runner.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
     const s = stack;
     stack = undefined;
     if (s) await stopStack(s);
@@ -49,11 +58,16 @@ async function main(): Promise<number> {
     log(`stack ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const files = testFiles(process.argv.slice(2));
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(
+      const child = (runner = spawn(
         process.execPath,
         ['--import', 'tsx', '--test', '--test-timeout=900000', ...files],
-        { cwd: root, stdio: 'inherit', env: { ...process.env, ...stack!.env, TZ: 'UTC' } },
-      );
+        {
+          cwd: root,
+          stdio: 'inherit',
+          detached: true,
+          env: { ...process.env, ...stack!.env, TZ: 'UTC' },
+        },
+      ));
       child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1)));
     });
     log(`tests finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code})`);

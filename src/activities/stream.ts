@@ -54,6 +54,8 @@ interface Cursor {
  */
 export interface StreamCheckpoint {
   uploadId: string;
+  /** How the upload was created: FULL_OBJECT lets the store validate the whole CRC-32. */
+  checksumType: 'FULL_OBJECT' | 'COMPOSITE';
   partsDone: number;
   encoder: EncoderCheckpoint;
   cursor: Cursor;
@@ -73,6 +75,7 @@ export interface StreamResult {
   versionId?: string;
   sha256: string;
   crc32: string;
+  crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS';
   manifestKey: string;
   uploadedBytes: number;
   skipped: number;
@@ -186,6 +189,7 @@ class ArchiveStreamer {
     });
     const first: StreamCheckpoint = {
       uploadId: session.uploadId,
+      checksumType: session.checksumType === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE',
       partsDone: 0,
       encoder: new ZipEncoder().checkpoint(),
       cursor: { chunk: 0, index: 0 },
@@ -210,6 +214,7 @@ class ArchiveStreamer {
       dst,
       { bucket: destination.bucket, key: destination.key },
       previous.uploadId,
+      previous.checksumType,
     );
     const held = await session.listParts();
     // Parts the last attempt sent after its last heartbeat reached the server: S3 holds them.
@@ -438,8 +443,14 @@ class ArchiveStreamer {
         `S3 holds ${held.length} of the ${partCount} parts of upload ${this.session.uploadId}; retrying`,
       );
     }
+    const crc32 = combinedCrc32(
+      held.map((p) => ({
+        size: p.size,
+        crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
+      })),
+    );
     const done = await this.session
-      .complete(held, { overwrite: destination.overwrite ?? false })
+      .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
       .catch((err: unknown) => {
         if ((err as { name?: string }).name === 'PreconditionFailed') {
           throw ApplicationFailure.nonRetryable(
@@ -449,12 +460,6 @@ class ArchiveStreamer {
         }
         throw err;
       });
-    const crc32 = combinedCrc32(
-      held.map((p) => ({
-        size: p.size,
-        crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
-      })),
-    );
     const sha256 = this.sha256
       ? this.sha256.digest('hex')
       : await sha256Of(readObject(this.dst, destination.bucket, destination.key));
@@ -476,6 +481,8 @@ class ArchiveStreamer {
       versionId: done.versionId,
       sha256,
       crc32: crc32Hex,
+      // What the store itself checked: the whole object's CRC-32, or each part's.
+      crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
       manifestKey,
       uploadedBytes: details.uploadedBytes,
       skipped: skipped.count,

@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   ListPartsCommand,
   UploadPartCommand,
+  type ChecksumType,
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -43,11 +44,34 @@ export class MultipartSession {
     readonly client: S3Client,
     readonly target: MultipartTarget,
     readonly uploadId: string,
+    /** FULL_OBJECT: the store validates the whole object's CRC-32 at completion. */
+    readonly checksumType: ChecksumType,
   ) {}
 
+  /**
+   * Starts an upload whose CRC-32 covers the whole object (FULL_OBJECT), which the store then
+   * validates at completion; a store that does not support that gets per-part (COMPOSITE)
+   * checksums, still verified part by part.
+   */
   static async create(client: S3Client, target: MultipartTarget): Promise<MultipartSession> {
+    try {
+      return await MultipartSession.createWith(client, target, 'FULL_OBJECT');
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name !== 'InvalidRequest' && name !== 'NotImplemented' && name !== 'InvalidArgument')
+        throw err;
+      return MultipartSession.createWith(client, target, 'COMPOSITE');
+    }
+  }
+
+  private static async createWith(
+    client: S3Client,
+    target: MultipartTarget,
+    checksumType: ChecksumType,
+  ): Promise<MultipartSession> {
     const out = await client.send(
       new CreateMultipartUploadCommand({
+        ChecksumType: checksumType,
         Bucket: target.bucket,
         Key: target.key,
         ContentType: target.contentType ?? 'application/zip',
@@ -67,11 +91,16 @@ export class MultipartSession {
       throw new Error(
         `CreateMultipartUpload returned no UploadId for s3://${target.bucket}/${target.key}`,
       );
-    return new MultipartSession(client, target, out.UploadId);
+    return new MultipartSession(client, target, out.UploadId, checksumType);
   }
 
-  static attach(client: S3Client, target: MultipartTarget, uploadId: string): MultipartSession {
-    return new MultipartSession(client, target, uploadId);
+  static attach(
+    client: S3Client,
+    target: MultipartTarget,
+    uploadId: string,
+    checksumType: ChecksumType = 'COMPOSITE',
+  ): MultipartSession {
+    return new MultipartSession(client, target, uploadId, checksumType);
   }
 
   /** Uploads one part with a CRC-32 the store verifies (x-amz-checksum-crc32). */
@@ -124,8 +153,8 @@ export class MultipartSession {
    */
   async complete(
     parts: HeldPart[],
-    options: { overwrite: boolean },
-  ): Promise<{ etag?: string; versionId?: string }> {
+    options: { overwrite: boolean; crc32: number },
+  ): Promise<{ etag?: string; versionId?: string; validatedCrc32?: string }> {
     const completed: CompletedPart[] = parts.map((p) => ({
       PartNumber: p.partNumber,
       ETag: p.etag,
@@ -138,9 +167,14 @@ export class MultipartSession {
         UploadId: this.uploadId,
         MultipartUpload: { Parts: completed },
         ...(options.overwrite ? {} : { IfNoneMatch: '*' }),
+        ...(this.checksumType === 'FULL_OBJECT'
+          ? { ChecksumType: 'FULL_OBJECT', ChecksumCRC32: crc32Base64(options.crc32) }
+          : {}),
       }),
     );
-    return { etag: out.ETag, versionId: out.VersionId };
+    // The store refuses a FULL_OBJECT completion whose CRC-32 does not match what it holds.
+    const validated = this.checksumType === 'FULL_OBJECT' ? out.ChecksumCRC32 : undefined;
+    return { etag: out.ETag, versionId: out.VersionId, validatedCrc32: validated };
   }
 
   async abort(): Promise<void> {

@@ -109,6 +109,11 @@ export interface ArchiveResult {
   sha256: string;
   /** CRC-32 of the whole archive, combined from the per-part CRCs the store verified. */
   crc32: string;
+  /**
+   * FULL_OBJECT: the store validated this CRC-32 over the whole object at completion (AWS S3,
+   * recent MinIO); PARTS: the store validated each part's CRC-32 (stores without it).
+   */
+  crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS';
   /** Object next to the archive with one JSON line per entry (name, key, ETag, sizes, CRC-32, offset). */
   manifestKey: string;
   /** Every byte sent to S3, re-sends after a crash included; minus `size` it is the rework. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import {
@@ -72,6 +72,16 @@ test('archives a prefix: every entry equals its source, and size, SHA-256 and CR
   assert.equal(result.size, zip.length);
   assert.equal(result.sha256, crypto.createHash('sha256').update(zip).digest('hex'));
   assert.equal(result.crc32, zlib.crc32(zip).toString(16).padStart(8, '0'));
+  assert.equal(
+    result.crc32ValidatedBy,
+    'FULL_OBJECT',
+    'MinIO validates full-object CRC-32 checksums',
+  );
+  const head = await client.send(
+    new HeadObjectCommand({ Bucket: destination.name, Key: key, ChecksumMode: 'ENABLED' }),
+  );
+  assert.equal(head.ChecksumType, 'FULL_OBJECT');
+  assert.equal(Buffer.from(head.ChecksumCRC32!, 'base64').readUInt32BE(0), zlib.crc32(zip));
   assert.ok(
     result.parts >= 2,
     `a 7 MiB entry with 5 MiB parts needs several parts, got ${result.parts}`,
