@@ -26,7 +26,11 @@ import {
   type EncoderCheckpoint,
   type EntrySpec,
 } from '../zip';
-import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
+import {
+  DEFAULT_UPLOAD_CONCURRENCY,
+  type ArchiveRequest,
+  type ArchiveResult,
+} from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead } from './readAhead';
 import { combinedCrc32, PartWriter } from './parts';
@@ -67,20 +71,8 @@ export interface StreamCheckpoint {
   resumes: number;
 }
 
-export interface StreamResult {
-  size: number;
-  entries: number;
-  parts: number;
-  etag?: string;
-  versionId?: string;
-  sha256: string;
-  crc32: string;
-  crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS';
-  manifestKey: string;
-  uploadedBytes: number;
-  skipped: number;
-  resumes: number;
-}
+/** The run's result but for what the workflow adds (destination, duration). */
+export type StreamResult = Omit<ArchiveResult, 'bucket' | 'key' | 'durationMs'>;
 
 /**
  * Streams the planned entries through the ZIP encoder into a multipart upload, heartbeating

@@ -4,14 +4,10 @@ import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  archiveWorkflowId,
-  type ArchiveRequest,
-  type ArchiveResult,
-} from '../../src/shared/request';
+import { type ArchiveRequest } from '../../src/shared/request';
 import { planPage, readPlanChunk } from '../../src/activities/plan';
 import { deletePrefix, KeyListError, readKeyListPage } from '../../src/s3/objects';
-import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
+import { runArchive, s3, tempBucket, uniqueName } from '../support/env';
 import { getObject, keysUnder, openUploads, readZip } from '../support/archive';
 
 let client: S3Client;
@@ -43,21 +39,6 @@ after(async () => {
   await source.remove();
   await destination.remove();
 });
-
-async function runArchive(request: ArchiveRequest): Promise<ArchiveResult> {
-  const { client: temporal, close } = await temporalClient();
-  try {
-    return await withWorker({}, (taskQueue) =>
-      temporal.workflow.execute('archive', {
-        taskQueue,
-        workflowId: archiveWorkflowId(request.destination),
-        args: [request],
-      }),
-    );
-  } finally {
-    await close();
-  }
-}
 
 function request(
   key: string,

@@ -5,6 +5,11 @@ import { ENV, temporalSettings } from '../../src/shared/config';
 import { createS3Client } from '../../src/s3/client';
 import { deletePrefix } from '../../src/s3/objects';
 import { createWorker } from '../../src/worker';
+import {
+  archiveWorkflowId,
+  type ArchiveRequest,
+  type ArchiveResult,
+} from '../../src/shared/request';
 
 /** The integration tier runs inside `npm test`, which starts the stack and sets these. */
 export function requireStack(): void {
@@ -64,5 +69,21 @@ export async function withWorker<T>(
     return await worker.runUntil(body(taskQueue));
   } finally {
     await connection.close();
+  }
+}
+
+/** Runs the archive workflow for `request` on an in-process worker and returns its result. */
+export async function runArchive(request: ArchiveRequest): Promise<ArchiveResult> {
+  const { client, close } = await temporalClient();
+  try {
+    return await withWorker({}, (taskQueue) =>
+      client.workflow.execute('archive', {
+        taskQueue,
+        workflowId: archiveWorkflowId(request.destination),
+        args: [request],
+      }),
+    );
+  } finally {
+    await close();
   }
 }
