@@ -4,12 +4,8 @@ import { deletePrefix } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
 
 export { planPage, type PlanPageInput, type PlanPageOutput } from './plan';
-export {
-  streamArchive,
-  type StreamInput,
-  type StreamResult,
-  type StreamCheckpoint,
-} from './stream';
+export { streamArchive, type StreamInput, type StreamCheckpoint } from './stream';
+export type { StreamResult } from './finalize';
 
 export interface DiscardInput {
   request: ArchiveRequest;

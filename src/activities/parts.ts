@@ -16,8 +16,8 @@ export class PartWriter {
   private nextPartNumber: number;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
-  /** Bytes this writer began to send (a part killed mid-transfer was still sent). */
-  uploadedBytes = 0;
+  /** Bytes of parts this writer sent that an earlier attempt had already begun to send. */
+  resentBytes = 0;
   /** Highest part number this writer began to send. */
   highestSent = 0;
 
@@ -33,8 +33,15 @@ export class PartWriter {
       held?: Map<number, HeldPart>;
       /** Called when a part is held by S3 (uploaded now, or found held). */
       onPart?: (partNumber: number) => void;
+      /**
+       * Highest part number earlier attempts are known to have begun. Every attempt sends parts
+       * in order from where it resumed, so each part up to this one was begun before: sending
+       * it again is a re-send.
+       */
+      startedBefore?: number;
     } = {},
   ) {
+    this.startedBefore = options.startedBefore ?? 0;
     this.position = options.position ?? 0;
     this.nextPartNumber = (options.partsDone ?? 0) + 1;
     this.skipUntil = (options.partsDone ?? 0) * partSize;
@@ -43,6 +50,7 @@ export class PartWriter {
   }
 
   private readonly skipUntil: number;
+  private readonly startedBefore: number;
   private readonly held: Map<number, HeldPart>;
   private readonly onPart: (partNumber: number) => void;
 
@@ -86,7 +94,7 @@ export class PartWriter {
     }
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
-    this.uploadedBytes += body.length;
+    if (partNumber <= this.startedBefore) this.resentBytes += body.length;
     this.highestSent = partNumber;
     const upload = this.session.uploadPart(partNumber, body).then(
       () => this.onPart(partNumber),

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
-import { objectExists, abortUploads, readObject } from '../s3/destination';
+import { objectExists, abortUploads } from '../s3/destination';
 import {
   getState,
   listKeys,
@@ -26,16 +26,18 @@ import {
   type EncoderCheckpoint,
   type EntrySpec,
 } from '../zip';
-import {
-  DEFAULT_UPLOAD_CONCURRENCY,
-  type ArchiveRequest,
-  type ArchiveResult,
-} from '../shared/request';
+import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead } from './readAhead';
 import { combinedCrc32, PartWriter } from './parts';
 import { entryName, readPlanChunk } from './plan';
-import { tagArchive, writeManifest } from './manifest';
+import {
+  completedByThisRun,
+  recordArchive,
+  RUN_METADATA,
+  skippedPrefix,
+  type StreamResult,
+} from './finalize';
 
 export interface StreamInput {
   request: ArchiveRequest;
@@ -65,14 +67,14 @@ export interface StreamCheckpoint {
   cursor: Cursor;
   /** Spilled central-directory/manifest chunks matching encoder.entryCount. */
   spillChunks: number;
-  /** Bytes all attempts began to send, and the highest part number they began. */
-  uploadedBytes: number;
+  /**
+   * Bytes of parts sent again after a crash, and the highest part number any attempt is known
+   * to have begun (from heartbeats and ListParts). uploadedBytes = size + resentBytes.
+   */
+  resentBytes: number;
   partsStarted: number;
   resumes: number;
 }
-
-/** The run's result but for what the workflow adds (destination, duration). */
-export type StreamResult = Omit<ArchiveResult, 'bucket' | 'key' | 'durationMs'>;
 
 /**
  * Streams the planned entries through the ZIP encoder into a multipart upload, heartbeating
@@ -86,6 +88,13 @@ export async function streamArchive(input: StreamInput): Promise<StreamResult> {
     createS3Client({ profile: request.destination.profile }),
   ]);
   const previous = Context.current().info.heartbeatDetails as StreamCheckpoint | undefined;
+  const location = { ...request.destination, statePrefix: input.statePrefix };
+  if (previous) {
+    // An earlier attempt may have completed the upload and died before returning.
+    const completed = await completedByThisRun(dst, location, input.partSize, previous);
+    if (completed)
+      return recordArchive(dst, location, completed, listedManifestChunks(dst, location));
+  }
   const streamer = previous
     ? await ArchiveStreamer.resume(input, src, dst, previous)
     : await ArchiveStreamer.start(input, src, dst);
@@ -158,6 +167,7 @@ class ArchiveStreamer {
         held.filter((p) => p.partNumber > from.partsDone).map((p) => [p.partNumber, p]),
       ),
       onPart: (n) => this.partHeld(n),
+      startedBefore: from.partsStarted,
     });
   }
 
@@ -178,6 +188,7 @@ class ArchiveStreamer {
       contentType: destination.contentType,
       storageClass: destination.storageClass,
       serverSideEncryption: destination.serverSideEncryption,
+      metadata: { [RUN_METADATA]: input.statePrefix },
     });
     const first: StreamCheckpoint = {
       uploadId: session.uploadId,
@@ -186,7 +197,7 @@ class ArchiveStreamer {
       encoder: new ZipEncoder().checkpoint(),
       cursor: { chunk: 0, index: 0 },
       spillChunks: 0,
-      uploadedBytes: 0,
+      resentBytes: 0,
       partsStarted: 0,
       resumes: 0,
     };
@@ -209,11 +220,9 @@ class ArchiveStreamer {
       previous.checksumType,
     );
     const held = await session.listParts();
-    // Parts the last attempt sent after its last heartbeat reached the server: S3 holds them.
-    const unreported = held.filter((p) => p.partNumber > previous.partsStarted);
     const from: StreamCheckpoint = {
       ...previous,
-      uploadedBytes: previous.uploadedBytes + unreported.reduce((n, p) => n + p.size, 0),
+      // Parts S3 holds were begun, even if the heartbeat saying so never reached the server.
       partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
       resumes: previous.resumes + 1,
     };
@@ -321,14 +330,10 @@ class ArchiveStreamer {
     await putState(
       this.dst,
       this.input.request.destination.bucket,
-      `${this.skippedPrefix()}${chunk}-${index}`,
+      `${skippedPrefix(this.input.statePrefix)}${chunk}-${index}`,
       note,
     );
     return undefined;
-  }
-
-  private skippedPrefix(): string {
-    return `${this.input.statePrefix}skipped/`;
   }
 
   private entryDone(object: ListedObject): void {
@@ -403,20 +408,10 @@ class ArchiveStreamer {
   private details(): StreamCheckpoint {
     return {
       ...this.checkpoint,
-      uploadedBytes: this.initial.uploadedBytes + this.writer.uploadedBytes,
+      resentBytes: this.initial.resentBytes + this.writer.resentBytes,
       partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
       resumes: this.initial.resumes,
     };
-  }
-
-  /** The manifest: one line per entry, then one per skipped source object. */
-  private async *manifestLines(skipped: { count: number }): AsyncGenerator<Buffer> {
-    yield* this.spill.read('manifest');
-    const bucket = this.input.request.destination.bucket;
-    for await (const key of listKeys(this.dst, bucket, this.skippedPrefix())) {
-      skipped.count += 1;
-      yield Buffer.concat([await getState(this.dst, bucket, key), Buffer.from('\n')]);
-    }
   }
 
   private throwIfCancelled(): void {
@@ -452,39 +447,33 @@ class ArchiveStreamer {
         }
         throw err;
       });
-    const sha256 = this.sha256
-      ? this.sha256.digest('hex')
-      : await sha256Of(readObject(this.dst, destination.bucket, destination.key));
-    const crc32Hex = crc32.toString(16).padStart(8, '0');
-    await tagArchive(this.dst, destination.bucket, destination.key, { sha256, crc32: crc32Hex });
-    const skipped = { count: 0 };
-    const manifestKey = await writeManifest(
-      this.dst,
-      destination.bucket,
-      destination.key,
-      this.manifestLines(skipped),
-    );
     const details = this.details();
-    return {
-      size: this.position,
-      entries,
-      parts: partCount,
-      etag: done.etag,
-      versionId: done.versionId,
-      sha256,
-      crc32: crc32Hex,
-      // What the store itself checked: the whole object's CRC-32, or each part's.
-      crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
-      manifestKey,
-      uploadedBytes: details.uploadedBytes,
-      skipped: skipped.count,
-      resumes: details.resumes,
-    };
+    return recordArchive(
+      this.dst,
+      { ...destination, statePrefix: this.input.statePrefix },
+      {
+        size: this.position,
+        parts: partCount,
+        etag: done.etag,
+        versionId: done.versionId,
+        sha256: this.sha256?.digest('hex'),
+        crc32,
+        crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
+        entries,
+        uploadedBytes: this.position + details.resentBytes,
+        resumes: details.resumes,
+      },
+      this.spill.read('manifest'),
+    );
   }
 }
 
-async function sha256Of(bytes: AsyncIterable<Uint8Array>): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  for await (const chunk of bytes) hash.update(chunk);
-  return hash.digest('hex');
+/** The spilled manifest chunks of a run, in order (their names are zero-padded numbers). */
+async function* listedManifestChunks(
+  dst: S3Client,
+  location: { bucket: string; statePrefix: string },
+): AsyncGenerator<Buffer> {
+  for await (const key of listKeys(dst, location.bucket, `${location.statePrefix}manifest/`)) {
+    yield await getState(dst, location.bucket, key);
+  }
 }

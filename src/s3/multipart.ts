@@ -16,6 +16,8 @@ export interface MultipartTarget {
   contentType?: string;
   storageClass?: string;
   serverSideEncryption?: { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
+  /** User metadata (x-amz-meta-*) for the completed object. */
+  metadata?: Record<string, string>;
 }
 
 /** A part S3 holds, as ListParts reports it. */
@@ -72,6 +74,7 @@ export class MultipartSession {
     const out = await client.send(
       new CreateMultipartUploadCommand({
         ChecksumType: checksumType,
+        Metadata: target.metadata,
         Bucket: target.bucket,
         Key: target.key,
         ContentType: target.contentType ?? 'application/zip',

@@ -116,7 +116,10 @@ export interface ArchiveResult {
   crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS';
   /** Object next to the archive with one JSON line per entry (name, key, ETag, sizes, CRC-32, offset). */
   manifestKey: string;
-  /** Every byte sent to S3, re-sends after a crash included; minus `size` it is the rework. */
+  /**
+   * Bytes sent to S3: the archive's size plus the parts sent again after a crash (parts an
+   * earlier attempt had begun that S3 did not hold). Minus `size` it is the rework.
+   */
   uploadedBytes: number;
   /** Source objects left out because they changed or vanished (onSourceChange: skip). */
   skipped: number;

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import crypto from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PartWriter } from '../../src/activities/parts';
+import { MultipartSession } from '../../src/s3/multipart';
+import { s3, tempBucket } from '../support/env';
+
+const PART = 5 * 1024 * 1024;
+let client: S3Client;
+let bucket: { name: string; remove(): Promise<void> };
+
+before(async () => {
+  client = await s3();
+  bucket = await tempBucket(client);
+});
+
+after(async () => {
+  await bucket.remove();
+});
+
+test('a resumed part writer skips parts S3 holds and counts as re-sent only parts begun before', async () => {
+  const session = await MultipartSession.create(client, { bucket: bucket.name, key: 'parts.zip' });
+  try {
+    const data = crypto.randomBytes(5 * PART + 1000);
+    const part = (n: number): Buffer => data.subarray((n - 1) * PART, n * PART);
+    // An earlier attempt: parts 1 and 3 completed, part 2 was in flight when it died, and it
+    // had begun part 4 as well (its heartbeat said so), which S3 never got.
+    await session.uploadPart(1, part(1));
+    await session.uploadPart(3, part(3));
+    const held = new Map((await session.listParts()).map((p) => [p.partNumber, p]));
+    const sent: number[] = [];
+    const writer = new PartWriter(session, PART, 2, {
+      position: PART, // resumed at the checkpoint after part 1
+      partsDone: 1,
+      held,
+      startedBefore: 4,
+      onPart: (n) => sent.push(n),
+    });
+    await writer.write(data.subarray(PART));
+    await writer.finish();
+    assert.deepEqual([...sent].sort(), [2, 3, 4, 5, 6]);
+    // Parts 2 and 4 were begun before and sent again; 3 was held; 5 and 6 are new.
+    assert.equal(writer.resentBytes, 2 * PART);
+    assert.equal(writer.highestSent, 6);
+    const final = await session.listParts();
+    assert.deepEqual(
+      final.map((p) => p.size),
+      [PART, PART, PART, PART, PART, 1000],
+    );
+  } finally {
+    await session.abort();
+  }
+});
