@@ -5,17 +5,25 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { temporalSettings } from '../shared/config';
-import {
-  archiveWorkflowId,
-  validateRequest,
-  type ArchiveRequest,
-  type ArchiveResult,
-} from '../shared/request';
+import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../shared/request';
 import type { archive } from '../workflows';
 import { checkSelection } from '../activities/select';
 
 export type { ArchiveRequest, ArchiveResult } from '../shared/request';
 export { RequestError, archiveWorkflowId } from '../shared/request';
+export type { ArchiveProgress, ArchivePhase } from '../shared/progress';
+export {
+  ArchiveFailedError,
+  archiveProgress,
+  archiveResult,
+  archiveRunId,
+  cancelArchive,
+  describeArchive,
+  listArchives,
+  waitForArchive,
+  type ArchiveStatus,
+  type ArchiveSummary,
+} from './archives';
 
 export interface ZipflowClient {
   temporal: Client;
@@ -32,6 +40,19 @@ export async function connect(overrides: { taskQueue?: string } = {}): Promise<Z
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
     close: () => connection.close(),
   };
+}
+
+/** Connects, runs `body`, and closes the connection whatever happens. */
+export async function withClient<T>(
+  overrides: { taskQueue?: string },
+  body: (client: ZipflowClient) => Promise<T>,
+): Promise<T> {
+  const client = await connect(overrides);
+  try {
+    return await body(client);
+  } finally {
+    await client.close();
+  }
 }
 
 /**
@@ -53,11 +74,4 @@ export async function startArchive(
     workflowIdConflictPolicy: 'USE_EXISTING',
     staticSummary: `s3://${request.source.bucket}/${request.source.prefix ?? ''} → s3://${request.destination.bucket}/${request.destination.key}`,
   });
-}
-
-export async function archiveResult(
-  client: ZipflowClient,
-  workflowId: string,
-): Promise<ArchiveResult> {
-  return client.temporal.workflow.getHandle<typeof archive>(workflowId).result();
 }

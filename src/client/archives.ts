@@ -1,0 +1,172 @@
+import {
+  WorkflowFailedError,
+  type Client,
+  type WorkflowExecutionInfo,
+  type WorkflowExecutionStatusName,
+} from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure, TerminatedFailure } from '@temporalio/common';
+import type { ArchiveProgress } from '../shared/progress';
+import { archiveWorkflowId, type ArchiveResult } from '../shared/request';
+import { parseS3Url } from './s3url';
+
+/** Enough of a connected client for the calls below (see `connect`). */
+export interface ClientLike {
+  temporal: Client;
+}
+
+/** A run is named by its workflow id, or by its destination: `s3://bucket/key.zip`. */
+export function archiveRunId(target: string): string {
+  return target.startsWith('s3://') ? archiveWorkflowId(parseS3Url('archive', target)) : target;
+}
+
+/** What Temporal's visibility says of a run. */
+export interface ArchiveRun {
+  workflowId: string;
+  runId: string;
+  status: WorkflowExecutionStatusName;
+  startTime: string;
+  closeTime?: string;
+  /** s3://bucket/key of the archive (the ZipflowDestination search attribute). */
+  destination?: string;
+}
+
+function archiveRun(info: Omit<WorkflowExecutionInfo, 'raw'>): ArchiveRun {
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    status: info.status.name,
+    startTime: info.startTime.toISOString(),
+    closeTime: info.closeTime?.toISOString(),
+    destination: keyword(info.searchAttributes.ZipflowDestination),
+  };
+}
+
+export interface ArchiveStatus extends ArchiveRun {
+  /** Live figures while the run is open (the workflow's `progress` query). */
+  progress?: ArchiveProgress;
+}
+
+/** The live progress of a running archive (the workflow's `progress` query). */
+export async function archiveProgress(
+  client: ClientLike,
+  target: string,
+): Promise<ArchiveProgress> {
+  return client.temporal.workflow
+    .getHandle(archiveRunId(target))
+    .query<ArchiveProgress>('progress');
+}
+
+/** Where a run stands: its Temporal status, and its progress while it is open. */
+export async function describeArchive(client: ClientLike, target: string): Promise<ArchiveStatus> {
+  const handle = client.temporal.workflow.getHandle(archiveRunId(target));
+  const info = await handle.describe();
+  const status: ArchiveStatus = archiveRun(info);
+  // A closed run's query would need a worker to replay it; its result says more anyway.
+  if (info.status.name === 'RUNNING')
+    status.progress = await handle.query<ArchiveProgress>('progress');
+  return status;
+}
+
+/** Waits for the run's result; a failed run throws an `ArchiveFailedError` naming the cause. */
+export async function archiveResult(client: ClientLike, target: string): Promise<ArchiveResult> {
+  try {
+    return await client.temporal.workflow.getHandle(archiveRunId(target)).result();
+  } catch (err) {
+    throw err instanceof WorkflowFailedError ? ArchiveFailedError.from(err) : err;
+  }
+}
+
+/**
+ * Waits for the result, calling `onProgress` with the live progress every `intervalMs` while
+ * the run is open (progress is best effort: a query that fails is skipped).
+ */
+export async function waitForArchive(
+  client: ClientLike,
+  target: string,
+  onProgress: (progress: ArchiveProgress) => void,
+  intervalMs = 1000,
+): Promise<ArchiveResult> {
+  let done = false;
+  const poll = async (): Promise<void> => {
+    while (!done) {
+      try {
+        const progress = await archiveProgress(client, target);
+        if (!done) onProgress(progress);
+      } catch {
+        /* not answerable right now (no worker yet, run just closing): try again */
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  };
+  const polling = poll();
+  try {
+    return await archiveResult(client, target);
+  } finally {
+    done = true;
+    await polling;
+  }
+}
+
+/** Asks the run to stop; it aborts its multipart upload and removes its state before it ends. */
+export async function cancelArchive(client: ClientLike, target: string): Promise<void> {
+  await client.temporal.workflow.getHandle(archiveRunId(target)).cancel();
+}
+
+export interface ArchiveSummary extends ArchiveRun {
+  phase?: string;
+  bytes?: number;
+  entries?: number;
+}
+
+/** Recent archive runs, newest first, optionally narrowed by a visibility query. */
+export async function listArchives(
+  client: ClientLike,
+  options: { limit?: number; query?: string } = {},
+): Promise<ArchiveSummary[]> {
+  const limit = options.limit ?? 20;
+  const query = `WorkflowType = 'archive'${options.query ? ` AND (${options.query})` : ''}`;
+  const runs: ArchiveSummary[] = [];
+  for await (const info of client.temporal.workflow.list({ query })) {
+    const sa = info.searchAttributes;
+    runs.push({
+      ...archiveRun(info),
+      phase: keyword(sa.ZipflowPhase),
+      bytes: integer(sa.ZipflowBytes),
+      entries: integer(sa.ZipflowEntries),
+    });
+    if (runs.length >= limit) break;
+  }
+  return runs;
+}
+
+/** A failed archive run: `type` is the workflow's named failure (DestinationExists, …). */
+export class ArchiveFailedError extends Error {
+  constructor(
+    message: string,
+    readonly type: string,
+  ) {
+    super(message);
+    this.name = 'ArchiveFailedError';
+  }
+
+  static from(err: WorkflowFailedError): ArchiveFailedError {
+    const cause = err.cause;
+    if (cause instanceof CancelledFailure)
+      return new ArchiveFailedError('the run was cancelled', 'Cancelled');
+    if (cause instanceof TerminatedFailure)
+      return new ArchiveFailedError('the run was terminated', 'Terminated');
+    if (cause instanceof ApplicationFailure)
+      return new ArchiveFailedError(cause.message, cause.type ?? 'ApplicationFailure');
+    return new ArchiveFailedError(cause?.message ?? err.message, cause?.name ?? 'Failed');
+  }
+}
+
+function keyword(value: unknown): string | undefined {
+  const first = Array.isArray(value) ? (value[0] as unknown) : undefined;
+  return typeof first === 'string' ? first : undefined;
+}
+
+function integer(value: unknown): number | undefined {
+  const first = Array.isArray(value) ? (value[0] as unknown) : undefined;
+  return typeof first === 'number' ? first : undefined;
+}

@@ -1,0 +1,320 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ArchiveProgress } from '../../shared/progress';
+import {
+  STORAGE_CLASSES,
+  type ArchiveRequest,
+  type ArchiveResult,
+  type CompressionMethod,
+  type StorageClass,
+} from '../../shared/request';
+import {
+  archiveResult,
+  cancelArchive,
+  describeArchive,
+  listArchives,
+  waitForArchive,
+} from '../archives';
+import { startArchive, withClient } from '../index';
+import { formatProgress, RateMeter } from '../progressBar';
+import { parseS3Url } from '../s3url';
+import { print } from './output';
+
+interface ArchiveOptions {
+  include?: string[];
+  exclude?: string[];
+  keyList?: string;
+  flatten?: boolean;
+  entryPrefix?: string;
+  compression: CompressionMethod;
+  level?: number;
+  partSize?: number;
+  concurrency?: number;
+  storageClass?: StorageClass;
+  contentType?: string;
+  sse?: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
+  sourceProfile?: string;
+  destinationProfile?: string;
+  onSourceChange?: 'fail' | 'skip';
+  allowEmpty?: boolean;
+  overwrite?: boolean;
+  taskQueue?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i;
+const UNIT: Record<string, number> = {
+  b: 1,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+};
+
+/** "16MiB", "64 MB" or a byte count. */
+export function parseSize(value: string): number {
+  const match = SIZE.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('write a byte count or a size such as 16MiB or 1GiB.');
+  return Math.round(Number(match[1]) * UNIT[(match[2] ?? 'b').toLowerCase()]);
+}
+
+function integer(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('write a whole number.');
+  return Number(value);
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** The request the `archive` command's arguments describe. */
+export function requestFromArguments(
+  sourceUrl: string,
+  destinationUrl: string,
+  o: ArchiveOptions,
+): ArchiveRequest {
+  const source = parseS3Url('source', sourceUrl);
+  const destination = parseS3Url('destination', destinationUrl);
+  const keyList = o.keyList ? parseS3Url('--key-list', o.keyList) : undefined;
+  return {
+    source: {
+      bucket: source.bucket,
+      prefix: source.key || undefined,
+      profile: o.sourceProfile,
+      include: o.include,
+      exclude: o.exclude,
+      keyList: keyList && { bucket: keyList.bucket, key: keyList.key },
+    },
+    destination: {
+      bucket: destination.bucket,
+      key: destination.key,
+      profile: o.destinationProfile,
+      overwrite: o.overwrite,
+      contentType: o.contentType,
+      storageClass: o.storageClass,
+      serverSideEncryption:
+        o.sse === 'aws:kms'
+          ? { type: 'aws:kms', kmsKeyId: o.kmsKeyId }
+          : o.sse
+            ? { type: o.sse }
+            : undefined,
+    },
+    compression: { method: o.compression, level: o.level },
+    naming:
+      o.flatten || o.entryPrefix
+        ? { mode: o.flatten ? 'flatten' : 'relative', prefix: o.entryPrefix }
+        : undefined,
+    partSize: o.partSize,
+    uploadConcurrency: o.concurrency,
+    onSourceChange: o.onSourceChange,
+    allowEmpty: o.allowEmpty,
+  };
+}
+
+/** Drops undefined fields, so the request is the JSON a user would write (and the UI shows). */
+function compact<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function resultLine(result: ArchiveResult): string {
+  return `s3://${result.bucket}/${result.key}: ${result.size} bytes, ${result.entries} entries, ${result.parts} parts, sha256 ${result.sha256}, crc32 ${result.crc32}`;
+}
+
+/**
+ * Shows progress on stderr: a bar redrawn in place on a terminal, else a plain line at most
+ * every `plainEveryMs` (and on every phase change) so logs stay short.
+ */
+export function progressPrinter(
+  stream: NodeJS.WriteStream,
+  plainEveryMs = 5000,
+): { update(p: ArchiveProgress): void; end(): void } {
+  const meter = new RateMeter();
+  let lastPlain = 0;
+  let lastPhase = '';
+  let drawn = false;
+  return {
+    update(p) {
+      const now = Date.now();
+      const rate = meter.add(p.bytesDone, now);
+      if (stream.isTTY) {
+        const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - 90));
+        stream.write(`\r\x1b[2K${formatProgress(p, rate, width)}`);
+        drawn = true;
+      } else if (p.phase !== lastPhase || now - lastPlain >= plainEveryMs) {
+        stream.write(`${formatProgress(p, rate)}\n`);
+        lastPlain = now;
+      }
+      lastPhase = p.phase;
+    },
+    end() {
+      if (drawn) stream.write('\n');
+    },
+  };
+}
+
+export function registerArchive(program: Command): void {
+  program
+    .command('archive')
+    .description('archive the objects under an S3 prefix into one ZIP64 archive in S3')
+    .argument('<source>', 's3://bucket/prefix to archive (entry names are relative to the prefix)')
+    .argument('<destination>', 's3://bucket/key.zip to write')
+    .option(
+      '--include <glob>',
+      'only keys matching this glob, relative to the prefix (repeatable)',
+      collect,
+    )
+    .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
+    .option(
+      '--key-list <s3url>',
+      'archive the keys listed one per line in this object instead of listing',
+    )
+    .option('--flatten', 'name entries by the last segment of their key')
+    .option('--entry-prefix <folder>', 'folder inside the archive for every entry')
+    .addOption(
+      new Option('--compression <method>', 'compression')
+        .choices(['auto', 'store', 'deflate'])
+        .default('auto'),
+    )
+    .option('--level <n>', 'deflate level 1-9', integer)
+    .option(
+      '--part-size <size>',
+      'bytes per multipart part, e.g. 64MiB (default: 16MiB, grown to fit 10,000 parts)',
+      parseSize,
+    )
+    .option('--concurrency <n>', 'parts uploaded at once (default 4)', integer)
+    .addOption(
+      new Option('--storage-class <class>', 'storage class of the archive').choices(
+        STORAGE_CLASSES,
+      ),
+    )
+    .option('--content-type <type>', 'Content-Type of the archive (default application/zip)')
+    .addOption(
+      new Option('--sse <type>', 'server-side encryption of the archive').choices([
+        'AES256',
+        'aws:kms',
+      ]),
+    )
+    .option('--kms-key-id <id>', 'KMS key for --sse aws:kms')
+    .option('--source-profile <name>', "named profile for the source (the worker's)")
+    .option('--destination-profile <name>', "named profile for the destination (the worker's)")
+    .addOption(
+      new Option('--on-source-change <policy>', 'a source object changed after listing').choices([
+        'fail',
+        'skip',
+      ]),
+    )
+    .option('--allow-empty', 'make an empty archive when nothing matches instead of failing')
+    .option('--overwrite', 'replace an existing archive at the destination')
+    .option(
+      '--task-queue <name>',
+      'task queue of the workers (default $ZIPFLOW_TASK_QUEUE or zipflow)',
+    )
+    .option('--wait', 'wait for the result, showing progress on stderr')
+    .option('--json', 'machine-readable output on stdout')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done (or started), 2 invalid arguments, 5 the run failed, 6 it was cancelled, 1 other errors.',
+    )
+    .action(async (sourceUrl: string, destinationUrl: string, opts: ArchiveOptions) => {
+      const request = compact(requestFromArguments(sourceUrl, destinationUrl, opts));
+      await withClient({ taskQueue: opts.taskQueue }, async (client) => {
+        const handle = await startArchive(client, request);
+        if (!opts.wait) {
+          print(
+            opts.json,
+            { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
+            `started ${handle.workflowId}`,
+          );
+          return;
+        }
+        console.error(`started ${handle.workflowId}`);
+        const progress = progressPrinter(process.stderr);
+        try {
+          const result = await waitForArchive(client, handle.workflowId, (p) => progress.update(p));
+          progress.end();
+          print(opts.json, result, resultLine(result));
+        } catch (err) {
+          progress.end();
+          throw err;
+        }
+      });
+    });
+
+  program
+    .command('status')
+    .description('where a run stands: its status and live progress')
+    .argument('<run>', 'workflow id, or the s3:// destination of the archive')
+    .option('--json', 'machine-readable output')
+    .action(async (run: string, opts: { json?: boolean }) => {
+      await withClient({}, async (client) => {
+        const s = await describeArchive(client, run);
+        const live = s.progress ? ` — ${formatProgress(s.progress, 0)}` : '';
+        print(
+          opts.json,
+          s,
+          `${s.workflowId}: ${s.status}${s.destination ? ` → ${s.destination}` : ''}${live}`,
+        );
+      });
+    });
+
+  program
+    .command('result')
+    .description('wait for a run and print its result (exit 5 if it failed, 6 if cancelled)')
+    .argument('<run>', 'workflow id, or the s3:// destination of the archive')
+    .option('--json', 'machine-readable output')
+    .action(async (run: string, opts: { json?: boolean }) => {
+      await withClient({}, async (client) => {
+        const result = await archiveResult(client, run);
+        print(opts.json, result, resultLine(result));
+      });
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a run: its multipart upload is aborted and its state removed')
+    .argument('<run>', 'workflow id, or the s3:// destination of the archive')
+    .option('--wait', 'wait until the run has cleaned up and ended')
+    .option('--json', 'machine-readable output')
+    .action(async (run: string, opts: { wait?: boolean; json?: boolean }) => {
+      await withClient({}, async (client) => {
+        await cancelArchive(client, run);
+        if (opts.wait) {
+          await archiveResult(client, run).then(
+            () => undefined,
+            () => undefined, // the cancelled run's failure is the expected outcome
+          );
+        }
+        const s = await describeArchive(client, run);
+        print(
+          opts.json,
+          { workflowId: s.workflowId, status: s.status },
+          `${s.workflowId}: ${opts.wait ? s.status : 'cancel requested'}`,
+        );
+      });
+    });
+
+  program
+    .command('list')
+    .description('recent archive runs, newest first')
+    .option('--limit <n>', 'how many (default 20)', integer)
+    .option(
+      '--query <visibility query>',
+      'narrow with a Temporal visibility query, e.g. "ZipflowPhase = \'failed\'"',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { limit?: number; query?: string; json?: boolean }) => {
+      await withClient({}, async (client) => {
+        const runs = await listArchives(client, { limit: opts.limit, query: opts.query });
+        print(
+          opts.json,
+          runs,
+          runs
+            .map((r) => `${r.startTime}  ${r.status.padEnd(10)} ${r.destination ?? r.workflowId}`)
+            .join('\n') || 'no archive runs',
+        );
+      });
+    });
+}

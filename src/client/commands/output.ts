@@ -1,0 +1,47 @@
+import { CommanderError } from 'commander';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { RequestError } from '../../shared/request';
+import { ArchiveFailedError } from '../archives';
+
+/** Exit codes a shell user can rely on (also listed in the README). */
+export const EXIT = {
+  ok: 0,
+  /** Anything unexpected: no connection to Temporal or S3, a bug. */
+  error: 1,
+  /** Wrong arguments or an invalid request: fix the command line. */
+  usage: 2,
+  /** No such run, schedule or object (and `dev status`: no stack running). */
+  notFound: 3,
+  /** `verify` found the archive differs from what was recorded. */
+  mismatch: 4,
+  /** The archive run failed (DestinationExists, SourceChanged, …). */
+  failed: 5,
+  /** The archive run was cancelled or terminated. */
+  cancelled: 6,
+} as const;
+
+/** Prints `value` as JSON with --json, else the human line. */
+export function print(json: boolean | undefined, value: unknown, text: string): void {
+  console.log(json ? JSON.stringify(value, null, 2) : text);
+}
+
+/** The exit code and message for an error that reached the top of a command. */
+export function describeError(err: unknown): { code: number; message: string } {
+  if (err instanceof CommanderError)
+    return { code: err.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
+  if (err instanceof RequestError) return { code: EXIT.usage, message: err.message };
+  if (err instanceof WorkflowNotFoundError) {
+    return {
+      code: EXIT.notFound,
+      message: `no archive run "${err.workflowId}": check the id or the s3:// destination`,
+    };
+  }
+  if (err instanceof ArchiveFailedError) {
+    const cancelled = err.type === 'Cancelled' || err.type === 'Terminated';
+    return {
+      code: cancelled ? EXIT.cancelled : EXIT.failed,
+      message: cancelled ? err.message : `archive failed (${err.type}): ${err.message}`,
+    };
+  }
+  return { code: EXIT.error, message: err instanceof Error ? err.message : String(err) };
+}
