@@ -2,10 +2,23 @@ import { Command, Option } from 'commander';
 import { archiveResult, connect, startArchive } from './index';
 import { devDown, devStatus, devUp } from './dev/commands';
 import { parseS3Url } from './s3url';
-import type { ArchiveRequest, CompressionMethod } from '../shared/request';
+import { registerSchedule } from './commands/schedule';
+import {
+  isNoNewObjects,
+  type ArchiveRequest,
+  type ArchiveResult,
+  type ArchiveRunResult,
+  type CompressionMethod,
+} from '../shared/request';
 
-function print(json: boolean, value: unknown, text: string): void {
+export function print(json: boolean, value: unknown, text: string): void {
   console.log(json ? JSON.stringify(value, null, 2) : text);
+}
+
+/** One line for a run's result, `archived` telling what an archive line says. */
+function resultLine(result: ArchiveRunResult, archived: (r: ArchiveResult) => string): string {
+  if (!isNoNewObjects(result)) return archived(result);
+  return `no new objects since ${result.since ?? 'the beginning'} (until ${result.until}): nothing written to s3://${result.bucket}/${result.key}`;
 }
 
 export function buildCli(): Command {
@@ -113,7 +126,11 @@ export function buildCli(): Command {
           print(
             Boolean(opts.json),
             result,
-            `archived ${result.entries} entries to s3://${result.bucket}/${result.key} (${result.size} bytes, sha256 ${result.sha256})`,
+            resultLine(
+              result,
+              (r) =>
+                `archived ${r.entries} entries to s3://${r.bucket}/${r.key} (${r.size} bytes, sha256 ${r.sha256})`,
+            ),
           );
         } finally {
           await client.close();
@@ -133,12 +150,17 @@ export function buildCli(): Command {
         print(
           Boolean(opts.json),
           result,
-          `s3://${result.bucket}/${result.key}: ${result.size} bytes, ${result.entries} entries, sha256 ${result.sha256}`,
+          resultLine(
+            result,
+            (r) =>
+              `s3://${r.bucket}/${r.key}: ${r.size} bytes, ${r.entries} entries, sha256 ${r.sha256}`,
+          ),
         );
       } finally {
         await client.close();
       }
     });
+  registerSchedule(program);
   return program;
 }
 

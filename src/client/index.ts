@@ -9,13 +9,20 @@ import {
   archiveWorkflowId,
   validateRequest,
   type ArchiveRequest,
-  type ArchiveResult,
+  type ArchiveRunResult,
 } from '../shared/request';
 import type { archive } from '../workflows';
 import { checkSelection } from '../activities/select';
 
-export type { ArchiveRequest, ArchiveResult } from '../shared/request';
-export { RequestError, archiveWorkflowId } from '../shared/request';
+export type {
+  ArchiveRequest,
+  ArchiveResult,
+  ArchiveRunResult,
+  NoNewObjectsResult,
+} from '../shared/request';
+export { RequestError, archiveWorkflowId, isNoNewObjects } from '../shared/request';
+export { resolveKeyTemplate, KEY_PLACEHOLDERS } from '../shared/keyTemplate';
+export * from './schedules';
 
 export interface ZipflowClient {
   temporal: Client;
@@ -58,6 +65,6 @@ export async function startArchive(
 export async function archiveResult(
   client: ZipflowClient,
   workflowId: string,
-): Promise<ArchiveResult> {
+): Promise<ArchiveRunResult> {
   return client.temporal.workflow.getHandle<typeof archive>(workflowId).result();
 }
