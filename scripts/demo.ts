@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startStack, stopStack, exportLines } from '../src/client/dev/stack';
 import { devStackDir } from '../src/client/dev/commands';
-import { connect, startArchive } from '../src/client';
+import { connect, isNoNewObjects, startArchive } from '../src/client';
 import { createS3Client } from '../src/s3/client';
 import { createWorker } from '../src/worker';
 
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
         return { result: await handle.result(), workflowId: handle.workflowId };
       });
       const r = result.result;
+      if (isNoNewObjects(r)) throw new Error('the demo archive is not incremental');
       console.log(`archive:   s3://${r.bucket}/${r.key}  (MinIO ${stack.minio.endpoint})`);
       console.log(`size:      ${r.size} bytes in ${r.parts} part(s), ${r.entries} entries`);
       console.log(`sha256:    ${r.sha256}`);

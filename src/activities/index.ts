@@ -19,3 +19,11 @@ export async function discardRun(input: DiscardInput): Promise<void> {
   await abortUploads(dst, destination.bucket, destination.key);
   await deletePrefix(dst, destination.bucket, input.statePrefix);
 }
+export {
+  readWatermark,
+  writeWatermark,
+  type ReadWatermarkInput,
+  type ReadWatermarkOutput,
+  type Watermark,
+  type WriteWatermarkInput,
+} from './watermark';

@@ -18,6 +18,11 @@ export interface PlanPageInput {
   statePrefix: string;
   chunk: number;
   continuationToken?: string;
+  /**
+   * Incremental runs: only objects with LastModified (epoch ms) in [since, before); since is
+   * absent before the first successful run.
+   */
+  modified?: { since?: number; before: number };
 }
 
 export interface PlanPageOutput {
@@ -68,7 +73,7 @@ export async function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
   const page = await sourcePage(src, request, selected, input.continuationToken);
   const objects = named(
     request,
-    page.objects.filter((o) => selected(o.key)),
+    page.objects.filter((o) => selected(o.key) && modifiedIn(input.modified, o.lastModified)),
   );
   if (objects.length > 0) {
     const body = objects.map((o) => JSON.stringify(o)).join('\n');
@@ -80,6 +85,12 @@ export async function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
     nameBytes: objects.reduce((n, o) => n + Buffer.byteLength(o.name ?? ''), 0),
     nextContinuationToken: page.nextContinuationToken,
   };
+}
+
+/** Whether an object's LastModified falls in an incremental run's range (always, otherwise). */
+export function modifiedIn(range: PlanPageInput['modified'], lastModified: number): boolean {
+  if (range === undefined) return true;
+  return (range.since === undefined || lastModified >= range.since) && lastModified < range.before;
 }
 
 /** The selection, with a bad pattern turned into the workflow's InvalidRequest failure. */

@@ -6,7 +6,8 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure } from '@temporalio/common';
 import type { ArchiveProgress } from '../shared/progress';
-import { archiveWorkflowId, type ArchiveResult } from '../shared/request';
+import { archiveWorkflowId, type ArchiveRunResult } from '../shared/request';
+import type { archive } from '../workflows';
 import { parseS3Url } from './s3url';
 
 /** Enough of a connected client for the calls below (see `connect`). */
@@ -68,9 +69,9 @@ export async function describeArchive(client: ClientLike, target: string): Promi
 }
 
 /** Waits for the run's result; a failed run throws an `ArchiveFailedError` naming the cause. */
-export async function archiveResult(client: ClientLike, target: string): Promise<ArchiveResult> {
+export async function archiveResult(client: ClientLike, target: string): Promise<ArchiveRunResult> {
   try {
-    return await client.temporal.workflow.getHandle(archiveRunId(target)).result();
+    return await client.temporal.workflow.getHandle<typeof archive>(archiveRunId(target)).result();
   } catch (err) {
     throw err instanceof WorkflowFailedError ? ArchiveFailedError.from(err) : err;
   }
@@ -85,7 +86,7 @@ export async function waitForArchive(
   target: string,
   onProgress: (progress: ArchiveProgress) => void,
   intervalMs = 1000,
-): Promise<ArchiveResult> {
+): Promise<ArchiveRunResult> {
   let done = false;
   const poll = async (): Promise<void> => {
     while (!done) {

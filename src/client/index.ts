@@ -9,8 +9,15 @@ import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../shar
 import type { archive } from '../workflows';
 import { checkSelection } from '../activities/select';
 
-export type { ArchiveRequest, ArchiveResult } from '../shared/request';
-export { RequestError, archiveWorkflowId } from '../shared/request';
+export type {
+  ArchiveRequest,
+  ArchiveResult,
+  ArchiveRunResult,
+  NoNewObjectsResult,
+} from '../shared/request';
+export { RequestError, archiveWorkflowId, isNoNewObjects } from '../shared/request';
+export { resolveKeyTemplate, KEY_PLACEHOLDERS } from '../shared/keyTemplate';
+export * from './schedules';
 export type { ArchiveProgress, ArchivePhase } from '../shared/progress';
 export {
   ArchiveFailedError,

@@ -14,6 +14,7 @@ import {
   ZIP64_END_OF_CENTRAL_DIRECTORY_RECORD_SIZE,
   ZIP64_EXTENDED_INFORMATION_EXTRA_FIELD_SIZE,
 } from '../zip/constants'; // plain numbers: safe for the workflow bundle
+import { placeholderList, unknownPlaceholders } from './keyTemplate';
 
 export type CompressionMethod = 'auto' | 'store' | 'deflate';
 
@@ -65,6 +66,11 @@ export interface ArchiveRequest {
   };
   destination: {
     bucket: string;
+    /**
+     * The archive's key. It may hold placeholders for the run's nominal time in UTC —
+     * {yyyy} {MM} {dd} {HH} {mm} {ss} — resolved by the workflow (src/shared/keyTemplate.ts):
+     * the schedule's nominal time for scheduled runs, else the workflow's start time.
+     */
     key: string;
     profile?: string;
     /** Replace an existing object at the key (default false: refuse). */
@@ -96,6 +102,49 @@ export interface ArchiveRequest {
    * 1,000) and pages per workflow run before it continues as new (default 1,000).
    */
   planning?: { pageSize?: number; pagesPerRun?: number };
+  /**
+   * Archive only objects modified since the previous successful run of the same schedule
+   * (or, unscheduled, of the same source and destination template): LastModified in
+   * [watermark, nominal time − settleSeconds, floored to the second). The watermark is kept
+   * in the destination bucket under .zipflow/watermarks/ and moves only when a run writes
+   * its archive. `true` means `{ settleSeconds: 60 }`.
+   */
+  incremental?: boolean | { settleSeconds?: number };
+}
+
+/** Seconds an object must be older than the nominal time to be taken by an incremental run. */
+export const DEFAULT_SETTLE_SECONDS = 60;
+export const MAX_SETTLE_SECONDS = 86_400;
+
+/** settleSeconds of a request's incremental mode, or undefined when the run is not incremental. */
+export function settleSecondsOf(request: ArchiveRequest): number | undefined {
+  const { incremental } = request;
+  if (incremental === undefined || incremental === false) return undefined;
+  if (incremental === true) return DEFAULT_SETTLE_SECONDS;
+  return incremental.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
+}
+
+/**
+ * What an incremental run returns when nothing was modified since the watermark (and
+ * allowEmpty is not set): the run succeeds, writes no archive and leaves the watermark.
+ */
+export interface NoNewObjectsResult {
+  /** Distinguishes this from ArchiveResult (whose `skipped` counts changed source objects). */
+  noNewObjects: true;
+  bucket: string;
+  /** The key the archive would have had. */
+  key: string;
+  /** The objects looked for: LastModified from `since` (absent: from the beginning) until `until`. */
+  since?: string;
+  until: string;
+  durationMs: number;
+}
+
+/** An archive run's result: the archive written, or (incremental runs) nothing new. */
+export type ArchiveRunResult = ArchiveResult | NoNewObjectsResult;
+
+export function isNoNewObjects(result: ArchiveRunResult): result is NoNewObjectsResult {
+  return 'noNewObjects' in result && result.noNewObjects;
 }
 
 export interface ArchiveResult {
@@ -413,6 +462,13 @@ function checkDestination(value: unknown): void {
   if (utf8Length(value.key) > MAX_KEY_BYTES) {
     throw new RequestError('destination.key', 'is longer than S3 allows (1,024 bytes of UTF-8)');
   }
+  const unknown = unknownPlaceholders(value.key);
+  if (unknown.length > 0) {
+    throw new RequestError(
+      'destination.key',
+      `{${unknown[0]}} is not a placeholder: use ${placeholderList()} (UTC fields of the run's nominal time)`,
+    );
+  }
   checkBoolean('destination.overwrite', value.overwrite);
   checkOptionalString('destination.profile', value.profile);
   checkOptionalString('destination.contentType', value.contentType);
@@ -525,6 +581,7 @@ const REQUEST_FIELDS = [
   'allowEmpty',
   'onSourceChange',
   'planning',
+  'incremental',
 ];
 
 function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
@@ -542,6 +599,19 @@ function checkPlanning(value: unknown): void {
   checkWholeNumber('planning.pagesPerRun', value.pagesPerRun, 1, 10_000);
 }
 
+function checkIncremental(value: unknown): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RequestError(
+      'incremental',
+      'must be true, false or an object such as { "settleSeconds": 60 }',
+    );
+  }
+  const fields = value as Record<string, unknown>;
+  checkKnownFields('incremental', fields, ['settleSeconds']);
+  checkWholeNumber('incremental.settleSeconds', fields.settleSeconds, 0, MAX_SETTLE_SECONDS);
+}
+
 /** Checks a request without I/O; throws RequestError naming the first bad field. */
 export function validateRequest(request: unknown): ArchiveRequest {
   checkObject('request', request);
@@ -554,6 +624,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkPartSize(request.partSize);
   checkUploadConcurrency(request.uploadConcurrency);
   checkPlanning(request.planning);
+  checkIncremental(request.incremental);
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&

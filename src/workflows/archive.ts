@@ -8,13 +8,16 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type * as activities from '../activities';
+import { resolveKeyTemplate } from '../shared/keyTemplate';
 import {
   partSizeFor,
   RequestError,
+  settleSecondsOf,
   validateRequest,
   type ArchiveRequest,
-  type ArchiveResult,
+  type ArchiveRunResult,
 } from '../shared/request';
 
 const { planPage } = proxyActivities<typeof activities>({
@@ -26,6 +29,11 @@ const { streamArchive } = proxyActivities<typeof activities>({
   startToCloseTimeout: '24 hours',
   // A dead worker's activity is retried after this; heartbeats carry the checkpoint.
   heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 10 },
+});
+
+const { readWatermark, writeWatermark } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 10 },
 });
 
@@ -48,21 +56,73 @@ export interface PlanState {
   continuationToken?: string;
   /** Planning pages per workflow run before continue-as-new (keeps history small). */
   pagesPerRun: number;
+  /**
+   * The run's nominal time (epoch ms) that destination key placeholders resolve to: fixed by
+   * the first run, since a continued run has its own start time and no schedule attributes.
+   */
+  nominalTime?: number;
+  /** Incremental runs: where the watermark lives and the LastModified range (epoch ms) taken. */
+  incremental?: { watermarkKey: string; since?: number; before: number };
+}
+
+/** Set by Temporal Schedules on the runs they start. */
+const SCHEDULED_START_TIME = defineSearchAttributeKey(
+  'TemporalScheduledStartTime',
+  SearchAttributeType.DATETIME,
+);
+const SCHEDULED_BY_ID = defineSearchAttributeKey(
+  'TemporalScheduledById',
+  SearchAttributeType.KEYWORD,
+);
+
+/** The untyped search attribute's first value (older servers send no type metadata). */
+function untypedAttribute(name: string): unknown {
+  return workflowInfo().searchAttributes?.[name]?.[0];
+}
+
+/** The schedule's nominal time for this run, else the workflow's start time (epoch ms). */
+function nominalTimeOfRun(): number {
+  const typed = workflowInfo().typedSearchAttributes.get(SCHEDULED_START_TIME);
+  if (typed instanceof Date) return typed.getTime();
+  const untyped = untypedAttribute(SCHEDULED_START_TIME.name);
+  if (untyped instanceof Date) return untyped.getTime();
+  if (typeof untyped === 'string' && !Number.isNaN(Date.parse(untyped))) return Date.parse(untyped);
+  return workflowInfo().startTime.getTime();
+}
+
+/** Id of the schedule that started this run, if one did. */
+function scheduleIdOfRun(): string | undefined {
+  const typed = workflowInfo().typedSearchAttributes.get(SCHEDULED_BY_ID);
+  if (typeof typed === 'string' && typed !== '') return typed;
+  const untyped = untypedAttribute(SCHEDULED_BY_ID.name);
+  return typeof untyped === 'string' && untyped !== '' ? untyped : undefined;
+}
+
+/** The request with destination key placeholders resolved for the nominal time. */
+function resolvedRequest(request: ArchiveRequest, nominalTime: number): ArchiveRequest {
+  const key = resolveKeyTemplate(request.destination.key, new Date(nominalTime));
+  return { ...request, destination: { ...request.destination, key } };
 }
 
 /** ~6 history events per page: 1,000 pages stay far below Temporal's 51,200-event cap. */
 export const DEFAULT_PAGES_PER_RUN = 1000;
 
 /** Turns an S3 prefix into one ZIP64 archive in S3. */
-export async function archive(input: ArchiveRequest, resumed?: PlanState): Promise<ArchiveResult> {
-  let request: ArchiveRequest;
+export async function archive(
+  input: ArchiveRequest,
+  resumed?: PlanState,
+): Promise<ArchiveRunResult> {
+  let validated: ArchiveRequest;
   try {
-    request = validateRequest(input);
+    validated = validateRequest(input);
   } catch (err) {
     if (err instanceof RequestError)
       throw ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
     throw err;
   }
+  // Before anything uses the key: placeholders become the nominal time's UTC fields.
+  const nominalTime = resumed?.nominalTime ?? nominalTimeOfRun();
+  const request = resolvedRequest(validated, nominalTime);
   const state: PlanState = resumed ?? {
     // Stable across continue-as-new, so every run of this archive finds the same state.
     statePrefix: `.zipflow/state/${workflowInfo().firstExecutionRunId}/`,
@@ -72,6 +132,7 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
     bytes: 0,
     nameBytes: 0,
     pagesPerRun: request.planning?.pagesPerRun ?? DEFAULT_PAGES_PER_RUN,
+    nominalTime,
   };
   const { statePrefix } = state;
   upsertSearchAttributes({
@@ -79,6 +140,21 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
     ZipflowPhase: ['plan'],
   });
   try {
+    const settleSeconds = settleSecondsOf(request);
+    if (settleSeconds !== undefined && state.incremental === undefined) {
+      const found = await readWatermark({ request: validated, scheduleId: scheduleIdOfRun() });
+      state.incremental = {
+        watermarkKey: found.key,
+        since: found.since === undefined ? undefined : Date.parse(found.since),
+        // Whole seconds: a store that truncates LastModified to the second still puts every
+        // object written at or after this instant at or after it.
+        before: Math.floor(nominalTime / 1000) * 1000 - settleSeconds * 1000,
+      };
+    }
+    const modified = state.incremental && {
+      since: state.incremental.since,
+      before: state.incremental.before,
+    };
     let pages = 0;
     do {
       if (pages++ >= state.pagesPerRun || workflowInfo().continueAsNewSuggested) {
@@ -89,6 +165,7 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
         statePrefix,
         chunk: state.chunks,
         continuationToken: state.continuationToken,
+        modified,
       });
       if (page.entries > 0) state.chunks += 1;
       state.entries += page.entries;
@@ -96,6 +173,20 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
       state.nameBytes += page.nameBytes;
       state.continuationToken = page.nextContinuationToken;
     } while (state.continuationToken);
+    if (state.entries === 0 && modified && !request.allowEmpty) {
+      // Nothing modified since the watermark: a success without an archive; the watermark
+      // stays, so the next run looks from the same point.
+      upsertSearchAttributes({ ZipflowPhase: ['done'] });
+      await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
+      return {
+        noNewObjects: true,
+        bucket: request.destination.bucket,
+        key: request.destination.key,
+        since: modified.since === undefined ? undefined : new Date(modified.since).toISOString(),
+        until: new Date(modified.before).toISOString(),
+        durationMs: Date.now() - state.startedAt,
+      };
+    }
     if (state.entries === 0 && !request.allowEmpty) {
       throw ApplicationFailure.nonRetryable(
         `source s3://${request.source.bucket}/${request.source.prefix ?? ''} lists no objects: check source.bucket, source.prefix and source.include/exclude, or set allowEmpty to make an empty archive`,
@@ -118,6 +209,19 @@ export async function archive(input: ArchiveRequest, resumed?: PlanState): Promi
       ZipflowBytes: [state.bytes],
     });
     const result = await streamArchive({ request, statePrefix, chunks: state.chunks, partSize });
+    if (state.incremental) {
+      const info = workflowInfo();
+      await writeWatermark({
+        request: validated,
+        key: state.incremental.watermarkKey,
+        value: {
+          watermark: new Date(state.incremental.before).toISOString(),
+          workflowId: info.workflowId,
+          runId: info.firstExecutionRunId,
+          archiveKey: request.destination.key,
+        },
+      });
+    }
     upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
     await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
     return {

@@ -4,10 +4,12 @@ import { describe, test } from 'node:test';
 import {
   archiveSizeBound,
   DEFAULT_PART_SIZE,
+  DEFAULT_SETTLE_SECONDS,
   MAX_OBJECT_SIZE,
   MiB,
   partSizeFor,
   RequestError,
+  settleSecondsOf,
   STORAGE_CLASSES,
   TiB,
   validateRequest,
@@ -509,5 +511,57 @@ describe('partSizeFor', () => {
       compression: 'deflate',
     };
     assert.ok(archiveSizeBound(plan) >= zip.length, `${archiveSizeBound(plan)} < ${zip.length}`);
+  });
+});
+
+describe('destination key placeholders and incremental mode in the request', () => {
+  test('a key with every placeholder is accepted', () => {
+    const request = withField('destination.key', 'logs/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}.zip');
+    assert.deepEqual(validateRequest(request), request);
+  });
+
+  test('an unknown placeholder is refused, naming destination.key and the placeholders', () => {
+    assertRejected(
+      withField('destination.key', 'logs/{YYYY}/{MM}.zip'),
+      'destination.key',
+      /\{YYYY\} is not a placeholder: use \{yyyy\}, \{MM\}, \{dd\}, \{HH\}, \{mm\}, \{ss\}/,
+    );
+    assertRejected(
+      withField('destination.key', 'logs/{}.zip'),
+      'destination.key',
+      /\{\} is not a placeholder/,
+    );
+    assertRejected(withField('destination.key', 'logs/{date}.zip'), 'destination.key', /\{date\}/);
+  });
+
+  test('incremental takes true, false or { settleSeconds }', () => {
+    for (const incremental of [true, false, {}, { settleSeconds: 0 }, { settleSeconds: 3600 }]) {
+      const request = { ...base(), incremental };
+      assert.deepEqual(validateRequest(request), request);
+    }
+    assert.equal(settleSecondsOf(validateRequest(base())), undefined);
+    assert.equal(settleSecondsOf(validateRequest({ ...base(), incremental: false })), undefined);
+    assert.equal(
+      settleSecondsOf(validateRequest({ ...base(), incremental: true })),
+      DEFAULT_SETTLE_SECONDS,
+    );
+    assert.equal(
+      settleSecondsOf(validateRequest({ ...base(), incremental: { settleSeconds: 5 } })),
+      5,
+    );
+  });
+
+  test('a bad incremental value is refused with its field named', () => {
+    assertRejected({ ...base(), incremental: 'yes' }, 'incremental', /true, false or an object/);
+    assertRejected(
+      { ...base(), incremental: { settleSeconds: -1 } },
+      'incremental.settleSeconds',
+      /whole number from 0 to 86400/,
+    );
+    assertRejected(
+      { ...base(), incremental: { settleSecond: 5 } },
+      'incremental.settleSecond',
+      /did you mean "settleSeconds"/,
+    );
   });
 });

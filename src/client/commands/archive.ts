@@ -3,7 +3,8 @@ import type { ArchiveProgress } from '../../shared/progress';
 import {
   STORAGE_CLASSES,
   type ArchiveRequest,
-  type ArchiveResult,
+  isNoNewObjects,
+  type ArchiveRunResult,
   type CompressionMethod,
   type StorageClass,
 } from '../../shared/request';
@@ -61,7 +62,7 @@ export function parseSize(value: string): number {
   return Math.round(Number(match[1]) * UNIT[(match[2] ?? 'b').toLowerCase()]);
 }
 
-function integer(value: string): number {
+export function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('write a whole number.');
   return Number(value);
 }
@@ -119,7 +120,10 @@ function compact<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-function resultLine(result: ArchiveResult): string {
+function resultLine(result: ArchiveRunResult): string {
+  if (isNoNewObjects(result)) {
+    return `no new objects since ${result.since ?? 'the beginning'} (until ${result.until}): nothing written to s3://${result.bucket}/${result.key}`;
+  }
   return `s3://${result.bucket}/${result.key}: ${result.size} bytes, ${result.entries} entries, ${result.parts} parts, sha256 ${result.sha256}, crc32 ${result.crc32}`;
 }
 

@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { RequestError } from '../../shared/request';
 import { ArchiveFailedError } from '../archives';
+import { ScheduleNotFoundError } from '@temporalio/client';
 
 /** Exit codes a shell user can rely on (also listed in the README). */
 export const EXIT = {
@@ -20,6 +21,9 @@ export const EXIT = {
   cancelled: 6,
 } as const;
 
+/** A command line that cannot work as given (exit 2); the message says what to write instead. */
+export class UsageError extends Error {}
+
 /** Prints `value` as JSON with --json, else the human line. */
 export function print(json: boolean | undefined, value: unknown, text: string): void {
   console.log(json ? JSON.stringify(value, null, 2) : text);
@@ -29,11 +33,18 @@ export function print(json: boolean | undefined, value: unknown, text: string): 
 export function describeError(err: unknown): { code: number; message: string } {
   if (err instanceof CommanderError)
     return { code: err.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
-  if (err instanceof RequestError) return { code: EXIT.usage, message: err.message };
+  if (err instanceof RequestError || err instanceof UsageError)
+    return { code: EXIT.usage, message: err.message };
   if (err instanceof WorkflowNotFoundError) {
     return {
       code: EXIT.notFound,
       message: `no archive run "${err.workflowId}": check the id or the s3:// destination`,
+    };
+  }
+  if (err instanceof ScheduleNotFoundError) {
+    return {
+      code: EXIT.notFound,
+      message: `schedule "${err.scheduleId}" does not exist: see "zipflow schedule list"`,
     };
   }
   if (err instanceof ArchiveFailedError) {
