@@ -14,6 +14,7 @@ import {
   ZIP64_END_OF_CENTRAL_DIRECTORY_RECORD_SIZE,
   ZIP64_EXTENDED_INFORMATION_EXTRA_FIELD_SIZE,
 } from '../zip/constants'; // plain numbers: safe for the workflow bundle
+import type { VerificationReport } from './verification';
 
 export type CompressionMethod = 'auto' | 'store' | 'deflate';
 
@@ -96,6 +97,12 @@ export interface ArchiveRequest {
    * 1,000) and pages per workflow run before it continues as new (default 1,000).
    */
   planning?: { pageSize?: number; pagesPerRun?: number };
+  /**
+   * Read the archive back once it is complete and check it (default false): structure, every
+   * entry's CRC-32 and sizes, the manifest and the SHA-256. A mismatch fails the run with
+   * VerificationFailed; the archive is left in place.
+   */
+  verify?: boolean;
 }
 
 export interface ArchiveResult {
@@ -126,6 +133,8 @@ export interface ArchiveResult {
   /** How often the streaming activity continued from a checkpoint. */
   resumes: number;
   durationMs: number;
+  /** What reading the archive back found, when the request asked to verify it. */
+  verification?: VerificationReport;
 }
 
 export const MiB = 1024 * 1024;
@@ -525,6 +534,7 @@ const REQUEST_FIELDS = [
   'allowEmpty',
   'onSourceChange',
   'planning',
+  'verify',
 ];
 
 function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
@@ -547,6 +557,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkObject('request', request);
   checkKnownFields('', request, REQUEST_FIELDS);
   checkBoolean('allowEmpty', request.allowEmpty);
+  checkBoolean('verify', request.verify);
   checkSource(request.source, request.allowEmpty === true);
   checkDestination(request.destination);
   checkCompression(request.compression);
