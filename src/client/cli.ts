@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { archiveResult, connect, startArchive } from './index';
 import { devDown, devStatus, devUp } from './dev/commands';
 import { parseS3Url } from './s3url';
+import { registerVerify } from './commands/verify';
 import type { ArchiveRequest, CompressionMethod } from '../shared/request';
 
 function print(json: boolean, value: unknown, text: string): void {
@@ -139,6 +140,7 @@ export function buildCli(): Command {
         await client.close();
       }
     });
+  registerVerify(program);
   return program;
 }
 
