@@ -6,6 +6,7 @@ import type { ArchiveRequest } from '../shared/request';
 export { planPage, type PlanPageInput, type PlanPageOutput } from './plan';
 export { streamArchive, type StreamInput, type StreamCheckpoint } from './stream';
 export type { StreamResult } from './finalize';
+export { verifyArchive, type VerifyInput } from './verify';
 
 export interface DiscardInput {
   request: ArchiveRequest;

@@ -2,6 +2,7 @@ import { Command, type OutputConfiguration } from 'commander';
 import { registerArchive } from './commands/archive';
 import { registerDev } from './commands/dev';
 import { registerSchedule } from './commands/schedule';
+import { registerVerify } from './commands/verify';
 import { describeError } from './commands/output';
 
 /** The CLI; `output` redirects what commander prints (help, usage errors), e.g. in tests. */
@@ -24,6 +25,7 @@ export function buildCli(output: OutputConfiguration = {}): Command {
       await runWorker();
     });
   registerArchive(program);
+  registerVerify(program);
   registerSchedule(program);
   registerDev(program);
   return program;

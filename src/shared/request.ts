@@ -15,6 +15,7 @@ import {
   ZIP64_EXTENDED_INFORMATION_EXTRA_FIELD_SIZE,
 } from '../zip/constants'; // plain numbers: safe for the workflow bundle
 import { placeholderList, unknownPlaceholders } from './keyTemplate';
+import type { VerificationReport } from './verification';
 
 export type CompressionMethod = 'auto' | 'store' | 'deflate';
 
@@ -110,6 +111,12 @@ export interface ArchiveRequest {
    * its archive. `true` means `{ settleSeconds: 60 }`.
    */
   incremental?: boolean | { settleSeconds?: number };
+  /**
+   * Read the archive back once it is complete and check it (default false): structure, every
+   * entry's CRC-32 and sizes, the manifest and the SHA-256. A mismatch fails the run with
+   * VerificationFailed; the archive is left in place.
+   */
+  verify?: boolean;
 }
 
 /** Seconds an object must be older than the nominal time to be taken by an incremental run. */
@@ -175,6 +182,8 @@ export interface ArchiveResult {
   /** How often the streaming activity continued from a checkpoint. */
   resumes: number;
   durationMs: number;
+  /** What reading the archive back found, when the request asked to verify it. */
+  verification?: VerificationReport;
 }
 
 export const MiB = 1024 * 1024;
@@ -582,6 +591,7 @@ const REQUEST_FIELDS = [
   'onSourceChange',
   'planning',
   'incremental',
+  'verify',
 ];
 
 function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
@@ -617,6 +627,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkObject('request', request);
   checkKnownFields('', request, REQUEST_FIELDS);
   checkBoolean('allowEmpty', request.allowEmpty);
+  checkBoolean('verify', request.verify);
   checkSource(request.source, request.allowEmpty === true);
   checkDestination(request.destination);
   checkCompression(request.compression);

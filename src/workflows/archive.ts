@@ -19,6 +19,7 @@ import {
   type ArchiveRequest,
   type ArchiveRunResult,
 } from '../shared/request';
+import type { VerificationReport } from '../shared/verification';
 
 const { planPage } = proxyActivities<typeof activities>({
   startToCloseTimeout: '5 minutes',
@@ -35,6 +36,12 @@ const { streamArchive } = proxyActivities<typeof activities>({
 const { readWatermark, writeWatermark } = proxyActivities<typeof activities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 10 },
+});
+
+const { verifyArchive } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
 });
 
 const { discardRun } = proxyActivities<typeof activities>({
@@ -209,6 +216,7 @@ export async function archive(
       ZipflowBytes: [state.bytes],
     });
     const result = await streamArchive({ request, statePrefix, chunks: state.chunks, partSize });
+    const verification = request.verify ? await verify(request, result.sha256) : undefined;
     if (state.incremental) {
       const info = workflowInfo();
       await writeWatermark({
@@ -229,6 +237,7 @@ export async function archive(
       key: request.destination.key,
       ...result,
       durationMs: Date.now() - state.startedAt,
+      ...(verification ? { verification } : {}),
     };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
@@ -239,6 +248,27 @@ export async function archive(
     });
     throw namedFailure(err);
   }
+}
+
+/** Problems named in a VerificationFailed message; the failure's details hold the report. */
+const PROBLEMS_IN_MESSAGE = 5;
+
+/**
+ * Reads the completed archive back; a mismatch fails the run with VerificationFailed and
+ * leaves the archive in place (it is complete, and the report says what to look at).
+ */
+async function verify(request: ArchiveRequest, sha256: string): Promise<VerificationReport> {
+  upsertSearchAttributes({ ZipflowPhase: ['verify'] });
+  const { bucket, key, profile } = request.destination;
+  const report = await verifyArchive({ bucket, key, profile, expectedSha256: sha256 });
+  if (report.ok) return report;
+  const shown = report.problems.slice(0, PROBLEMS_IN_MESSAGE);
+  const more = report.problemCount - shown.length;
+  throw ApplicationFailure.nonRetryable(
+    `s3://${bucket}/${key} does not match what was recorded (${report.problemCount} problem${report.problemCount === 1 ? '' : 's'}; the archive is left in place): ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`,
+    'VerificationFailed',
+    report,
+  );
 }
 
 /** Surfaces a named failure (InvalidRequest, an activity's DestinationExists, …) as the run's own. */

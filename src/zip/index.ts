@@ -48,4 +48,5 @@ export type { AutoDecision, AutoReason } from './auto';
 export { normalizeEntrySpec, validateName } from './spec';
 export type { EntrySpec, NormalizedEntrySpec, Compression } from './spec';
 export type { EntryFacts } from './records';
+export { dataDescriptorLength, readDataDescriptor } from './records';
 export { ZipInputError, ZipStateError } from './errors';

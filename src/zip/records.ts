@@ -111,6 +111,30 @@ export function dataDescriptor(
   return b;
 }
 
+/**
+ * Reads an APPNOTE 4.3.9 data descriptor written with its signature (as `dataDescriptor`
+ * writes it); undefined when the bytes do not start with the signature.
+ */
+export function readDataDescriptor(
+  b: Buffer,
+  zip64: boolean,
+): Omit<EntryFacts, 'localHeaderOffset'> | undefined {
+  if (b.length < dataDescriptorLength(zip64) || b.readUInt32LE(0) !== DATA_DESCRIPTOR_SIGNATURE) {
+    return undefined;
+  }
+  return zip64
+    ? {
+        crc32: b.readUInt32LE(4),
+        compressedSize: Number(b.readBigUInt64LE(8)),
+        uncompressedSize: Number(b.readBigUInt64LE(16)),
+      }
+    : {
+        crc32: b.readUInt32LE(4),
+        compressedSize: b.readUInt32LE(8),
+        uncompressedSize: b.readUInt32LE(12),
+      };
+}
+
 export function centralDirectoryRecordLength(
   nameLength: number,
   commentLength: number,

@@ -81,6 +81,7 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
         uploadConcurrency: 8,
         allowEmpty: true,
         onSourceChange: 'skip',
+        verify: true,
       },
     ],
     ['inline keys with a prefix for naming', withField('source.keys', ['data/a.txt', 'b.txt'])],
@@ -111,6 +112,8 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
     ['upload concurrency 1', withField('uploadConcurrency', 1)],
     ['upload concurrency 32', withField('uploadConcurrency', 32)],
     ['planning knobs', withField('planning', { pageSize: 2, pagesPerRun: 3 })],
+    ['verify on', withField('verify', true)],
+    ['verify off', withField('verify', false)],
     [
       'optional fields present but undefined (as TypeScript callers build them)',
       withField(
@@ -414,6 +417,10 @@ describe('validateRequest names the bad field and the fix', () => {
       /whole number/,
     ],
     ['allowEmpty not boolean', withField('allowEmpty', 'yes'), 'allowEmpty', /true or false/],
+    ['verify as a string', withField('verify', 'true'), 'verify', /true or false/],
+    ['verify as a number', withField('verify', 1), 'verify', /true or false/],
+    ['verify null', withField('verify', null), 'verify', /true or false/],
+    ['verify misspelt', withField('verfy', true), 'verfy', /fields here: .*verify/],
     [
       'an unknown onSourceChange',
       withField('onSourceChange', 'ignore'),

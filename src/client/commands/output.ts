@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { RequestError } from '../../shared/request';
+import { ArchiveNotFoundError } from '../../activities/verify';
 import { ArchiveFailedError } from '../archives';
 import { ScheduleNotFoundError } from '@temporalio/client';
 
@@ -39,6 +40,12 @@ export function describeError(err: unknown): { code: number; message: string } {
     return {
       code: EXIT.notFound,
       message: `no archive run "${err.workflowId}": check the id or the s3:// destination`,
+    };
+  }
+  if (err instanceof ArchiveNotFoundError) {
+    return {
+      code: EXIT.notFound,
+      message: `${err.message}: check the bucket and key (and --profile)`,
     };
   }
   if (err instanceof ScheduleNotFoundError) {
