@@ -5,13 +5,16 @@ function has(command: string): boolean {
 }
 
 /**
- * Debian packages the reader tests use (7-Zip, Info-ZIP). Installed when missing and this
- * process may (root with apt-get); otherwise the tests that need them say how to install.
+ * Debian packages the tests use: 7-Zip and Info-ZIP (reader tests) and Chromium (the Web UI
+ * browser test, driven by playwright-core; never a browser downloaded by a test tool). Installed
+ * when missing and this process may (root with apt-get); otherwise the tests that need them say
+ * how to install.
  */
 export function ensureSystemPackages(log: (line: string) => void): void {
   const wanted: Array<[string, string]> = [
     ['7zz', '7zip'],
     ['unzip', 'unzip'],
+    ['chromium', 'chromium'],
   ];
   const missing = wanted.filter(([command]) => !has(command)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;

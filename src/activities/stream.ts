@@ -29,6 +29,7 @@ import {
 import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead } from './readAhead';
+import { ProgressReporter } from './progress';
 import { combinedCrc32, PartWriter } from './parts';
 import { entryName, readPlanChunk } from './plan';
 import {
@@ -74,6 +75,11 @@ export interface StreamCheckpoint {
   resentBytes: number;
   partsStarted: number;
   resumes: number;
+  /**
+   * Source bytes of the entries finished before this checkpoint's entry, for the progress
+   * figures of a resumed attempt (absent in checkpoints of earlier versions).
+   */
+  sourceBytesDone?: number;
 }
 
 /**
@@ -133,6 +139,15 @@ class ArchiveStreamer {
   private readonly sha256: crypto.Hash | undefined;
   private entryStart: { encoder: EncoderCheckpoint; cursor: Cursor } | undefined;
   private ending = false;
+  /** Source bytes of the entries finished so far (the entry in flight is in the encoder). */
+  private sourceBytesDone: number;
+  private readonly progress = new ProgressReporter(() => ({
+    entriesDone: this.encoder.entryCount,
+    bytesDone: this.sourceBytesDone + this.encoder.entryBytesRead,
+    partsDone: this.partsDone,
+    currentPart: this.position === 0 ? 0 : Math.ceil(this.position / this.partSize),
+    resumes: this.initial.resumes,
+  }));
 
   private constructor(
     private readonly input: StreamInput,
@@ -150,6 +165,7 @@ class ArchiveStreamer {
     this.cursor = from.cursor;
     this.position = from.encoder.position;
     this.partsDone = from.partsDone;
+    this.sourceBytesDone = from.sourceBytesDone ?? 0;
     this.sha256 =
       from.resumes === 0 && from.partsDone === 0 ? crypto.createHash('sha256') : undefined;
     this.spill = new CentralDirectorySpill(
@@ -200,6 +216,7 @@ class ArchiveStreamer {
       resentBytes: 0,
       partsStarted: 0,
       resumes: 0,
+      sourceBytesDone: 0,
     };
     Context.current().heartbeat(first);
     return new ArchiveStreamer(input, src, dst, session, first, []);
@@ -230,6 +247,15 @@ class ArchiveStreamer {
   }
 
   async run(): Promise<StreamResult> {
+    this.progress.start();
+    try {
+      return await this.stream();
+    } finally {
+      await this.progress.stop();
+    }
+  }
+
+  private async stream(): Promise<StreamResult> {
     const { request, statePrefix } = this.input;
     if (this.encoder.entryInFlight) {
       // Resumed inside a STORE entry: re-read the source from the byte the checkpoint reached.
@@ -338,6 +364,7 @@ class ArchiveStreamer {
 
   private entryDone(object: ListedObject): void {
     const e = this.encoder.lastEntry!;
+    this.sourceBytesDone += e.uncompressedSize;
     this.spill.add(
       this.encoder.lastCentralDirectoryRecord!,
       JSON.stringify({
@@ -389,8 +416,16 @@ class ArchiveStreamer {
       }
     }
     const spillChunks = await this.spill.flushUpTo(encoder.entryCount);
-    // The counters are filled in by details() when the checkpoint is sent.
-    return { ...this.initial, partsDone: part, encoder, cursor, spillChunks };
+    // The counters are filled in by details() when the checkpoint is sent. Entries finished
+    // so far all precede the checkpoint's entry (mid-entry or at the start of the one in flight).
+    return {
+      ...this.initial,
+      partsDone: part,
+      encoder,
+      cursor,
+      spillChunks,
+      sourceBytesDone: this.sourceBytesDone,
+    };
   }
 
   /** A part is held by S3: advance the checkpoint over every part held without a gap. */

@@ -20,3 +20,19 @@ export interface ArchiveProgress {
   /** Workflow time of the last update, ISO 8601. */
   updatedAt: string;
 }
+
+/**
+ * What the streaming activity tells its workflow with the `streamProgress` signal. The workflow
+ * folds it into ArchiveProgress; totals come from planning, which the workflow ran itself.
+ */
+export interface StreamProgress {
+  entriesDone: number;
+  bytesDone: number;
+  partsDone: number;
+  currentPart: number;
+  /** The checkpoint's count, so it agrees with the result's `resumes`. */
+  resumes: number;
+}
+
+/** Name of the signal that carries StreamProgress (a plain name: activities import no workflow code). */
+export const STREAM_PROGRESS_SIGNAL = 'streamProgress';

@@ -4,7 +4,10 @@ import {
   CancellationScope,
   continueAsNew,
   ContinueAsNew,
+  defineQuery,
+  defineSignal,
   proxyActivities,
+  setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -20,6 +23,18 @@ import {
   type ArchiveRunResult,
 } from '../shared/request';
 import type { VerificationReport } from '../shared/verification';
+import {
+  STREAM_PROGRESS_SIGNAL,
+  type ArchivePhase,
+  type ArchiveProgress,
+  type StreamProgress,
+} from '../shared/progress';
+
+/** Live progress of a run: `temporal workflow query --type progress`, or the Web UI's Queries tab. */
+export const progressQuery = defineQuery<ArchiveProgress>('progress');
+
+/** Sent by the streaming activity to its own run (see src/activities/progress.ts). */
+export const progressSignal = defineSignal<[StreamProgress]>(STREAM_PROGRESS_SIGNAL);
 
 const { planPage } = proxyActivities<typeof activities>({
   startToCloseTimeout: '5 minutes',
@@ -142,9 +157,20 @@ export async function archive(
     nominalTime,
   };
   const { statePrefix } = state;
+  const progress = newProgress(state);
+  setHandler(progressQuery, () => progress);
+  setHandler(progressSignal, (update) => {
+    // Late or stray signals do not move a finished (or not yet streaming) run.
+    if (progress.phase === 'stream') Object.assign(progress, streamFigures(update), stamp());
+  });
+  const enter = (phase: ArchivePhase, figures: Partial<ArchiveProgress> = {}): void => {
+    Object.assign(progress, figures, { phase }, stamp());
+  };
   upsertSearchAttributes({
     ZipflowDestination: [`s3://${request.destination.bucket}/${request.destination.key}`],
     ZipflowPhase: ['plan'],
+    ZipflowEntries: [state.entries],
+    ZipflowBytes: [state.bytes],
   });
   try {
     const settleSeconds = settleSecondsOf(request);
@@ -179,11 +205,16 @@ export async function archive(
       state.bytes += page.bytes;
       state.nameBytes += page.nameBytes;
       state.continuationToken = page.nextContinuationToken;
+      Object.assign(progress, { entriesTotal: state.entries, bytesTotal: state.bytes }, stamp());
+      // One more event per page, written with the next page's command: totals grow as listed.
+      if (page.entries > 0)
+        upsertSearchAttributes({ ZipflowEntries: [state.entries], ZipflowBytes: [state.bytes] });
     } while (state.continuationToken);
     if (state.entries === 0 && modified && !request.allowEmpty) {
       // Nothing modified since the watermark: a success without an archive; the watermark
       // stays, so the next run looks from the same point.
       upsertSearchAttributes({ ZipflowPhase: ['done'] });
+      enter('done');
       await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
       return {
         noNewObjects: true,
@@ -215,7 +246,9 @@ export async function archive(
       ZipflowEntries: [state.entries],
       ZipflowBytes: [state.bytes],
     });
+    enter('stream');
     const result = await streamArchive({ request, statePrefix, chunks: state.chunks, partSize });
+    if (request.verify) enter('verify');
     const verification = request.verify ? await verify(request, result.sha256) : undefined;
     if (state.incremental) {
       const info = workflowInfo();
@@ -231,6 +264,13 @@ export async function archive(
       });
     }
     upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
+    enter('done', {
+      entriesDone: result.entries,
+      bytesDone: state.bytes,
+      partsDone: result.parts,
+      currentPart: result.parts,
+      resumes: result.resumes,
+    });
     await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
     return {
       bucket: request.destination.bucket,
@@ -244,6 +284,7 @@ export async function archive(
     // Nothing half-done stays behind, even when the run was cancelled.
     await CancellationScope.nonCancellable(async () => {
       upsertSearchAttributes({ ZipflowPhase: ['failed'] });
+      enter('failed');
       await discardRun({ request, statePrefix });
     });
     throw namedFailure(err);
@@ -269,6 +310,36 @@ async function verify(request: ArchiveRequest, sha256: string): Promise<Verifica
     'VerificationFailed',
     report,
   );
+}
+
+function newProgress(state: PlanState): ArchiveProgress {
+  return {
+    phase: 'plan',
+    entriesTotal: state.entries,
+    bytesTotal: state.bytes,
+    entriesDone: 0,
+    bytesDone: 0,
+    partsDone: 0,
+    currentPart: 0,
+    resumes: 0,
+    ...stamp(),
+  };
+}
+
+/** Workflow time (deterministic on replay). */
+function stamp(): { updatedAt: string } {
+  return { updatedAt: new Date().toISOString() };
+}
+
+/** The counters of a StreamProgress signal, each kept only when it is a count. */
+function streamFigures(update: StreamProgress): Partial<ArchiveProgress> {
+  const figures: Partial<ArchiveProgress> = {};
+  for (const name of ['entriesDone', 'bytesDone', 'partsDone', 'currentPart', 'resumes'] as const) {
+    const value: unknown = (update as Partial<StreamProgress> | null)?.[name];
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
+      figures[name] = value;
+  }
+  return figures;
 }
 
 /** Surfaces a named failure (InvalidRequest, an activity's DestinationExists, …) as the run's own. */

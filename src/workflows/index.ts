@@ -1,1 +1,1 @@
-export { archive } from './archive';
+export { archive, progressQuery, progressSignal } from './archive';

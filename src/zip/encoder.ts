@@ -123,6 +123,11 @@ export class ZipEncoder {
     return this.inFlight !== null;
   }
 
+  /** Source bytes of the entry in flight read so far (0 between entries). */
+  get entryBytesRead(): number {
+    return this.inFlight?.uncompressedSize ?? 0;
+  }
+
   /**
    * Starts an entry and returns its bytes: header, data, data descriptor. The spec is
    * validated now (ZipInputError); the source is read as the result is iterated.

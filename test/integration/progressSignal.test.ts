@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { ProgressReporter } from '../../src/activities/progress';
+import { STREAM_PROGRESS_SIGNAL, type StreamProgress } from '../../src/shared/progress';
+import { temporalClient, uniqueName } from '../support/env';
+
+const zero: StreamProgress = {
+  entriesDone: 0,
+  bytesDone: 0,
+  partsDone: 0,
+  currentPart: 0,
+  resumes: 0,
+};
+
+/** Runs a reporter in an activity context whose workflow is `execution`, on the real server. */
+function environment(
+  client: Client,
+  execution: { workflowId: string; runId: string },
+  warnings: string[],
+): MockActivityEnvironment {
+  return new MockActivityEnvironment(
+    { workflowExecution: execution, workflowType: 'archive', workflowNamespace: 'default' },
+    { client, logger: new DefaultLogger('WARN', (entry) => warnings.push(entry.message)) },
+  );
+}
+
+async function signalsOf(client: Client, workflowId: string): Promise<StreamProgress[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? [])
+    .map((e) => e.workflowExecutionSignaledEventAttributes)
+    .filter((a) => a?.signalName === STREAM_PROGRESS_SIGNAL)
+    .map((a) => JSON.parse(Buffer.from(a!.input!.payloads![0].data!).toString()) as StreamProgress);
+}
+
+test('the reporter signals at the start, on each interval while the figures change, and at the end', async () => {
+  const { client, close } = await temporalClient();
+  // No worker polls this queue: the run stays open and its history records every signal.
+  const handle = await client.workflow.start('archive', {
+    taskQueue: uniqueName('nobody'),
+    workflowId: uniqueName('progress-signal'),
+    args: [],
+  });
+  try {
+    const warnings: string[] = [];
+    let figures = { ...zero };
+    const env = environment(
+      client,
+      { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
+      warnings,
+    );
+    await env.run(async () => {
+      const reporter = new ProgressReporter(() => figures, 200);
+      reporter.start();
+      await new Promise((r) => setTimeout(r, 700)); // unchanged figures: no more signals
+      figures = { ...figures, entriesDone: 1, bytesDone: 10, currentPart: 1 };
+      await new Promise((r) => setTimeout(r, 700));
+      figures = { ...figures, entriesDone: 2, bytesDone: 20, partsDone: 1 };
+      await reporter.stop();
+    });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(await signalsOf(client, handle.workflowId), [
+      zero,
+      { ...zero, entriesDone: 1, bytesDone: 10, currentPart: 1 },
+      { ...zero, entriesDone: 2, bytesDone: 20, partsDone: 1, currentPart: 1 },
+    ]);
+  } finally {
+    await handle.terminate('test done');
+    await close();
+  }
+});
+
+test('a signal that cannot be delivered is logged and never fails the activity', async () => {
+  const { client, close } = await temporalClient();
+  try {
+    const warnings: string[] = [];
+    const env = environment(
+      client,
+      { workflowId: uniqueName('no-such-run'), runId: '01a20e9e-0000-7000-8000-000000000000' },
+      warnings,
+    );
+    const value = await env.run(async () => {
+      const reporter = new ProgressReporter(() => zero, 100);
+      reporter.start();
+      await new Promise((r) => setTimeout(r, 300));
+      await reporter.stop();
+      return 'finished';
+    });
+    assert.equal(value, 'finished');
+    assert.ok(warnings.length >= 1, 'the failure is logged');
+    assert.match(warnings[0], /could not signal stream progress/);
+  } finally {
+    await close();
+  }
+});
