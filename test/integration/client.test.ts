@@ -44,14 +44,17 @@ before(async () => {
   for (const [key, body] of Object.entries(FILES)) {
     await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
   }
-  // Slow DEFLATE data for the cancel case: the run is still streaming when it is cancelled.
-  for (let i = 0; i < 4; i++) {
+  // Slow DEFLATE data: `slow/` for the progress lines; `slower/` (~100 MB, ~10 s to deflate)
+  // for the cancel case, so the run is still streaming when the CLI cancels it.
+  for (let i = 0; i < 16; i++) {
+    const body = slowText(i, 6 * 1024 * 1024);
+    if (i < 4) {
+      await client.send(
+        new PutObjectCommand({ Bucket: source.name, Key: `slow/${i}.log`, Body: body }),
+      );
+    }
     await client.send(
-      new PutObjectCommand({
-        Bucket: source.name,
-        Key: `slow/${i}.log`,
-        Body: slowText(i, 6 * 1024 * 1024),
-      }),
+      new PutObjectCommand({ Bucket: source.name, Key: `slower/${i}.log`, Body: body }),
     );
   }
 });
@@ -183,7 +186,7 @@ test('CLI: cancel stops a running archive and leaves nothing; result then exits 
     const start = await cli(
       taskQueue,
       'archive',
-      `s3://${source.name}/slow/`,
+      `s3://${source.name}/slower/`,
       url,
       '--compression',
       'deflate',
