@@ -4,6 +4,7 @@ import {
   CancellationScope,
   continueAsNew,
   ContinueAsNew,
+  log,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
@@ -244,7 +245,13 @@ export async function archive(
     // Nothing half-done stays behind, even when the run was cancelled.
     await CancellationScope.nonCancellable(async () => {
       upsertSearchAttributes({ ZipflowPhase: ['failed'] });
-      await discardRun({ request, statePrefix });
+      // The run's own failure is what the caller must see; a cleanup that fails too (e.g.
+      // AccessDenied on the destination) is in the history and the worker's log.
+      await discardRun({ request, statePrefix }).catch((discardErr: unknown) =>
+        log.warn('discardRun failed after the run failed', {
+          error: discardErr instanceof Error ? discardErr.message : String(discardErr),
+        }),
+      );
     });
     throw namedFailure(err);
   }
