@@ -11,6 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startStack, stopStack, type StackState } from '../src/client/dev/stack';
+import { createS3Client } from '../src/s3/client';
+import { leftoversEverywhere } from '../test/support/leftovers';
 import { ensureSystemPackages } from './system';
 
 const root = path.resolve(__dirname, '..');
@@ -30,6 +32,12 @@ function testFiles(args: string[]): string[] {
           .map((f) => path.join('test', tier, f))
       : [];
   });
+}
+
+/** Open multipart uploads and state objects in any bucket of the stack, once the tests ended. */
+async function leftovers(env: Record<string, string>): Promise<string[]> {
+  Object.assign(process.env, env); // the one S3 client factory reads the stack from here
+  return leftoversEverywhere(await createS3Client());
 }
 
 async function main(): Promise<number> {
@@ -71,6 +79,12 @@ async function main(): Promise<number> {
       child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1)));
     });
     log(`tests finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code})`);
+    const left = await leftovers(stack.env);
+    if (left.length > 0) {
+      log(`runs left ${left.length} things behind (DESIGN invariant 5):\n  ${left.join('\n  ')}`);
+      return code === 0 ? 1 : code;
+    }
+    log('no multipart upload and no .zipflow/state/ object left in any bucket');
     return code;
   } finally {
     await stop();

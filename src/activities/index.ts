@@ -1,4 +1,5 @@
-import { createS3Client } from '../s3/client';
+import { createS3Client, UnknownProfileError } from '../s3/client';
+import { s3Failure } from './failures';
 import { abortUploads } from '../s3/destination';
 import { deletePrefix } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
@@ -16,9 +17,16 @@ export interface DiscardInput {
 /** Removes what a run leaves while it works: its multipart uploads and its state objects. */
 export async function discardRun(input: DiscardInput): Promise<void> {
   const { destination } = input.request;
-  const dst = await createS3Client({ profile: destination.profile });
-  await abortUploads(dst, destination.bucket, destination.key);
-  await deletePrefix(dst, destination.bucket, input.statePrefix);
+  try {
+    const dst = await createS3Client({ profile: destination.profile });
+    await abortUploads(dst, destination.bucket, destination.key);
+    await deletePrefix(dst, destination.bucket, input.statePrefix);
+  } catch (err) {
+    // No profile or no bucket: nothing can have been written there, so nothing is left.
+    if (err instanceof UnknownProfileError) return;
+    if ((err as { name?: unknown }).name === 'NoSuchBucket') return;
+    throw s3Failure(err, input.request);
+  }
 }
 export {
   readWatermark,

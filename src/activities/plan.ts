@@ -11,6 +11,8 @@ import {
   type ListedObject,
 } from '../s3/objects';
 import { RequestError, type ArchiveRequest } from '../shared/request';
+import { validateName, ZipInputError } from '../zip';
+import { withS3Failures } from './failures';
 import { compileSelection, entryNameFor, relativeKey } from './select';
 
 export interface PlanPageInput {
@@ -62,7 +64,11 @@ interface SourcePage {
  * under the run's state prefix, so workflow history holds counts and chunk numbers, never
  * key lists.
  */
-export async function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
+export function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
+  return withS3Failures(input.request, () => planSourcePage(input));
+}
+
+async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
   const { request } = input;
   const { source, destination } = request;
   const [src, dst] = await Promise.all([
@@ -112,8 +118,13 @@ function sourcePage(
   token: string | undefined,
 ): Promise<SourcePage> {
   const { source } = request;
-  // Keys are selected before HeadObject, so excluded keys cost no request.
-  if (source.keys) return headKeys(src, source.bucket, source.keys.filter(selected));
+  // Keys are selected (and their names checked) before HeadObject, so excluded keys cost no
+  // request and a key that makes no valid entry name fails before any is sent.
+  if (source.keys) {
+    const keys = source.keys.filter(selected);
+    for (const key of keys) checkEntryName(request, key);
+    return headKeys(src, source.bucket, keys);
+  }
   if (source.keyList) return keyListPage(src, request, selected, token);
   return listPage(src, source.bucket, source.prefix, token, request.planning?.pageSize);
 }
@@ -184,7 +195,7 @@ function named(request: ArchiveRequest, objects: ListedObject[]): ListedObject[]
   const keyOf = new Map<string, string>();
   const out: ListedObject[] = [];
   for (const object of objects) {
-    const name = entryNameFor(request, object.key);
+    const name = checkEntryName(request, object.key);
     if (name === '') continue;
     const other = keyOf.get(name);
     if (other !== undefined) {
@@ -198,6 +209,26 @@ function named(request: ArchiveRequest, objects: ListedObject[]): ListedObject[]
     out.push({ ...object, name });
   }
   return out;
+}
+
+/**
+ * The entry name for a key, refused at planning — before an upload exists — when the ZIP
+ * encoder would refuse it: absolute, a ".." segment, a backslash, over 65,535 bytes.
+ */
+function checkEntryName(request: ArchiveRequest, key: string): string {
+  const name = entryNameFor(request, key);
+  if (name === '') return name;
+  try {
+    validateName(name, name.endsWith('/'));
+  } catch (err) {
+    if (!(err instanceof ZipInputError)) throw err;
+    throw ApplicationFailure.nonRetryable(
+      `source object ${JSON.stringify(key)} would be entry ${JSON.stringify(name)}, which ${err.message.replace(/^name: /, '')}: leave it out with source.exclude (or source.keys), or rename the object`,
+      'InvalidEntry',
+      { key, name },
+    );
+  }
+  return name;
 }
 
 export async function readPlanChunk(

@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
+import { withS3Failures } from './failures';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { objectExists, abortUploads } from '../s3/destination';
 import {
@@ -87,7 +88,11 @@ export interface StreamCheckpoint {
  * a checkpoint at every part boundary S3 holds; a retried attempt continues from the last
  * checkpoint, reconciled with ListParts, and re-sends no part S3 already holds.
  */
-export async function streamArchive(input: StreamInput): Promise<StreamResult> {
+export function streamArchive(input: StreamInput): Promise<StreamResult> {
+  return withS3Failures(input.request, () => streamPlannedArchive(input));
+}
+
+async function streamPlannedArchive(input: StreamInput): Promise<StreamResult> {
   const { request } = input;
   const [src, dst] = await Promise.all([
     createS3Client({ profile: request.source.profile }),

@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { createS3Client } from '../s3/client';
+import { withS3Failures } from './failures';
 import { getState, putState } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
 
@@ -83,20 +84,24 @@ async function readWatermarkObject(
 }
 
 /** Reads the watermark of an incremental run's schedule or request. */
-export async function readWatermark(input: ReadWatermarkInput): Promise<ReadWatermarkOutput> {
-  const key = watermarkKey(input.request, input.scheduleId);
-  const found = await readWatermarkObject(input.request, key);
-  return { key, since: found?.watermark };
+export function readWatermark(input: ReadWatermarkInput): Promise<ReadWatermarkOutput> {
+  return withS3Failures(input.request, async () => {
+    const key = watermarkKey(input.request, input.scheduleId);
+    const found = await readWatermarkObject(input.request, key);
+    return { key, since: found?.watermark };
+  });
 }
 
 /**
  * Moves the watermark forward after a run wrote its archive. It never moves back: a run
  * whose range ended before the stored watermark (a late manual run) leaves it as it is.
  */
-export async function writeWatermark(input: WriteWatermarkInput): Promise<void> {
-  const current = await readWatermarkObject(input.request, input.key);
-  if (current && Date.parse(current.watermark) >= Date.parse(input.value.watermark)) return;
-  const { destination } = input.request;
-  const dst = await createS3Client({ profile: destination.profile });
-  await putState(dst, destination.bucket, input.key, `${JSON.stringify(input.value, null, 2)}\n`);
+export function writeWatermark(input: WriteWatermarkInput): Promise<void> {
+  return withS3Failures(input.request, async () => {
+    const current = await readWatermarkObject(input.request, input.key);
+    if (current && Date.parse(current.watermark) >= Date.parse(input.value.watermark)) return;
+    const { destination } = input.request;
+    const dst = await createS3Client({ profile: destination.profile });
+    await putState(dst, destination.bucket, input.key, `${JSON.stringify(input.value, null, 2)}\n`);
+  });
 }

@@ -20,29 +20,39 @@ export async function objectExists(
   }
 }
 
-/** Aborts every multipart upload open for exactly this key. */
-export async function abortUploads(client: S3Client, bucket: string, key: string): Promise<number> {
-  let aborted = 0;
+/** The multipart uploads open in a bucket (under a prefix), page by page. */
+export async function* listUploads(
+  client: S3Client,
+  bucket: string,
+  prefix?: string,
+): AsyncGenerator<{ key: string; uploadId: string }> {
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   do {
     const out = await client.send(
       new ListMultipartUploadsCommand({
         Bucket: bucket,
-        Prefix: key,
+        Prefix: prefix,
         KeyMarker: keyMarker,
         UploadIdMarker: uploadIdMarker,
       }),
     );
     for (const u of out.Uploads ?? []) {
-      if (u.Key === key && u.UploadId) {
-        await MultipartSession.attach(client, { bucket, key }, u.UploadId).abort();
-        aborted += 1;
-      }
+      if (u.Key !== undefined && u.UploadId) yield { key: u.Key, uploadId: u.UploadId };
     }
     keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
     uploadIdMarker = out.IsTruncated ? out.NextUploadIdMarker : undefined;
   } while (keyMarker);
+}
+
+/** Aborts every multipart upload open for exactly this key. */
+export async function abortUploads(client: S3Client, bucket: string, key: string): Promise<number> {
+  let aborted = 0;
+  for await (const u of listUploads(client, bucket, key)) {
+    if (u.key !== key) continue;
+    await MultipartSession.attach(client, { bucket, key }, u.uploadId).abort();
+    aborted += 1;
+  }
   return aborted;
 }
 

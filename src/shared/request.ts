@@ -260,6 +260,22 @@ function utf8Length(value: string): number {
   return new TextEncoder().encode(value).length;
 }
 
+/** Field names (lower case, letters only) that would carry credentials: refused with a pointer to profiles. */
+const CREDENTIAL_FIELDS = new Set([
+  'accesskeyid',
+  'awsaccesskeyid',
+  'accesskey',
+  'secretaccesskey',
+  'awssecretaccesskey',
+  'secretkey',
+  'secret',
+  'sessiontoken',
+  'awssessiontoken',
+  'token',
+  'credentials',
+  'password',
+]);
+
 /**
  * Unknown fields are refused rather than ignored: a misspelt "exclude" or "overwrite" that
  * is silently dropped archives the wrong data or replaces an object nobody meant to.
@@ -267,6 +283,12 @@ function utf8Length(value: string): number {
 function checkKnownFields(path: string, value: Record<string, unknown>, known: string[]): void {
   for (const [name, v] of Object.entries(value)) {
     if (v === undefined || known.includes(name)) continue;
+    if (CREDENTIAL_FIELDS.has(name.toLowerCase().replace(/[^a-z]/g, ''))) {
+      throw new RequestError(
+        path === '' ? name : `${path}.${name}`,
+        'credentials never go in a request (it is kept in plain text in Temporal history): remove it, give the worker the credentials (AWS config/credentials file, environment or role) and name the profile in source.profile / destination.profile',
+      );
+    }
     const lower = name.toLowerCase();
     const near = known.find(
       (k) => lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower),

@@ -6,6 +6,7 @@ import {
   ContinueAsNew,
   defineQuery,
   defineSignal,
+  log,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -285,7 +286,13 @@ export async function archive(
     await CancellationScope.nonCancellable(async () => {
       upsertSearchAttributes({ ZipflowPhase: ['failed'] });
       enter('failed');
-      await discardRun({ request, statePrefix });
+      // The run's own failure is what the caller must see; a cleanup that fails too (e.g.
+      // AccessDenied on the destination) is in the history and the worker's log.
+      await discardRun({ request, statePrefix }).catch((discardErr: unknown) =>
+        log.warn('discardRun failed after the run failed', {
+          error: discardErr instanceof Error ? discardErr.message : String(discardErr),
+        }),
+      );
     });
     throw namedFailure(err);
   }

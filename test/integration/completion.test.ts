@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { discardRun } from '../../src/activities';
 import { planPage } from '../../src/activities/plan';
 import {
   streamArchive,
@@ -20,6 +21,7 @@ import { getObject } from '../support/archive';
 let client: S3Client;
 let source: { name: string; remove(): Promise<void> };
 let destination: { name: string; remove(): Promise<void> };
+const runs: StreamInput[] = [];
 
 before(async () => {
   client = await s3();
@@ -37,6 +39,8 @@ before(async () => {
 });
 
 after(async () => {
+  // The activity ran without its workflow: clean up as the workflow does when a run ends.
+  for (const input of runs) await discardRun(input);
   await source.remove();
   await destination.remove();
 });
@@ -49,7 +53,9 @@ async function planned(key: string): Promise<StreamInput> {
   };
   const statePrefix = `.zipflow/state/${uniqueName('run')}/`;
   await planPage({ request, statePrefix, chunk: 0 });
-  return { request, statePrefix, chunks: 1, partSize: 5 * 1024 * 1024 };
+  const input = { request, statePrefix, chunks: 1, partSize: 5 * 1024 * 1024 };
+  runs.push(input);
+  return input;
 }
 
 async function runWithHeartbeats(
@@ -98,6 +104,7 @@ test('an archive at the destination written by another run is not taken for this
   const other = { ...first, statePrefix: `.zipflow/state/${uniqueName('run')}/` };
   await assert.rejects(runWithHeartbeats(other, last), (err: unknown) => {
     assert.equal((err as { name?: string }).name, 'NoSuchUpload');
+    runs.push(other);
     return true;
   });
 });

@@ -1,9 +1,16 @@
 import crypto from 'node:crypto';
-import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { ENV, temporalSettings } from '../../src/shared/config';
 import { createS3Client } from '../../src/s3/client';
+import { listUploads } from '../../src/s3/destination';
 import { deletePrefix } from '../../src/s3/objects';
+import { leftoversIn } from './leftovers';
 import { createWorker } from '../../src/worker';
 import {
   archiveWorkflowId,
@@ -31,7 +38,10 @@ export async function s3(): Promise<S3Client> {
   return createS3Client();
 }
 
-/** A fresh bucket, emptied and removed by the returned cleanup. */
+/**
+ * A fresh bucket, emptied and removed by the returned cleanup, which fails (after removing
+ * the bucket) when a run left an open multipart upload or a state object in it.
+ */
 export async function tempBucket(
   client: S3Client,
   prefix = 'zf',
@@ -41,10 +51,24 @@ export async function tempBucket(
   return {
     name,
     async remove() {
+      const left = await leftoversIn(client, name);
+      await abortAllUploads(client, name);
       await deletePrefix(client, name, '');
       await client.send(new DeleteBucketCommand({ Bucket: name }));
+      if (left.length > 0) {
+        throw new Error(`runs left these behind in bucket ${name}:\n  ${left.join('\n  ')}`);
+      }
     },
   };
+}
+
+/** Aborts every open multipart upload in a bucket (so a leak, once reported, does not block removal). */
+async function abortAllUploads(client: S3Client, bucket: string): Promise<void> {
+  for await (const u of listUploads(client, bucket)) {
+    await client.send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }),
+    );
+  }
 }
 
 export async function temporalClient(): Promise<{ client: Client; close(): Promise<void> }> {

@@ -3,11 +3,18 @@ import path from 'node:path';
 
 const bin = path.resolve(__dirname, '../../bin/zipflow.js');
 
-/** A worker in its own process (`zipflow worker`), so a test can SIGKILL it like a crash. */
-export function startWorkerProcess(taskQueue: string, nodeOptions: string[] = []): ChildProcess {
+/**
+ * A worker in its own process (`zipflow worker`), so a test can SIGKILL it like a crash.
+ * With `pipeOutput`, its stdout and stderr are the child's streams for the test to read.
+ */
+export function startWorkerProcess(
+  taskQueue: string,
+  nodeOptions: string[] = [],
+  options: { env?: NodeJS.ProcessEnv; pipeOutput?: boolean } = {},
+): ChildProcess {
   return spawn(process.execPath, [...nodeOptions, bin, 'worker'], {
-    env: { ...process.env, ZIPFLOW_TASK_QUEUE: taskQueue },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...options.env, ZIPFLOW_TASK_QUEUE: taskQueue },
+    stdio: options.pipeOutput ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'inherit'],
   });
 }
 

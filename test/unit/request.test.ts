@@ -383,6 +383,88 @@ describe('validateRequest names the bad field and the fix', () => {
       /write the folder plainly/,
     ],
     ['a part size under 5 MiB', withField('partSize', 1024), 'partSize', /5 MiB\) to .* \(5 GiB\)/],
+    [
+      'a part size over 5 GiB',
+      withField('partSize', 5 * 1024 * MiB + 1),
+      'partSize',
+      /5 MiB\) to .* \(5 GiB\)/,
+    ],
+    ['a fractional part size', withField('partSize', 6 * MiB + 0.5), 'partSize', /whole number/],
+    ['a part size as a string', withField('partSize', '16MiB'), 'partSize', /whole number/],
+    [
+      'a bucket name with upper case and underscore (S3 rejects it)',
+      withField('destination.bucket', 'My_Bucket'),
+      'destination.bucket',
+      /not a valid S3 bucket name/,
+    ],
+    [
+      'a two-letter bucket name',
+      withField('source.bucket', 'ab'),
+      'source.bucket',
+      /3-63 lowercase/,
+    ],
+    [
+      'a 64-letter bucket name',
+      withField('source.bucket', 'a'.repeat(64)),
+      'source.bucket',
+      /3-63 lowercase/,
+    ],
+    [
+      'a bucket name with ".."',
+      withField('destination.bucket', 'my..bucket'),
+      'destination.bucket',
+      /not a valid S3 bucket name/,
+    ],
+    [
+      'a bucket name like an IP address',
+      withField('source.bucket', '192.168.1.1'),
+      'source.bucket',
+      /not a valid S3 bucket name/,
+    ],
+    [
+      'a bucket name that is a number',
+      withField('source.bucket', 42),
+      'source.bucket',
+      /is required/,
+    ],
+    [
+      'a destination key over 1,024 bytes',
+      withField('destination.key', 'k'.repeat(1025)),
+      'destination.key',
+      /1,024 bytes/,
+    ],
+    [
+      // With keys at most 1,024 bytes, this bound keeps every entry name (folder + key) far
+      // under ZIP's 65,535-byte name limit: no request can make a longer name.
+      'an archive folder over 1,024 bytes',
+      withField('naming.prefix', `${'d'.repeat(1025)}/`),
+      'naming.prefix',
+      /at most 1024 bytes/,
+    ],
+    [
+      'secretAccessKey in source',
+      withField('source.secretAccessKey', 'x'),
+      'source.secretAccessKey',
+      /credentials never go in a request.*source\.profile/,
+    ],
+    [
+      'accessKeyId in destination',
+      withField('destination.accessKeyId', 'AKIA'),
+      'destination.accessKeyId',
+      /credentials never go in a request.*destination\.profile/,
+    ],
+    [
+      'a credentials object at the top',
+      withField('credentials', { accessKeyId: 'a', secretAccessKey: 'b' }),
+      'credentials',
+      /credentials never go in a request.*profile/,
+    ],
+    [
+      'aws_session_token in source',
+      withField('source.aws_session_token', 't'),
+      'source.aws_session_token',
+      /credentials never go in a request/,
+    ],
     ['upload concurrency 0', withField('uploadConcurrency', 0), 'uploadConcurrency', /1 to 32/],
     ['upload concurrency 33', withField('uploadConcurrency', 33), 'uploadConcurrency', /1 to 32/],
     [

@@ -55,6 +55,8 @@ export function describeError(err: unknown): { code: number; message: string } {
     };
   }
   if (err instanceof ArchiveFailedError) {
+    // A request the workflow refused is a usage error too, e.g. a profile the worker lacks.
+    if (err.type === 'InvalidRequest') return { code: EXIT.usage, message: err.message };
     const cancelled = err.type === 'Cancelled' || err.type === 'Terminated';
     return {
       code: cancelled ? EXIT.cancelled : EXIT.failed,
