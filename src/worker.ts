@@ -1,5 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from './activities';
+import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
 
 export interface RunningWorker {
@@ -9,16 +10,18 @@ export interface RunningWorker {
 
 /**
  * Creates a worker for the archive workflow and its activities on the configured task queue,
- * connected like the client (Temporal's environment configuration).
+ * connected like the client (Temporal's environment configuration, payload encryption).
  */
 export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
   const settings = temporalConnectConfig();
+  const dataConverter = dataConverterFromEnv();
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
+    ...dataConverter,
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
     workflowsPath: overrides.workflowsPath ?? require.resolve('./workflows'),
     activities: overrides.activities ?? activities,

@@ -4,6 +4,7 @@ import {
   WorkflowIdReusePolicy,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
+import { dataConverterFromEnv } from '../shared/codec';
 import { connectionOptions, temporalConnectConfig } from '../shared/connection';
 import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../shared/request';
 import type { archive } from '../workflows';
@@ -41,15 +42,17 @@ export interface ZipflowClient {
 /**
  * Connects with Temporal's standard environment configuration (TEMPORAL_ADDRESS,
  * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE) and
- * ZIPFLOW_TASK_QUEUE.
+ * ZIPFLOW_TASK_QUEUE; payloads are encrypted when ZIPFLOW_CODEC_KEYS is set.
  */
 export async function connect(overrides: { taskQueue?: string } = {}): Promise<ZipflowClient> {
   const settings = temporalConnectConfig();
+  const dataConverter = dataConverterFromEnv();
   const connection = await Connection.connect(connectionOptions(settings));
   return {
     temporal: new Client({
       connection,
       namespace: settings.namespace,
+      ...dataConverter,
     }),
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
     close: () => connection.close(),

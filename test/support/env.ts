@@ -1,5 +1,10 @@
 import crypto from 'node:crypto';
-import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { ENV, temporalSettings } from '../../src/shared/config';
 import { createS3Client } from '../../src/s3/client';
@@ -43,6 +48,27 @@ export async function tempBucket(
     async remove() {
       await deletePrefix(client, name, '');
       await client.send(new DeleteBucketCommand({ Bucket: name }));
+    },
+  };
+}
+
+/** A source bucket holding `objects` and an empty destination bucket; remove() drops both. */
+export async function archiveBuckets(
+  client: S3Client,
+  objects: ReadonlyMap<string, Buffer | string>,
+  sourcePrefix = 'src',
+): Promise<{ source: string; destination: string; remove(): Promise<void> }> {
+  const source = await tempBucket(client, sourcePrefix);
+  const destination = await tempBucket(client, 'dst');
+  for (const [key, body] of objects) {
+    await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
+  }
+  return {
+    source: source.name,
+    destination: destination.name,
+    async remove() {
+      await source.remove();
+      await destination.remove();
     },
   };
 }

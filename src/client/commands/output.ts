@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { RequestError } from '../../shared/request';
+import { CodecConfigError } from '../../shared/codec';
 import { ConnectionConfigError } from '../../shared/connection';
 import { ArchiveNotFoundError } from '../../activities/verify';
 import { ArchiveFailedError } from '../archives';
@@ -38,6 +39,7 @@ export function describeError(err: unknown): { code: number; message: string } {
   if (
     err instanceof RequestError ||
     err instanceof UsageError ||
+    err instanceof CodecConfigError ||
     err instanceof ConnectionConfigError
   )
     return { code: EXIT.usage, message: err.message };
