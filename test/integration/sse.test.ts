@@ -45,15 +45,19 @@ async function archiveWith(
   return { key, zip };
 }
 
-test('SSE-S3 (AES256): the archive is stored encrypted and reads back intact', async () => {
+test('SSE-S3 (AES256): the archive and its manifest are stored encrypted; the archive reads back intact', async () => {
   const { key } = await archiveWith({ type: 'AES256' });
-  const head = await client.send(new HeadObjectCommand({ Bucket: buckets.destination, Key: key }));
-  assert.equal(head.ServerSideEncryption, 'AES256');
+  for (const k of [key, `${key}.manifest.jsonl`]) {
+    const head = await client.send(new HeadObjectCommand({ Bucket: buckets.destination, Key: k }));
+    assert.equal(head.ServerSideEncryption, 'AES256', k);
+  }
 });
 
-test('SSE-KMS with a named key: the archive is stored under that key and reads back intact', async () => {
+test('SSE-KMS with a named key: the archive and its manifest are stored under that key; the archive reads back intact', async () => {
   const { key } = await archiveWith({ type: 'aws:kms', kmsKeyId: DEV_KMS_KEY_NAME });
-  const head = await client.send(new HeadObjectCommand({ Bucket: buckets.destination, Key: key }));
-  assert.equal(head.ServerSideEncryption, 'aws:kms');
-  assert.match(head.SSEKMSKeyId ?? '', new RegExp(`${DEV_KMS_KEY_NAME}$`));
+  for (const k of [key, `${key}.manifest.jsonl`]) {
+    const head = await client.send(new HeadObjectCommand({ Bucket: buckets.destination, Key: k }));
+    assert.equal(head.ServerSideEncryption, 'aws:kms', k);
+    assert.match(head.SSEKMSKeyId ?? '', new RegExp(`${DEV_KMS_KEY_NAME}$`), k);
+  }
 });
