@@ -1,21 +1,27 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from './activities';
-import { temporalSettings } from './shared/config';
+import { dataConverterFromEnv } from './shared/codec';
+import { connectionOptions, temporalConnectConfig } from './shared/connection';
 
 export interface RunningWorker {
   worker: Worker;
   connection: NativeConnection;
 }
 
-/** Creates a worker for the archive workflow and its activities on the configured task queue. */
+/**
+ * Creates a worker for the archive workflow and its activities on the configured task queue,
+ * connected like the client (Temporal's environment configuration, payload encryption).
+ */
 export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
-  const settings = temporalSettings();
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const settings = temporalConnectConfig();
+  const dataConverter = dataConverterFromEnv();
+  const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
+    ...dataConverter,
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
     workflowsPath: overrides.workflowsPath ?? require.resolve('./workflows'),
     activities: overrides.activities ?? activities,

@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { readObject } from '../s3/destination';
 import { getState, listKeys } from '../s3/objects';
-import type { ArchiveResult } from '../shared/request';
+import type { ArchiveResult, ServerSideEncryption } from '../shared/request';
 import { tagArchive, writeManifest } from './manifest';
 
 export type StreamResult = Omit<ArchiveResult, 'bucket' | 'key' | 'durationMs'>;
@@ -34,7 +34,12 @@ export interface CompletedArchive {
  */
 export async function recordArchive(
   dst: S3Client,
-  location: { bucket: string; key: string; statePrefix: string },
+  location: {
+    bucket: string;
+    key: string;
+    statePrefix: string;
+    serverSideEncryption?: ServerSideEncryption;
+  },
   done: CompletedArchive,
   entryLines: AsyncIterable<Buffer>,
 ): Promise<StreamResult> {
@@ -53,6 +58,7 @@ export async function recordArchive(
     location.bucket,
     location.key,
     manifestLines(dst, location, entryLines, counts),
+    location.serverSideEncryption,
   );
   return {
     size: done.size,

@@ -1,6 +1,7 @@
 import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
+import { sseParams, type MultipartTarget } from '../s3/multipart';
 
 /** The manifest's key: next to the archive. */
 export function manifestKey(archiveKey: string): string {
@@ -17,6 +18,7 @@ export async function writeManifest(
   bucket: string,
   archiveKey: string,
   lines: AsyncIterable<Buffer>,
+  serverSideEncryption?: MultipartTarget['serverSideEncryption'],
 ): Promise<string> {
   const key = manifestKey(archiveKey);
   await new Upload({
@@ -26,6 +28,8 @@ export async function writeManifest(
       Key: key,
       Body: Readable.from(lines),
       ContentType: 'application/x-ndjson',
+      // The manifest names every entry: it is stored encrypted like the archive.
+      ...sseParams(serverSideEncryption),
     },
   }).done();
   return key;

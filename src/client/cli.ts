@@ -1,5 +1,6 @@
 import { Command, type OutputConfiguration } from 'commander';
 import { registerArchive } from './commands/archive';
+import { registerCodec } from './commands/codec';
 import { registerDev } from './commands/dev';
 import { registerSchedule } from './commands/schedule';
 import { registerVerify } from './commands/verify';
@@ -28,6 +29,7 @@ export function buildCli(output: OutputConfiguration = {}): Command {
   registerVerify(program);
   registerSchedule(program);
   registerDev(program);
+  registerCodec(program);
   return program;
 }
 

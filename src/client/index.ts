@@ -4,7 +4,8 @@ import {
   WorkflowIdReusePolicy,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { temporalSettings } from '../shared/config';
+import { dataConverterFromEnv } from '../shared/codec';
+import { connectionOptions, temporalConnectConfig } from '../shared/connection';
 import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../shared/request';
 import type { archive } from '../workflows';
 import { checkSelection } from '../activities/select';
@@ -38,12 +39,21 @@ export interface ZipflowClient {
   close(): Promise<void>;
 }
 
-/** Connects with the standard Temporal settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ZIPFLOW_TASK_QUEUE). */
+/**
+ * Connects with Temporal's standard environment configuration (TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE) and
+ * ZIPFLOW_TASK_QUEUE; payloads are encrypted when ZIPFLOW_CODEC_KEYS is set.
+ */
 export async function connect(overrides: { taskQueue?: string } = {}): Promise<ZipflowClient> {
-  const settings = temporalSettings();
-  const connection = await Connection.connect({ address: settings.address });
+  const settings = temporalConnectConfig();
+  const dataConverter = dataConverterFromEnv();
+  const connection = await Connection.connect(connectionOptions(settings));
   return {
-    temporal: new Client({ connection, namespace: settings.namespace }),
+    temporal: new Client({
+      connection,
+      namespace: settings.namespace,
+      ...dataConverter,
+    }),
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
     close: () => connection.close(),
   };

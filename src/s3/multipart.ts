@@ -20,6 +20,18 @@ export interface MultipartTarget {
   metadata?: Record<string, string>;
 }
 
+/** The request fields for `serverSideEncryption` (CreateMultipartUpload, PutObject, Upload). */
+export function sseParams(sse: MultipartTarget['serverSideEncryption']): {
+  ServerSideEncryption?: 'AES256' | 'aws:kms';
+  SSEKMSKeyId?: string;
+} {
+  if (!sse) return {};
+  return {
+    ServerSideEncryption: sse.type,
+    ...(sse.type === 'aws:kms' && sse.kmsKeyId ? { SSEKMSKeyId: sse.kmsKeyId } : {}),
+  };
+}
+
 /** A part S3 holds, as ListParts reports it. */
 export interface HeldPart {
   partNumber: number;
@@ -80,14 +92,7 @@ export class MultipartSession {
         ContentType: target.contentType ?? 'application/zip',
         ...(target.storageClass ? { StorageClass: target.storageClass as never } : {}),
         ChecksumAlgorithm: 'CRC32',
-        ...(target.serverSideEncryption
-          ? {
-              ServerSideEncryption: target.serverSideEncryption.type,
-              ...('kmsKeyId' in target.serverSideEncryption && target.serverSideEncryption.kmsKeyId
-                ? { SSEKMSKeyId: target.serverSideEncryption.kmsKeyId }
-                : {}),
-            }
-          : {}),
+        ...sseParams(target.serverSideEncryption),
       }),
     );
     if (!out.UploadId)

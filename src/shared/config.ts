@@ -6,6 +6,16 @@
 export const ENV = {
   temporalAddress: 'TEMPORAL_ADDRESS',
   temporalNamespace: 'TEMPORAL_NAMESPACE',
+  // Temporal's environment configuration (read by @temporalio/envconfig, also from a
+  // temporal.toml profile): TLS, mTLS and API keys for the client and the worker alike.
+  temporalApiKey: 'TEMPORAL_API_KEY',
+  temporalTls: 'TEMPORAL_TLS',
+  temporalTlsClientCertPath: 'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  temporalTlsClientKeyPath: 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  temporalTlsServerCaCertPath: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  temporalTlsServerName: 'TEMPORAL_TLS_SERVER_NAME',
+  temporalProfile: 'TEMPORAL_PROFILE',
+  temporalConfigFile: 'TEMPORAL_CONFIG_FILE',
   taskQueue: 'ZIPFLOW_TASK_QUEUE',
   s3Endpoint: 'AWS_ENDPOINT_URL_S3',
   endpoint: 'AWS_ENDPOINT_URL',
@@ -14,6 +24,11 @@ export const ENV = {
   accessKeyId: 'AWS_ACCESS_KEY_ID',
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
   pathStyle: 'ZIPFLOW_S3_PATH_STYLE',
+  // Payload encryption (src/shared/codec.ts) and its codec endpoint for the Web UI.
+  codecKeys: 'ZIPFLOW_CODEC_KEYS',
+  codecKeyId: 'ZIPFLOW_CODEC_KEY_ID',
+  codecAuthToken: 'ZIPFLOW_CODEC_AUTH_TOKEN',
+  codecCorsOrigins: 'ZIPFLOW_CODEC_CORS_ORIGINS',
 } as const;
 
 export const DEFAULTS = {

@@ -3,6 +3,7 @@ import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
@@ -69,6 +70,27 @@ async function abortAllUploads(client: S3Client, bucket: string): Promise<void> 
       new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }),
     );
   }
+}
+
+/** A source bucket holding `objects` and an empty destination bucket; remove() drops both. */
+export async function archiveBuckets(
+  client: S3Client,
+  objects: ReadonlyMap<string, Buffer | string>,
+  sourcePrefix = 'src',
+): Promise<{ source: string; destination: string; remove(): Promise<void> }> {
+  const source = await tempBucket(client, sourcePrefix);
+  const destination = await tempBucket(client, 'dst');
+  for (const [key, body] of objects) {
+    await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
+  }
+  return {
+    source: source.name,
+    destination: destination.name,
+    async remove() {
+      await source.remove();
+      await destination.remove();
+    },
+  };
 }
 
 export async function temporalClient(): Promise<{ client: Client; close(): Promise<void> }> {

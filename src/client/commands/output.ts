@@ -1,6 +1,8 @@
 import { CommanderError } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { RequestError } from '../../shared/request';
+import { CodecConfigError } from '../../shared/codec';
+import { ConnectionConfigError } from '../../shared/connection';
 import { ArchiveNotFoundError } from '../../activities/verify';
 import { ArchiveFailedError } from '../archives';
 import { ScheduleNotFoundError } from '@temporalio/client';
@@ -10,7 +12,7 @@ export const EXIT = {
   ok: 0,
   /** Anything unexpected: no connection to Temporal or S3, a bug. */
   error: 1,
-  /** Wrong arguments or an invalid request: fix the command line. */
+  /** Wrong arguments, an invalid request or unusable settings: fix the command line or environment. */
   usage: 2,
   /** No such run, schedule or object (and `dev status`: no stack running). */
   notFound: 3,
@@ -34,7 +36,12 @@ export function print(json: boolean | undefined, value: unknown, text: string): 
 export function describeError(err: unknown): { code: number; message: string } {
   if (err instanceof CommanderError)
     return { code: err.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
-  if (err instanceof RequestError || err instanceof UsageError)
+  if (
+    err instanceof RequestError ||
+    err instanceof UsageError ||
+    err instanceof CodecConfigError ||
+    err instanceof ConnectionConfigError
+  )
     return { code: EXIT.usage, message: err.message };
   if (err instanceof WorkflowNotFoundError) {
     return {

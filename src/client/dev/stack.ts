@@ -73,6 +73,18 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The KMS key name MinIO knows in the local stack: `serverSideEncryption.kmsKeyId` for SSE-KMS. */
+export const DEV_KMS_KEY_NAME = 'zipflow-dev-key';
+
+/** The stack's KMS key (base64, 32 bytes): made once per stack folder, so its data stays readable. */
+function devKmsKey(dir: string): string {
+  const file = path.join(dir, 'kms.key');
+  if (!fs.existsSync(file)) {
+    fs.writeFileSync(file, crypto.randomBytes(32).toString('base64'), { mode: 0o600 });
+  }
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
 export interface StartOptions {
   /** Folder for logs, data and the state file; a new temp folder when omitted. */
   dir?: string;
@@ -119,6 +131,8 @@ export async function startStack(options: StartOptions = {}): Promise<StackState
     MINIO_ROOT_PASSWORD: secretKey,
     MINIO_BROWSER: 'on',
     MINIO_UPDATE: 'off',
+    // A static KMS key, so SSE-S3 and SSE-KMS (kmsKeyId: DEV_KMS_KEY_NAME) work locally.
+    MINIO_KMS_SECRET_KEY: `${DEV_KMS_KEY_NAME}:${devKmsKey(dir)}`,
   };
 
   const temporalPid = startProcess(dir, 'temporal', tools.temporal, temporalArgs, process.env);
