@@ -88,7 +88,7 @@ const QUICK: Record<WorkloadName, Partial<WorkloadSpec>> = {
   mid: { count: 6, minBytes: 64 * KiB, maxBytes: 512 * KiB },
   small: { count: 60 },
   text: { count: 4, minBytes: 64 * KiB, maxBytes: 256 * KiB },
-  large: { count: 2, maxBytes: 4 * KiB, largeBytes: 6 * MiB + 17 },
+  large: { count: 2, maxBytes: 4 * KiB, largeBytes: 20 * MiB + 17 },
 };
 
 export function defaultSpecs(quick: boolean): Record<WorkloadName, WorkloadSpec> {
