@@ -6,13 +6,14 @@
  * - raw: the source objects' bytes back to back, no ZIP, through lib-storage's Upload with the
  *   same part size and concurrency as zipflow, GETs started up to 16 objects ahead: the
  *   ceiling for any streaming archiver on the same store.
- * - archiver: archiver 8's ZipArchive fed the objects' GetObject streams in listing order,
- *   piped into Upload (the common Node recipe).
+ * - archiver: archiver 8's ZipArchive fed the objects' GetObject streams in listing order, one
+ *   entry at a time, piped into Upload (the common Node recipe).
  * - yazl: the same with yazl 3.3.1 (addReadStreamLazy).
  *
  * S3 settings (endpoint, credentials) come from the environment through the project's client
  * factory, so checksum behaviour is the same as zipflow's.
  */
+import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -86,7 +87,7 @@ async function* concatenated(
   }
 }
 
-interface ZipArchiveLike {
+interface ZipArchiveLike extends NodeJS.EventEmitter {
   pipe<T extends NodeJS.WritableStream>(destination: T): T;
   append(source: Readable, data: { name: string; date: Date; store?: boolean }): this;
   finalize(): Promise<void>;
@@ -112,17 +113,25 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
       ZipArchive: new (options: object) => ZipArchiveLike;
     };
     const archive = new ZipArchive(store ? { store: true } : { zlib: { level: config.level } });
-    for (const o of objects) {
-      archive.append(lazyBody(client, config.sourceBucket, o.key), {
-        name: o.name,
-        date: o.mtime,
-        store,
-      });
-    }
     // archiver's stream is readable-stream's, not node:stream's: pipe it, as the recipe does.
     const body = new PassThrough();
     archive.pipe(body);
-    await Promise.all([archive.finalize(), upload(body)]);
+    // archiver starts reading a stream as soon as it is appended, so appending every object
+    // up front opens every GET at once (and holds all sockets while the upload waits for
+    // one). The usual fix: append the next object when archiver reports the last entry.
+    const appended = (async (): Promise<void> => {
+      for (const o of objects) {
+        const entry = once(archive, 'entry');
+        archive.append(await getBody(client, config.sourceBucket, o.key), {
+          name: o.name,
+          date: o.mtime,
+          store,
+        });
+        await entry;
+      }
+      await archive.finalize();
+    })();
+    await Promise.all([appended, upload(body)]);
   } else if (config.kind === 'yazl') {
     const zip = new yazl.ZipFile();
     for (const o of objects) {

@@ -4,9 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { WORKLOADS } from '../../bench/e2e/data';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import * as yazl from 'yazl';
+import zlib from 'node:zlib';
+import { content, defaultSpecs, sourceObjects, WORKLOADS } from '../../bench/e2e/data';
 import { IMPLEMENTATIONS, type E2eResult } from '../../bench/e2e/harness';
-import { requireStack } from '../support/env';
+import { verifyZip, type Verification } from '../../bench/e2e/verify';
+import { requireStack, s3, tempBucket } from '../support/env';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -57,5 +61,37 @@ test('bench --quick measures every workload with zipflow and every baseline, eac
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench verification rejects an archive whose entry bytes differ from the source', async () => {
+  const client = await s3();
+  const bucket = await tempBucket(client, 'bench-verify');
+  try {
+    const spec = { ...defaultSpecs(true).mid, count: 3 };
+    const objects = sourceObjects(spec);
+    const expected = objects.map((o) => ({ ...o, crc32: zlib.crc32(content(spec, o)) }));
+    const zipOf = async (corrupt: boolean): Promise<Buffer> => {
+      const zip = new yazl.ZipFile();
+      for (const [i, o] of objects.entries()) {
+        const bytes = Buffer.from(content(spec, o));
+        if (corrupt && i === 1) bytes[bytes.length >> 1] ^= 0xff;
+        zip.addBuffer(bytes, o.name, { compress: false });
+      }
+      zip.end();
+      const chunks: Buffer[] = [];
+      for await (const c of zip.outputStream as AsyncIterable<Buffer>) chunks.push(c);
+      return Buffer.concat(chunks);
+    };
+    const check = async (key: string, corrupt: boolean): Promise<Verification> => {
+      const body = await zipOf(corrupt);
+      await client.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: body }));
+      const location = { bucket: bucket.name, key };
+      return verifyZip({ client, location, spec, expected, samples: 3 });
+    };
+    assert.equal((await check('good.zip', false)).entries, 3);
+    await assert.rejects(check('bad.zip', true), /verification of .*bad\.zip failed/);
+  } finally {
+    await bucket.remove();
   }
 });
