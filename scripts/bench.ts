@@ -7,7 +7,8 @@
  *   npm run bench -- --e2e-only | --encoder-only
  *   npm run bench -- --workloads mid,small --implementations zipflow,raw,archiver
  *                    --mid-objects 200 --small-objects 20000 --text-objects 150
- *                    --large-mib 4099 --samples 12 --worker-heap-mib 128 --out FILE --no-doc
+ *                    --large-mib 4099 --samples 12 --worker-heap-mib 128 --timeout-min 20
+ *                    --out FILE --no-doc
  *
  * Without TEMPORAL_ADDRESS / AWS_ENDPOINT_URL_S3 / AWS_ACCESS_KEY_ID in the environment it
  * starts the local stack (Temporal dev server + MinIO) itself, keeping MinIO's data in
@@ -56,6 +57,7 @@ interface Flags {
   largeMiB?: number;
   samples?: number;
   workerHeapMiB?: number;
+  timeoutMinutes?: number;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -121,6 +123,9 @@ function parseFlags(argv: string[]): Flags {
         break;
       case '--worker-heap-mib':
         flags.workerHeapMiB = count();
+        break;
+      case '--timeout-min':
+        flags.timeoutMinutes = count();
         break;
       default:
         throw new Error(`unknown flag ${flag}; see the comment at the top of scripts/bench.ts`);
@@ -196,6 +201,7 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.implementations ? { implementations: flags.implementations } : {}),
       ...(flags.samples !== undefined ? { samples: flags.samples } : {}),
       ...(flags.workerHeapMiB !== undefined ? { workerHeapMiB: flags.workerHeapMiB } : {}),
+      ...(flags.timeoutMinutes !== undefined ? { timeoutMinutes: flags.timeoutMinutes } : {}),
       // A shared stack gets fresh buckets, removed at the end; the bench's own keeps its seeds.
       sourceBucket: shared ? `zfbench-src-${suffix}` : 'zipflow-bench-src',
       destinationBucket: shared ? `zfbench-dst-${suffix}` : 'zipflow-bench-dst',

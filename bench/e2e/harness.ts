@@ -59,6 +59,8 @@ export interface E2eOptions {
   workerHeapMiB: number;
   /** Entries per archive whose bytes are read back and compared. */
   samples: number;
+  /** A run of one implementation on one workload that takes longer is stopped and fails. */
+  timeoutMinutes: number;
   logDir: string;
   log: (line: string) => void;
 }
@@ -122,6 +124,7 @@ export function defaultOptions(
     level: 6,
     workerHeapMiB: 128,
     samples: quick ? 4 : 12,
+    timeoutMinutes: quick ? 3 : 20,
   };
 }
 
@@ -185,6 +188,16 @@ class Bench {
     this.endpoint = endpoint;
   }
 
+  private get timeoutMs(): number {
+    return this.o.timeoutMinutes * 60_000;
+  }
+
+  private timedOut(implementation: Implementation, spec: WorkloadSpec): Error {
+    return new Error(
+      `${implementation} did not finish ${spec.name} within ${this.o.timeoutMinutes} min (--timeout-min); see ${this.o.logDir}/${this.runId}-${spec.name}-*.log`,
+    );
+  }
+
   private logFile(name: string): number {
     fs.mkdirSync(this.o.logDir, { recursive: true });
     return fs.openSync(path.join(this.o.logDir, `${this.runId}-${name}.log`), 'a');
@@ -217,7 +230,15 @@ class Bench {
           uploadConcurrency: this.o.concurrency,
         },
       );
-      const result = await handle.result();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(this.timedOut('zipflow', spec)), this.timeoutMs);
+      });
+      const result = await Promise.race([handle.result(), timeout]).catch(async (err: unknown) => {
+        await handle.terminate('benchmark run timed out').catch(() => {});
+        throw err;
+      });
+      clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const sampledRssMiB = sampler.stop();
       if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
@@ -263,10 +284,17 @@ class Bench {
     const sampler = new RssSampler(child.pid!);
     let stdout = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, this.timeoutMs);
     const code = await new Promise<number>((resolve) =>
       child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1))),
     );
+    clearTimeout(timer);
     const sampledRssMiB = sampler.stop();
+    if (timedOut) throw this.timedOut(kind, spec);
     if (code !== 0) {
       throw new Error(
         `${kind} baseline failed (exit ${code}); see ${this.o.logDir}/${this.runId}-${spec.name}-${kind}.log`,
@@ -417,6 +445,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     level: o.level,
     workerHeapMiB: o.workerHeapMiB,
     samples: o.samples,
+    timeoutMinutes: o.timeoutMinutes,
   };
   return {
     startedAt,
