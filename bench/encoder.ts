@@ -72,7 +72,7 @@ function* chunked(data: Buffer, chunkBytes: number): Generator<Buffer> {
 }
 
 /** Compressible text: log-like lines with varying fields (deflate level 6 gets roughly 4-6x). */
-function compressibleText(bytes: number, seed: number): Buffer {
+export function compressibleText(bytes: number, seed: number): Buffer {
   const b = Buffer.alloc(bytes);
   let x = seed >>> 0;
   const rand = (): number => {

@@ -89,6 +89,11 @@ export interface StartOptions {
   /** Folder for logs, data and the state file; a new temp folder when omitted. */
   dir?: string;
   log?: (line: string) => void;
+  /**
+   * MinIO root credentials; random when omitted. A caller that keeps `dir` (and its MinIO
+   * data) between runs passes the same ones again so the data stays readable.
+   */
+  minioCredentials?: { accessKey: string; secretKey: string };
 }
 
 /** Builds (once) and starts the Temporal dev server and MinIO on free loopback ports. */
@@ -123,8 +128,10 @@ export async function startStack(options: StartOptions = {}): Promise<StackState
   ];
   const dataDir = path.join(dir, 'minio-data');
   fs.mkdirSync(dataDir, { recursive: true });
-  const accessKey = `zipflow${crypto.randomBytes(6).toString('hex')}`;
-  const secretKey = crypto.randomBytes(24).toString('base64url');
+  const accessKey =
+    options.minioCredentials?.accessKey ?? `zipflow${crypto.randomBytes(6).toString('hex')}`;
+  const secretKey =
+    options.minioCredentials?.secretKey ?? crypto.randomBytes(24).toString('base64url');
   const minioEnv = {
     ...process.env,
     MINIO_ROOT_USER: accessKey,

@@ -1,0 +1,171 @@
+/**
+ * One Node baseline, run as its own process by the harness so its memory is its own:
+ *
+ *   node --import tsx bench/e2e/baseline.ts '<BaselineConfig JSON>'
+ *
+ * - raw: the source objects' bytes back to back, no ZIP, through lib-storage's Upload with the
+ *   same part size and concurrency as zipflow, GETs started up to 16 objects ahead: the
+ *   ceiling for any streaming archiver on the same store.
+ * - archiver: archiver 8's ZipArchive fed the objects' GetObject streams in listing order, one
+ *   entry at a time, piped into Upload (the common Node recipe).
+ * - yazl: the same with yazl 3.3.1 (addReadStreamLazy).
+ *
+ * S3 settings (endpoint, credentials) come from the environment through the project's client
+ * factory, so checksum behaviour is the same as zipflow's.
+ */
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import * as yazl from 'yazl';
+import { createS3Client } from '../../src/s3/client';
+import type { BaselineConfig, BaselineReport } from './baselineConfig';
+import { procStatusMiB } from './procStatus';
+
+interface Listed {
+  key: string;
+  name: string;
+  size: number;
+  mtime: Date;
+}
+
+async function list(client: S3Client, bucket: string, prefix: string): Promise<Listed[]> {
+  const out: Listed[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const o of page.Contents ?? []) {
+      out.push({
+        key: o.Key!,
+        name: o.Key!.slice(prefix.length),
+        size: o.Size ?? 0,
+        mtime: o.LastModified ?? new Date(0),
+      });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+async function getBody(client: S3Client, bucket: string, key: string): Promise<Readable> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return out.Body as Readable;
+}
+
+/** A stream that sends its GetObject only when first read (entries are written one at a time). */
+function lazyBody(client: S3Client, bucket: string, key: string): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* await getBody(client, bucket, key);
+    })(),
+  );
+}
+
+/** All objects' bytes in order, with up to `ahead` GETs in flight. */
+async function* concatenated(
+  client: S3Client,
+  bucket: string,
+  objects: Listed[],
+  ahead: number,
+): AsyncGenerator<Buffer> {
+  const pending: Array<Promise<Readable>> = [];
+  let next = 0;
+  const fill = (): void => {
+    while (pending.length < ahead && next < objects.length) {
+      const p = getBody(client, bucket, objects[next++].key);
+      p.catch(() => {}); // awaited below, in order
+      pending.push(p);
+    }
+  };
+  fill();
+  while (pending.length > 0) {
+    const body = await pending.shift()!;
+    fill();
+    for await (const chunk of body) yield chunk as Buffer;
+  }
+}
+
+interface ZipArchiveLike extends NodeJS.EventEmitter {
+  pipe<T extends NodeJS.WritableStream>(destination: T): T;
+  append(source: Readable, data: { name: string; date: Date; store?: boolean }): this;
+  finalize(): Promise<void>;
+}
+
+async function run(config: BaselineConfig): Promise<BaselineReport> {
+  const client = await createS3Client();
+  const started = process.hrtime.bigint();
+  const objects = await list(client, config.sourceBucket, config.prefix);
+  const upload = (body: Readable): Promise<unknown> =>
+    new Upload({
+      client,
+      params: { Bucket: config.destinationBucket, Key: config.destinationKey, Body: body },
+      partSize: config.partSize,
+      queueSize: config.concurrency,
+    }).done();
+  const store = config.compression === 'store';
+  if (config.kind === 'raw') {
+    await upload(Readable.from(concatenated(client, config.sourceBucket, objects, 16)));
+  } else if (config.kind === 'archiver') {
+    // archiver 8 is ESM-only; loaded at run time from this CommonJS module.
+    const { ZipArchive } = (await import('archiver')) as unknown as {
+      ZipArchive: new (options: object) => ZipArchiveLike;
+    };
+    const archive = new ZipArchive(store ? { store: true } : { zlib: { level: config.level } });
+    // archiver's stream is readable-stream's, not node:stream's: pipe it, as the recipe does.
+    const body = new PassThrough();
+    archive.pipe(body);
+    // archiver starts reading a stream as soon as it is appended, so appending every object
+    // up front opens every GET at once (and holds all sockets while the upload waits for
+    // one). The usual fix: append the next object when archiver reports the last entry.
+    const appended = (async (): Promise<void> => {
+      for (const o of objects) {
+        const entry = once(archive, 'entry');
+        archive.append(await getBody(client, config.sourceBucket, o.key), {
+          name: o.name,
+          date: o.mtime,
+          store,
+        });
+        await entry;
+      }
+      await archive.finalize();
+    })();
+    await Promise.all([appended, upload(body)]);
+  } else if (config.kind === 'yazl') {
+    const zip = new yazl.ZipFile();
+    for (const o of objects) {
+      zip.addReadStreamLazy(
+        o.name,
+        {
+          mtime: o.mtime,
+          compress: !store,
+          ...(store ? {} : { compressionLevel: config.level }),
+          size: o.size,
+        },
+        (cb) => cb(null, lazyBody(client, config.sourceBucket, o.key)),
+      );
+    }
+    zip.end();
+    await upload(Readable.from(zip.outputStream as AsyncIterable<Buffer>));
+  } else {
+    throw new Error(`baseline.ts runs raw, archiver and yazl, not ${config.kind}`);
+  }
+  return {
+    entries: objects.length,
+    inputBytes: objects.reduce((n, o) => n + o.size, 0),
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    vmHwmMiB: procStatusMiB('self', 'VmHWM'),
+  };
+}
+
+run(JSON.parse(process.argv[2]) as BaselineConfig).then(
+  (report) => {
+    console.log(JSON.stringify(report));
+    process.exit(0);
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

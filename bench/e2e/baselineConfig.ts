@@ -1,0 +1,22 @@
+/** What the harness tells a baseline process to do (passed as JSON in argv[2]). */
+export interface BaselineConfig {
+  kind: 'raw' | 'archiver' | 'yazl' | 'zipstream';
+  sourceBucket: string;
+  prefix: string;
+  destinationBucket: string;
+  destinationKey: string;
+  compression: 'store' | 'deflate';
+  level: number;
+  partSize: number;
+  concurrency: number;
+}
+
+/** What a baseline process prints as its last stdout line. */
+export interface BaselineReport {
+  entries: number;
+  inputBytes: number;
+  /** From the first ListObjectsV2 to the completed upload. */
+  seconds: number;
+  /** The process's own VmHWM (/proc/self/status) when it finished, MiB. */
+  vmHwmMiB: number;
+}

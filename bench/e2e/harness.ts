@@ -1,0 +1,508 @@
+/**
+ * The end-to-end benchmark: S3 (MinIO) → archive → S3 multipart upload, for zipflow's real
+ * workflow and four baselines that write the same contents to the same store. Each measured
+ * implementation runs in its own process (zipflow: a `zipflow worker` process; baselines:
+ * bench/e2e/baseline.ts or the Python script), its S3 traffic passes through its own counting
+ * relay, its memory is read from /proc, and what it wrote is read back and checked.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DeleteBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { connect, isNoNewObjects, startArchive, type ZipflowClient } from '../../src/client';
+import { createS3Client } from '../../src/s3/client';
+import { deletePrefix } from '../../src/s3/objects';
+import { ENV } from '../../src/shared/config';
+import { DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/request';
+import type { BaselineConfig, BaselineReport } from './baselineConfig';
+import { CountingProxy } from './countingProxy';
+import {
+  ensureBucket,
+  seedWorkload,
+  specPrefix,
+  type ExpectedObject,
+  type WorkloadName,
+  type WorkloadSpec,
+} from './data';
+import { procStatusMiB, RssSampler } from './procStatus';
+import { ensurePythonVenv, REPO_ROOT } from './pythonVenv';
+import { verifyConcatenation, verifyZip, type Verification } from './verify';
+
+export const IMPLEMENTATIONS = ['zipflow', 'raw', 'archiver', 'yazl', 'zipstream'] as const;
+export type Implementation = (typeof IMPLEMENTATIONS)[number];
+export type Baseline = Exclude<Implementation, 'zipflow'>;
+
+export const IMPLEMENTATION_LABELS: Record<Implementation, string> = {
+  zipflow: 'zipflow (workflow, worker process)',
+  raw: 'raw multipart, no ZIP (ceiling)',
+  archiver: 'archiver 8 + Upload',
+  yazl: 'yazl 3.3.1 + Upload',
+  zipstream: 'zipstream-ng 1.9.3 + boto3',
+};
+
+export interface E2eOptions {
+  quick: boolean;
+  workloads: WorkloadName[];
+  specs: Record<WorkloadName, WorkloadSpec>;
+  implementations: Implementation[];
+  /** Source bucket; seeds in it are reused when `keepSeeds` (a persistent store). */
+  sourceBucket: string;
+  destinationBucket: string;
+  /** false: remove both buckets at the end (a shared test stack). */
+  keepSeeds: boolean;
+  partSize: number;
+  concurrency: number;
+  level: number;
+  /** --max-old-space-size of the zipflow worker process, as in the scale test; 0 = none. */
+  workerHeapMiB: number;
+  /** Entries per archive whose bytes are read back and compared. */
+  samples: number;
+  /** A run of one implementation on one workload that takes longer is stopped and fails. */
+  timeoutMinutes: number;
+  logDir: string;
+  log: (line: string) => void;
+}
+
+export interface E2eRow {
+  workload: WorkloadName;
+  implementation: Implementation;
+  entries: number;
+  inputBytes: number;
+  /** Size of what was written (the archive; raw: the concatenation). */
+  outputBytes: number;
+  seconds: number;
+  /** Source (uncompressed) bytes / 10^6 / seconds. */
+  mbPerSecond: number;
+  objectsPerSecond: number;
+  /** VmHWM of the process that did the work (zipflow: the worker, start-up included). */
+  peakRssMiB: number;
+  /** Highest VmRSS sampled every 100 ms while the workload ran. */
+  sampledRssMiB: number;
+  /** S3 bytes on the wire through the process (headers included), from its counting relay. */
+  s3BytesRead: number;
+  s3BytesSent: number;
+  /** zipflow's rate ÷ this row's (MB/s and objects/s give the same ratio: same inputs). */
+  zipflowRatio: number;
+  verification: Verification;
+}
+
+export interface E2eTarget {
+  workload: WorkloadName;
+  description: string;
+  measured: number;
+  target: number;
+  met: boolean;
+}
+
+export interface E2eResult {
+  startedAt: string;
+  quick: boolean;
+  node: string;
+  machine: { cpus: number; loadAverageAtStart: number[] };
+  options: Omit<E2eOptions, 'log' | 'logDir'>;
+  seeds: Array<{ workload: WorkloadName; reused: boolean; seconds: number }>;
+  rows: E2eRow[];
+  targets: E2eTarget[];
+}
+
+const MiB = 1024 * 1024;
+const BIN = path.join(REPO_ROOT, 'bin', 'zipflow.js');
+
+export function defaultOptions(
+  quick: boolean,
+  specs: Record<WorkloadName, WorkloadSpec>,
+): Omit<E2eOptions, 'log' | 'logDir' | 'sourceBucket' | 'destinationBucket' | 'keepSeeds'> {
+  return {
+    quick,
+    workloads: ['mid', 'small', 'text', 'large'],
+    specs,
+    implementations: [...IMPLEMENTATIONS],
+    partSize: DEFAULT_PART_SIZE,
+    concurrency: DEFAULT_UPLOAD_CONCURRENCY,
+    level: 6,
+    workerHeapMiB: 128,
+    samples: quick ? 4 : 12,
+    timeoutMinutes: quick ? 3 : 20,
+  };
+}
+
+function round(n: number, digits: number): number {
+  return Number(n.toFixed(digits));
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Waits until the worker polls both the workflow and the activity task queue. */
+async function waitForWorker(
+  client: ZipflowClient,
+  taskQueue: string,
+  worker: ChildProcess,
+): Promise<void> {
+  const until = Date.now() + 180_000;
+  const namespace = client.temporal.options.namespace;
+  while (Date.now() < until) {
+    if (worker.exitCode !== null) throw new Error(`zipflow worker exited (${worker.exitCode})`);
+    const polled = await Promise.all(
+      [1, 2].map(async (taskQueueType) => {
+        const d = await client.temporal.workflowService.describeTaskQueue({
+          namespace,
+          taskQueue: { name: taskQueue },
+          taskQueueType,
+        });
+        return (d.pollers ?? []).length > 0;
+      }),
+    );
+    if (polled.every(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`zipflow worker did not poll ${taskQueue} within 180 s`);
+}
+
+interface Measured {
+  entries: number;
+  seconds: number;
+  peakRssMiB: number;
+  sampledRssMiB: number;
+}
+
+class Bench {
+  private readonly runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${crypto.randomBytes(3).toString('hex')}`;
+  private readonly endpoint: string;
+
+  constructor(
+    private readonly o: E2eOptions,
+    private readonly s3: S3Client,
+    private readonly temporal: ZipflowClient,
+  ) {
+    const endpoint = process.env[ENV.s3Endpoint];
+    if (!endpoint) throw new Error(`${ENV.s3Endpoint} is not set`);
+    this.endpoint = endpoint;
+  }
+
+  private get timeoutMs(): number {
+    return this.o.timeoutMinutes * 60_000;
+  }
+
+  private timedOut(implementation: Implementation, spec: WorkloadSpec): Error {
+    return new Error(
+      `${implementation} did not finish ${spec.name} within ${this.o.timeoutMinutes} min (--timeout-min); see ${this.o.logDir}/${this.runId}-${spec.name}-*.log`,
+    );
+  }
+
+  private logFile(name: string): number {
+    fs.mkdirSync(this.o.logDir, { recursive: true });
+    return fs.openSync(path.join(this.o.logDir, `${this.runId}-${name}.log`), 'a');
+  }
+
+  async zipflow(spec: WorkloadSpec, key: string, proxy: CountingProxy): Promise<Measured> {
+    const taskQueue = `bench-${spec.name}-${crypto.randomBytes(4).toString('hex')}`;
+    const log = this.logFile(`${spec.name}-zipflow-worker`);
+    const heap = this.o.workerHeapMiB > 0 ? [`--max-old-space-size=${this.o.workerHeapMiB}`] : [];
+    const worker = spawn(process.execPath, [...heap, BIN, 'worker'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, [ENV.s3Endpoint]: proxy.endpoint, [ENV.taskQueue]: taskQueue },
+      stdio: ['ignore', log, log],
+    });
+    fs.closeSync(log);
+    try {
+      await waitForWorker(this.temporal, taskQueue, worker);
+      const sampler = new RssSampler(worker.pid!);
+      const started = process.hrtime.bigint();
+      const handle = await startArchive(
+        { ...this.temporal, taskQueue },
+        {
+          source: { bucket: this.o.sourceBucket, prefix: specPrefix(spec) },
+          destination: { bucket: this.o.destinationBucket, key },
+          compression: {
+            method: spec.compression,
+            ...(spec.compression === 'deflate' ? { level: this.o.level } : {}),
+          },
+          partSize: this.o.partSize,
+          uploadConcurrency: this.o.concurrency,
+        },
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(this.timedOut('zipflow', spec)), this.timeoutMs);
+      });
+      const result = await Promise.race([handle.result(), timeout]).catch(async (err: unknown) => {
+        await handle.terminate('benchmark run timed out').catch(() => {});
+        throw err;
+      });
+      clearTimeout(timer);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const sampledRssMiB = sampler.stop();
+      if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
+      return {
+        entries: result.entries,
+        seconds,
+        peakRssMiB: procStatusMiB(worker.pid!, 'VmHWM'),
+        sampledRssMiB,
+      };
+    } finally {
+      await stopChild(worker);
+    }
+  }
+
+  async baseline(
+    kind: Baseline,
+    spec: WorkloadSpec,
+    key: string,
+    proxy: CountingProxy,
+  ): Promise<Measured> {
+    const config: BaselineConfig = {
+      kind,
+      sourceBucket: this.o.sourceBucket,
+      prefix: specPrefix(spec),
+      destinationBucket: this.o.destinationBucket,
+      destinationKey: key,
+      compression: spec.compression,
+      level: this.o.level,
+      partSize: this.o.partSize,
+      concurrency: this.o.concurrency,
+    };
+    const [command, ...args] =
+      kind === 'zipstream'
+        ? [ensurePythonVenv(this.o.log), path.join(__dirname, 'zipstream_boto3.py')]
+        : [process.execPath, '--import', 'tsx', path.join(__dirname, 'baseline.ts')];
+    const log = this.logFile(`${spec.name}-${kind}`);
+    const child = spawn(command, [...args, JSON.stringify(config)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, [ENV.s3Endpoint]: proxy.endpoint },
+      stdio: ['ignore', 'pipe', log],
+    });
+    fs.closeSync(log);
+    const sampler = new RssSampler(child.pid!);
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, this.timeoutMs);
+    const code = await new Promise<number>((resolve) =>
+      child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1))),
+    );
+    clearTimeout(timer);
+    const sampledRssMiB = sampler.stop();
+    if (timedOut) throw this.timedOut(kind, spec);
+    if (code !== 0) {
+      throw new Error(
+        `${kind} baseline failed (exit ${code}); see ${this.o.logDir}/${this.runId}-${spec.name}-${kind}.log`,
+      );
+    }
+    const report = JSON.parse(stdout.trim().split('\n').pop()!) as BaselineReport;
+    return {
+      entries: report.entries,
+      seconds: report.seconds,
+      peakRssMiB: report.vmHwmMiB,
+      sampledRssMiB,
+    };
+  }
+
+  async workload(spec: WorkloadSpec, expected: ExpectedObject[]): Promise<E2eRow[]> {
+    const rows: E2eRow[] = [];
+    const inputBytes = expected.reduce((n, o) => n + o.size, 0);
+    for (const implementation of this.o.implementations) {
+      const base = `${this.runId}/${spec.name}/${implementation}`;
+      const key = `${base}.${implementation === 'raw' ? 'bin' : 'zip'}`;
+      this.o.log(`${spec.name}: ${IMPLEMENTATION_LABELS[implementation]}`);
+      const proxy = await CountingProxy.start(this.endpoint);
+      let m: Measured;
+      try {
+        m =
+          implementation === 'zipflow'
+            ? await this.zipflow(spec, key, proxy)
+            : await this.baseline(implementation, spec, key, proxy);
+      } finally {
+        await proxy.close();
+      }
+      if (m.entries !== expected.length) {
+        throw new Error(`${implementation} archived ${m.entries} objects of ${expected.length}`);
+      }
+      const location = { bucket: this.o.destinationBucket, key };
+      const readBack = { client: this.s3, location, spec, expected, samples: this.o.samples };
+      const verification =
+        implementation === 'raw' ? await verifyConcatenation(readBack) : await verifyZip(readBack);
+      const outputBytes = await this.sizeOf(key);
+      await deletePrefix(this.s3, this.o.destinationBucket, base);
+      const row: E2eRow = {
+        workload: spec.name,
+        implementation,
+        entries: m.entries,
+        inputBytes,
+        outputBytes,
+        seconds: round(m.seconds, 2),
+        mbPerSecond: round(inputBytes / 1e6 / m.seconds, 1),
+        objectsPerSecond: round(m.entries / m.seconds, 1),
+        peakRssMiB: round(m.peakRssMiB, 1),
+        sampledRssMiB: round(m.sampledRssMiB, 1),
+        s3BytesRead: proxy.bytes.read,
+        s3BytesSent: proxy.bytes.sent,
+        zipflowRatio: NaN,
+        verification,
+      };
+      this.o.log(
+        `${spec.name}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)`,
+      );
+      rows.push(row);
+    }
+    const zipflow = rows.find((r) => r.implementation === 'zipflow');
+    for (const r of rows) {
+      r.zipflowRatio = zipflow ? round(zipflow.mbPerSecond / r.mbPerSecond, 2) : NaN;
+    }
+    return rows;
+  }
+
+  private async sizeOf(key: string): Promise<number> {
+    const head = await this.s3.send(
+      new HeadObjectCommand({ Bucket: this.o.destinationBucket, Key: key }),
+    );
+    return head.ContentLength ?? 0;
+  }
+}
+
+function targets(rows: E2eRow[]): E2eTarget[] {
+  const out: E2eTarget[] = [];
+  const row = (w: WorkloadName, i: Implementation): E2eRow | undefined =>
+    rows.find((r) => r.workload === w && r.implementation === i);
+  const ratio = (w: WorkloadName, baseline: Baseline, target: number, what: string): void => {
+    const z = row(w, 'zipflow');
+    const b = row(w, baseline);
+    if (!z || !b) return;
+    const measured = round(z.mbPerSecond / b.mbPerSecond, 2);
+    out.push({
+      workload: w,
+      description: `${what} ≥ ${target}× ${IMPLEMENTATION_LABELS[baseline]}`,
+      measured,
+      target,
+      met: measured >= target,
+    });
+  };
+  ratio('mid', 'raw', 0.9, 'MB/s');
+  ratio('mid', 'archiver', 1.5, 'MB/s');
+  ratio('small', 'archiver', 3, 'objects/s');
+  for (const z of rows.filter((r) => r.implementation === 'zipflow')) {
+    out.push({
+      workload: z.workload,
+      description: 'peak worker RSS (VmHWM) ≤ 256 MiB',
+      measured: z.peakRssMiB,
+      target: 256,
+      met: z.peakRssMiB <= 256,
+    });
+  }
+  return out;
+}
+
+/** Runs every workload against the stack named by the environment (TEMPORAL_*, AWS_*). */
+export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
+  const startedAt = new Date().toISOString();
+  const loadAverageAtStart = os.loadavg().map((n) => round(n, 2));
+  if (o.implementations.includes('zipstream')) ensurePythonVenv(o.log);
+  const s3 = await createS3Client();
+  const temporal = await connect();
+  const seeds: E2eResult['seeds'] = [];
+  const rows: E2eRow[] = [];
+  try {
+    await ensureBucket(s3, o.sourceBucket);
+    await ensureBucket(s3, o.destinationBucket);
+    const bench = new Bench(o, s3, temporal);
+    for (const name of o.workloads) {
+      const spec = o.specs[name];
+      const seed = await seedWorkload(s3, o.sourceBucket, spec, o.log);
+      seeds.push({ workload: name, reused: seed.reused, seconds: round(seed.seconds, 1) });
+      rows.push(...(await bench.workload(spec, seed.objects)));
+    }
+  } finally {
+    if (!o.keepSeeds) {
+      for (const bucket of [o.sourceBucket, o.destinationBucket]) {
+        await deletePrefix(s3, bucket, '').catch(() => {});
+        await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
+      }
+    }
+    await temporal.close();
+    s3.destroy();
+  }
+  const options: E2eResult['options'] = {
+    quick: o.quick,
+    workloads: o.workloads,
+    specs: o.specs,
+    implementations: o.implementations,
+    sourceBucket: o.sourceBucket,
+    destinationBucket: o.destinationBucket,
+    keepSeeds: o.keepSeeds,
+    partSize: o.partSize,
+    concurrency: o.concurrency,
+    level: o.level,
+    workerHeapMiB: o.workerHeapMiB,
+    samples: o.samples,
+    timeoutMinutes: o.timeoutMinutes,
+  };
+  return {
+    startedAt,
+    quick: o.quick,
+    node: process.version,
+    machine: { cpus: os.cpus().length, loadAverageAtStart },
+    options,
+    seeds,
+    rows,
+    targets: targets(rows),
+  };
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toLocaleString('en-US', {
+    maximumFractionDigits: 1,
+    minimumFractionDigits: 1,
+  });
+}
+
+function num(n: number, digits = 1): string {
+  return n.toLocaleString('en-US', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+}
+
+/** The Markdown tables for docs/benchmarks.md. */
+export function e2eMarkdown(r: E2eResult): string {
+  const lines = [
+    `Run ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (--quick sizes)' : ''}: Node ${r.node}, ${r.machine.cpus} vCPU, load average ${r.machine.loadAverageAtStart.join(' / ')} at start; part size ${r.options.partSize / MiB} MiB, ${r.options.concurrency} parts in flight, DEFLATE level ${r.options.level}, zipflow worker heap cap ${r.options.workerHeapMiB > 0 ? `${r.options.workerHeapMiB} MiB` : 'none'}.`,
+    '',
+    '| workload | implementation | objects | input MB | output MB | seconds | MB/s | objects/s | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | zipflow ÷ this | verified |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...r.rows.map(
+      (row) =>
+        `| ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)} | ${num(row.objectsPerSecond)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${row.verification.entries.toLocaleString('en-US')} entries, ${row.verification.sampledEntries} read back |`,
+    ),
+    '',
+    '| workload | target | measured | status |',
+    '| --- | --- | ---: | --- |',
+    ...r.targets.map(
+      (t) =>
+        `| ${t.workload} | ${t.description} | ${t.description.startsWith('peak') ? `${num(t.measured, 0)} MiB` : `${num(t.measured, 2)}×`} | ${t.met ? 'met' : 'missed'} |`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export const DOC_START = '<!-- bench:e2e:start -->';
+export const DOC_END = '<!-- bench:e2e:end -->';
+
+/** Replaces the generated section of docs/benchmarks.md, keeping everything around it. */
+export function replaceDocSection(doc: string, section: string): string {
+  const start = doc.indexOf(DOC_START);
+  const end = doc.indexOf(DOC_END);
+  if (start < 0 || end < start)
+    throw new Error(`docs/benchmarks.md has no ${DOC_START} … ${DOC_END} section`);
+  return `${doc.slice(0, start + DOC_START.length)}\n\n${section.trim()}\n\n${doc.slice(end)}`;
+}

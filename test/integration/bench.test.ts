@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import * as yazl from 'yazl';
+import zlib from 'node:zlib';
+import { content, defaultSpecs, sourceObjects, WORKLOADS } from '../../bench/e2e/data';
+import { IMPLEMENTATIONS, type E2eResult } from '../../bench/e2e/harness';
+import { verifyZip, type Verification } from '../../bench/e2e/verify';
+import { requireStack, s3, tempBucket } from '../support/env';
+
+const root = path.resolve(__dirname, '..', '..');
+
+test('bench --quick measures every workload with zipflow and every baseline, each result read back and verified', async (t) => {
+  requireStack();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-bench-'));
+  const out = path.join(dir, 'e2e.json');
+  const doc = fs.readFileSync(path.join(root, 'docs', 'benchmarks.md'), 'utf8');
+  try {
+    // The environment names the test stack, so the harness uses it (fresh buckets) instead
+    // of starting its own.
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'scripts/bench.ts', '--quick', '--out', out],
+        { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      child.on('exit', (c) => resolve(c ?? 1));
+    });
+    assert.equal(code, 0, 'npm run bench -- --quick exits 0 even with missed e2e targets');
+    const result = JSON.parse(fs.readFileSync(out, 'utf8')) as E2eResult;
+    assert.equal(result.quick, true);
+    for (const workload of WORKLOADS) {
+      for (const implementation of IMPLEMENTATIONS) {
+        const row = result.rows.find(
+          (r) => r.workload === workload && r.implementation === implementation,
+        );
+        assert.ok(row, `${workload} × ${implementation} measured`);
+        const what = `${workload} × ${implementation}`;
+        assert.ok(row.entries > 0 && row.inputBytes > 0, `${what}: something archived`);
+        assert.ok(row.mbPerSecond > 0 && row.objectsPerSecond > 0, `${what}: positive rates`);
+        assert.ok(row.peakRssMiB > 0, `${what}: peak RSS read`);
+        assert.ok(row.s3BytesRead >= row.inputBytes, `${what}: source bytes through its relay`);
+        assert.ok(row.s3BytesSent > 0, `${what}: upload bytes through its relay`);
+        assert.equal(row.verification.entries, row.entries, `${what}: every entry checked`);
+        assert.ok(row.verification.sampledEntries > 0, `${what}: entry bytes read back`);
+        if (implementation !== 'zipflow') assert.ok(row.zipflowRatio > 0, `${what}: ratio`);
+      }
+    }
+    const described = result.targets.map((x) => `${x.workload}: ${x.description}`);
+    t.diagnostic(`targets: ${described.join('; ')}`);
+    assert.ok(result.targets.some((x) => x.workload === 'mid' && x.description.includes('raw')));
+    assert.ok(result.targets.some((x) => x.workload === 'small'));
+    assert.equal(
+      fs.readFileSync(path.join(root, 'docs', 'benchmarks.md'), 'utf8'),
+      doc,
+      '--quick leaves docs/benchmarks.md alone',
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench verification rejects an archive whose entry bytes differ from the source', async () => {
+  const client = await s3();
+  const bucket = await tempBucket(client, 'bench-verify');
+  try {
+    const spec = { ...defaultSpecs(true).mid, count: 3 };
+    const objects = sourceObjects(spec);
+    const expected = objects.map((o) => ({ ...o, crc32: zlib.crc32(content(spec, o)) }));
+    const zipOf = async (corrupt: boolean): Promise<Buffer> => {
+      const zip = new yazl.ZipFile();
+      for (const [i, o] of objects.entries()) {
+        const bytes = Buffer.from(content(spec, o));
+        if (corrupt && i === 1) bytes[bytes.length >> 1] ^= 0xff;
+        zip.addBuffer(bytes, o.name, { compress: false });
+      }
+      zip.end();
+      const chunks: Buffer[] = [];
+      for await (const c of zip.outputStream as AsyncIterable<Buffer>) chunks.push(c);
+      return Buffer.concat(chunks);
+    };
+    const check = async (key: string, corrupt: boolean): Promise<Verification> => {
+      const body = await zipOf(corrupt);
+      await client.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: body }));
+      const location = { bucket: bucket.name, key };
+      return verifyZip({ client, location, spec, expected, samples: 3 });
+    };
+    assert.equal((await check('good.zip', false)).entries, 3);
+    await assert.rejects(check('bad.zip', true), /verification of .*bad\.zip failed/);
+  } finally {
+    await bucket.remove();
+  }
+});
