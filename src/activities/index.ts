@@ -1,4 +1,5 @@
-import { createS3Client } from '../s3/client';
+import { Context } from '@temporalio/activity';
+import { createS3Client, s3Retries } from '../s3/client';
 import { abortUploads } from '../s3/destination';
 import { deletePrefix } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
@@ -13,12 +14,16 @@ export interface DiscardInput {
   statePrefix: string;
 }
 
-/** Removes what a run leaves while it works: its multipart uploads and its state objects. */
-export async function discardRun(input: DiscardInput): Promise<void> {
+/**
+ * Removes what a run leaves while it works: its multipart uploads and its state objects.
+ * Returns the retries it took (S3 retries and attempts beyond the first).
+ */
+export async function discardRun(input: DiscardInput): Promise<{ retries: number }> {
   const { destination } = input.request;
   const dst = await createS3Client({ profile: destination.profile });
   await abortUploads(dst, destination.bucket, destination.key);
   await deletePrefix(dst, destination.bucket, input.statePrefix);
+  return { retries: s3Retries(dst) + Context.current().info.attempt - 1 };
 }
 export {
   readWatermark,

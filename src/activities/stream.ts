@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../s3/client';
+import { createS3Client, s3Retries } from '../s3/client';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { objectExists, abortUploads } from '../s3/destination';
 import {
@@ -36,6 +36,7 @@ import {
   recordArchive,
   RUN_METADATA,
   skippedPrefix,
+  type RecordedArchive,
   type StreamResult,
 } from './finalize';
 
@@ -74,6 +75,8 @@ export interface StreamCheckpoint {
   resentBytes: number;
   partsStarted: number;
   resumes: number;
+  /** S3 retries of earlier attempts, as of their last heartbeat (ArchiveResult.retries). */
+  retries?: number;
 }
 
 /**
@@ -92,14 +95,22 @@ export async function streamArchive(input: StreamInput): Promise<StreamResult> {
   if (previous) {
     // An earlier attempt may have completed the upload and died before returning.
     const completed = await completedByThisRun(dst, location, input.partSize, previous);
-    if (completed)
-      return recordArchive(dst, location, completed, listedManifestChunks(dst, location));
+    if (completed) {
+      const recorded = await recordArchive(
+        dst,
+        location,
+        completed,
+        listedManifestChunks(dst, location),
+      );
+      return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
+    }
   }
   const streamer = previous
     ? await ArchiveStreamer.resume(input, src, dst, previous)
     : await ArchiveStreamer.start(input, src, dst);
   try {
-    return await streamer.run();
+    const recorded = await streamer.run();
+    return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
   } catch (err) {
     if (err instanceof ZipInputError)
       throw ApplicationFailure.nonRetryable(err.message, 'InvalidEntry');
@@ -229,7 +240,7 @@ class ArchiveStreamer {
     return new ArchiveStreamer(input, src, dst, session, from, held);
   }
 
-  async run(): Promise<StreamResult> {
+  async run(): Promise<RecordedArchive> {
     const { request, statePrefix } = this.input;
     if (this.encoder.entryInFlight) {
       // Resumed inside a STORE entry: re-read the source from the byte the checkpoint reached.
@@ -411,6 +422,7 @@ class ArchiveStreamer {
       resentBytes: this.initial.resentBytes + this.writer.resentBytes,
       partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
       resumes: this.initial.resumes,
+      retries: (this.initial.retries ?? 0) + s3Retries(this.src) + s3Retries(this.dst),
     };
   }
 
@@ -418,7 +430,7 @@ class ArchiveStreamer {
     if (this.ctx.cancellationSignal.aborted) throw this.ctx.cancellationSignal.reason;
   }
 
-  private async complete(entries: number): Promise<StreamResult> {
+  private async complete(entries: number): Promise<RecordedArchive> {
     const { destination } = this.input.request;
     const partCount = Math.max(1, Math.ceil(this.position / this.partSize));
     const held = (await this.session.listParts()).filter((p) => p.partNumber <= partCount);
@@ -466,6 +478,15 @@ class ArchiveStreamer {
       this.spill.read('manifest'),
     );
   }
+}
+
+/**
+ * The streaming activity's retries (ArchiveResult.retries): earlier attempts' S3 retries as of
+ * their last heartbeat, this attempt's, and the attempts beyond the first.
+ */
+function retriesSoFar(previous: StreamCheckpoint | undefined, clients: S3Client[]): number {
+  const attempts = Context.current().info.attempt - 1;
+  return (previous?.retries ?? 0) + clients.reduce((n, c) => n + s3Retries(c), 0) + attempts;
 }
 
 /** The spilled manifest chunks of a run, in order (their names are zero-padded numbers). */

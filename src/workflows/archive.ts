@@ -61,6 +61,8 @@ export interface PlanState {
   bytes: number;
   nameBytes: number;
   continuationToken?: string;
+  /** Retries the planning activities took (ArchiveResult.retries); absent in older runs. */
+  planRetries?: number;
   /** Planning pages per workflow run before continue-as-new (keeps history small). */
   pagesPerRun: number;
   /**
@@ -179,6 +181,7 @@ export async function archive(
       state.bytes += page.bytes;
       state.nameBytes += page.nameBytes;
       state.continuationToken = page.nextContinuationToken;
+      state.planRetries = (state.planRetries ?? 0) + (page.retries ?? 0);
     } while (state.continuationToken);
     if (state.entries === 0 && modified && !request.allowEmpty) {
       // Nothing modified since the watermark: a success without an archive; the watermark
@@ -231,11 +234,15 @@ export async function archive(
       });
     }
     upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
-    await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
+    const discarded = await CancellationScope.nonCancellable(() =>
+      discardRun({ request, statePrefix }),
+    );
     return {
       bucket: request.destination.bucket,
       key: request.destination.key,
       ...result,
+      // Histories from before discardRun reported retries replay with an undefined result.
+      retries: result.retries + (state.planRetries ?? 0) + (discarded?.retries ?? 0),
       durationMs: Date.now() - state.startedAt,
       ...(verification ? { verification } : {}),
     };
