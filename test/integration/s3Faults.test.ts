@@ -49,7 +49,10 @@ test('through a proxy injecting 500s, 503 SlowDown, connection resets and stalls
         `${stats.requests} requests, faults ${JSON.stringify(stats.faults)}; result: retries ${result.retries}, resumes ${result.resumes}, ${result.parts} parts, ${result.size} bytes, ${Date.now() - started} ms`,
       );
       for (const kind of FAULT_KINDS) assert.ok(stats.faults[kind] > 0, `no ${kind} injected`);
-      assert.ok(result.retries > 0, 'the result counts the retries');
+      // Each fault is retried once somewhere: by the SDK, as a body read on, or as another
+      // activity attempt (a reset CompleteMultipartUpload can take two).
+      const injected = Object.values(stats.faults).reduce((n, k) => n + k, 0);
+      assert.ok(result.retries >= injected, `${result.retries} retries for ${injected} faults`);
       assert.equal(result.size, reference.size);
       proxy.pause(true);
       await assertSameArchive(
