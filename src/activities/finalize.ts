@@ -7,6 +7,8 @@ import type { ArchiveResult, ServerSideEncryption } from '../shared/request';
 import { tagArchive, writeManifest } from './manifest';
 
 export type StreamResult = Omit<ArchiveResult, 'bucket' | 'key' | 'durationMs'>;
+/** What recording a completed archive gives; the streaming activity adds its retries. */
+export type RecordedArchive = Omit<StreamResult, 'retries'>;
 
 /** Object metadata naming the run that wrote the archive, so a retry can recognise it. */
 export const RUN_METADATA = 'zipflow-run';
@@ -42,7 +44,7 @@ export async function recordArchive(
   },
   done: CompletedArchive,
   entryLines: AsyncIterable<Buffer>,
-): Promise<StreamResult> {
+): Promise<RecordedArchive> {
   let { sha256, crc32 } = done;
   if (sha256 === undefined || crc32 === undefined) {
     // Node's hash state cannot be saved across attempts, so a resumed run reads the archive back.

@@ -1,4 +1,5 @@
-import { createS3Client, UnknownProfileError } from '../s3/client';
+import { Context } from '@temporalio/activity';
+import { createS3Client, s3Retries, UnknownProfileError } from '../s3/client';
 import { s3Failure } from './failures';
 import { abortUploads } from '../s3/destination';
 import { deletePrefix } from '../s3/objects';
@@ -14,17 +15,21 @@ export interface DiscardInput {
   statePrefix: string;
 }
 
-/** Removes what a run leaves while it works: its multipart uploads and its state objects. */
-export async function discardRun(input: DiscardInput): Promise<void> {
+/**
+ * Removes what a run leaves while it works: its multipart uploads and its state objects.
+ * Returns the retries it took (S3 retries and attempts beyond the first).
+ */
+export async function discardRun(input: DiscardInput): Promise<{ retries: number }> {
   const { destination } = input.request;
   try {
     const dst = await createS3Client({ profile: destination.profile });
     await abortUploads(dst, destination.bucket, destination.key);
     await deletePrefix(dst, destination.bucket, input.statePrefix);
+    return { retries: s3Retries(dst) + Context.current().info.attempt - 1 };
   } catch (err) {
     // No profile or no bucket: nothing can have been written there, so nothing is left.
-    if (err instanceof UnknownProfileError) return;
-    if ((err as { name?: unknown }).name === 'NoSuchBucket') return;
+    if (err instanceof UnknownProfileError) return { retries: 0 };
+    if ((err as { name?: unknown }).name === 'NoSuchBucket') return { retries: 0 };
     throw s3Failure(err, input.request);
   }
 }

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { createS3Client } from '../s3/client';
+import { createS3Client, s3Retries } from '../s3/client';
 import {
   getState,
   headObjects,
@@ -33,6 +34,8 @@ export interface PlanPageOutput {
   /** Sum of the entry names' UTF-8 lengths: with entries and bytes, bounds the archive size. */
   nameBytes: number;
   nextContinuationToken?: string;
+  /** S3 retries this page took, and its attempts beyond the first (ArchiveResult.retries). */
+  retries: number;
 }
 
 /** Lines of a key list read per planPage call, like a ListObjectsV2 page. */
@@ -90,6 +93,7 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
     bytes: objects.reduce((n, o) => n + o.size, 0),
     nameBytes: objects.reduce((n, o) => n + Buffer.byteLength(o.name ?? ''), 0),
     nextContinuationToken: page.nextContinuationToken,
+    retries: s3Retries(src) + s3Retries(dst) + Context.current().info.attempt - 1,
   };
 }
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../s3/client';
+import { createS3Client, s3Retries } from '../s3/client';
 import { withS3Failures } from './failures';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { objectExists, abortUploads } from '../s3/destination';
@@ -38,6 +38,7 @@ import {
   recordArchive,
   RUN_METADATA,
   skippedPrefix,
+  type RecordedArchive,
   type StreamResult,
 } from './finalize';
 
@@ -81,6 +82,8 @@ export interface StreamCheckpoint {
    * figures of a resumed attempt (absent in checkpoints of earlier versions).
    */
   sourceBytesDone?: number;
+  /** S3 retries of earlier attempts, as of their last heartbeat (ArchiveResult.retries). */
+  retries?: number;
 }
 
 /**
@@ -103,14 +106,22 @@ async function streamPlannedArchive(input: StreamInput): Promise<StreamResult> {
   if (previous) {
     // An earlier attempt may have completed the upload and died before returning.
     const completed = await completedByThisRun(dst, location, input.partSize, previous);
-    if (completed)
-      return recordArchive(dst, location, completed, listedManifestChunks(dst, location));
+    if (completed) {
+      const recorded = await recordArchive(
+        dst,
+        location,
+        completed,
+        listedManifestChunks(dst, location),
+      );
+      return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
+    }
   }
   const streamer = previous
     ? await ArchiveStreamer.resume(input, src, dst, previous)
     : await ArchiveStreamer.start(input, src, dst);
   try {
-    return await streamer.run();
+    const recorded = await streamer.run();
+    return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
   } catch (err) {
     if (err instanceof ZipInputError)
       throw ApplicationFailure.nonRetryable(err.message, 'InvalidEntry');
@@ -251,7 +262,7 @@ class ArchiveStreamer {
     return new ArchiveStreamer(input, src, dst, session, from, held);
   }
 
-  async run(): Promise<StreamResult> {
+  async run(): Promise<RecordedArchive> {
     this.progress.start();
     try {
       return await this.stream();
@@ -260,7 +271,7 @@ class ArchiveStreamer {
     }
   }
 
-  private async stream(): Promise<StreamResult> {
+  private async stream(): Promise<RecordedArchive> {
     const { request, statePrefix } = this.input;
     if (this.encoder.entryInFlight) {
       // Resumed inside a STORE entry: re-read the source from the byte the checkpoint reached.
@@ -451,6 +462,7 @@ class ArchiveStreamer {
       resentBytes: this.initial.resentBytes + this.writer.resentBytes,
       partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
       resumes: this.initial.resumes,
+      retries: (this.initial.retries ?? 0) + s3Retries(this.src) + s3Retries(this.dst),
     };
   }
 
@@ -458,7 +470,7 @@ class ArchiveStreamer {
     if (this.ctx.cancellationSignal.aborted) throw this.ctx.cancellationSignal.reason;
   }
 
-  private async complete(entries: number): Promise<StreamResult> {
+  private async complete(entries: number): Promise<RecordedArchive> {
     const { destination } = this.input.request;
     const partCount = Math.max(1, Math.ceil(this.position / this.partSize));
     const held = (await this.session.listParts()).filter((p) => p.partNumber <= partCount);
@@ -506,6 +518,15 @@ class ArchiveStreamer {
       this.spill.read('manifest'),
     );
   }
+}
+
+/**
+ * The streaming activity's retries (ArchiveResult.retries): earlier attempts' S3 retries as of
+ * their last heartbeat, this attempt's, and the attempts beyond the first.
+ */
+function retriesSoFar(previous: StreamCheckpoint | undefined, clients: S3Client[]): number {
+  const attempts = Context.current().info.attempt - 1;
+  return (previous?.retries ?? 0) + clients.reduce((n, c) => n + s3Retries(c), 0) + attempts;
 }
 
 /** The spilled manifest chunks of a run, in order (their names are zero-padded numbers). */

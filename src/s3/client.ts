@@ -8,6 +8,24 @@ export interface S3Target {
 }
 
 /**
+ * Retries and timeouts of every S3 request. The SDK's standard retry mode backs off
+ * exponentially with full jitter (base 100 ms, 500 ms for throttling errors such as 503
+ * SlowDown, at most 20 s a wait); 8 attempts ride out a SlowDown storm of half a minute or a
+ * store restart of a few seconds, where the SDK's default of 3 gives up within a second or so.
+ * A connection must open within 5 s, and a socket silent for 8 s (no byte sent or received,
+ * while waiting for a response or reading a body) fails the attempt with a TimeoutError, which
+ * is retried: a stalled request ends within about 11 s (the SDK arms timeouts of 6 s or more 3 s
+ * after the request starts), inside the stream activity's 20 s heartbeat timeout. Inactivity,
+ * not total time, since a 5 GiB part may take minutes while its bytes keep flowing.
+ */
+export const S3_RETRY = {
+  maxAttempts: 8,
+  retryMode: 'standard',
+  connectionTimeoutMs: 5_000,
+  socketTimeoutMs: 8_000,
+} as const;
+
+/**
  * The one S3 client factory. Region, endpoint and credentials come from the AWS SDK's own
  * resolution (environment, profiles, instance roles). Custom endpoints (MinIO and other
  * S3-compatible stores) get path-style addressing, since they rarely serve virtual hosts.
@@ -30,6 +48,13 @@ export async function createS3Client(target: S3Target = {}): Promise<S3Client> {
     forcePathStyle: usesPathStyle(settings ?? {}),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: S3_RETRY.maxAttempts,
+    retryMode: S3_RETRY.retryMode,
+    // Options of the SDK's NodeHttpHandler.
+    requestHandler: {
+      connectionTimeout: S3_RETRY.connectionTimeoutMs,
+      socketTimeout: S3_RETRY.socketTimeoutMs,
+    },
   });
   client.middlewareStack.add(
     (next) => async (args) => {
@@ -45,7 +70,46 @@ export async function createS3Client(target: S3Target = {}): Promise<S3Client> {
     },
     { step: 'initialize', name: 'zipflowBucketOfError' },
   );
+  countRetries(client);
   return client;
+}
+
+const retryCounts = new WeakMap<S3Client, { retries: number }>();
+
+/**
+ * Counts the retries a client makes: after the retry middleware, every output and every error
+ * carries `$metadata.attempts`; each attempt beyond the first is a retry.
+ */
+function countRetries(client: S3Client): void {
+  const count = { retries: 0 };
+  retryCounts.set(client, count);
+  const add = (metadata: { attempts?: number } | undefined): void => {
+    count.retries += Math.max(0, (metadata?.attempts ?? 1) - 1);
+  };
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        const out = await next(args);
+        add((out.output as { $metadata?: { attempts?: number } }).$metadata);
+        return out;
+      } catch (err) {
+        add((err as { $metadata?: { attempts?: number } }).$metadata);
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'zipflowRetryCount' },
+  );
+}
+
+/** Retries this client has made so far: the SDK's, plus any noted with noteRetry. */
+export function s3Retries(client: S3Client): number {
+  return retryCounts.get(client)?.retries ?? 0;
+}
+
+/** Notes a retry the SDK cannot make itself, such as reading a broken response body again. */
+export function noteRetry(client: S3Client): void {
+  const count = retryCounts.get(client);
+  if (count) count.retries += 1;
 }
 
 /** A named profile that neither ~/.aws/config nor ~/.aws/credentials (as the worker sees them) holds. */

@@ -1,4 +1,5 @@
 import type { ByteSource } from '../zip';
+import { noteRetry } from './client';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -202,7 +203,15 @@ export class SourceChangedError extends Error {
   }
 }
 
-/** Reads an object as it was listed: If-Match on the listed ETag, optionally from a byte offset. */
+/** Times a broken response body is read again from where it broke, per object read. */
+export const BODY_RETRIES = 5;
+
+/**
+ * Reads an object as it was listed: If-Match on the listed ETag, optionally from a byte offset.
+ * A body that breaks mid-way (connection reset, socket timeout) is read on from the byte it
+ * reached with another ranged GET, pinned to the same ETag, up to BODY_RETRIES times: the SDK
+ * retries requests, but not a body the caller is already reading.
+ */
 export async function readListedObject(
   client: S3Client,
   bucket: string,
@@ -211,6 +220,42 @@ export async function readListedObject(
   signal?: AbortSignal,
 ): Promise<ByteSource> {
   if (fromByte > 0 && fromByte >= object.size) return []; // resumed at the end of its data
+  const first = await getListed(client, bucket, object, fromByte, signal);
+  return resumableBody(first, fromByte, (at) => {
+    noteRetry(client);
+    return getListed(client, bucket, object, at, signal);
+  });
+}
+
+/** A body that, when it breaks, goes on with `reopen(byte reached)`, up to BODY_RETRIES times. */
+export async function* resumableBody(
+  first: AsyncIterable<Uint8Array>,
+  fromByte: number,
+  reopen: (at: number) => Promise<AsyncIterable<Uint8Array>>,
+): AsyncGenerator<Uint8Array> {
+  let body = first;
+  let position = fromByte;
+  for (let retries = 0; ; retries++) {
+    try {
+      for await (const chunk of body) {
+        position += chunk.length;
+        yield chunk;
+      }
+      return;
+    } catch (err) {
+      if (retries >= BODY_RETRIES || (err as { name?: string }).name === 'AbortError') throw err;
+      body = await reopen(position);
+    }
+  }
+}
+
+async function getListed(
+  client: S3Client,
+  bucket: string,
+  object: ListedObject,
+  fromByte: number,
+  signal: AbortSignal | undefined,
+): Promise<AsyncIterable<Uint8Array>> {
   // One short-lived signal per read, linked to the caller's: the SDK adds a listener to the
   // signal it is given, and thousands of reads must not pile listeners onto one signal.
   const link = linkSignal(signal);
@@ -264,9 +309,17 @@ export async function putState(
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 }
 
+/** A state object's bytes; a body that breaks while being read is fetched again. */
 export async function getState(client: S3Client, bucket: string, key: string): Promise<Buffer> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await out.Body!.transformToByteArray());
+  for (let retries = 0; ; retries++) {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    try {
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (err) {
+      if (retries >= BODY_RETRIES) throw err;
+      noteRetry(client);
+    }
+  }
 }
 
 /** Deletes every object under a prefix (state objects of a run). */

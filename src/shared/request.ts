@@ -181,6 +181,14 @@ export interface ArchiveResult {
   skipped: number;
   /** How often the streaming activity continued from a checkpoint. */
   resumes: number;
+  /**
+   * Retries that got the run past a transient fault: S3 requests the worker's SDK sent again
+   * (500 InternalError, 503 SlowDown, reset or stalled connections), response bodies read on
+   * after they broke, and attempts of the planning and streaming activities beyond the first.
+   * 0 when nothing failed. Counted up to each attempt's last heartbeat, so a crashed attempt's
+   * last few may be missing.
+   */
+  retries: number;
   durationMs: number;
   /** What reading the archive back found, when the request asked to verify it. */
   verification?: VerificationReport;

@@ -77,6 +77,8 @@ export interface PlanState {
   bytes: number;
   nameBytes: number;
   continuationToken?: string;
+  /** Retries the planning activities took (ArchiveResult.retries); absent in older runs. */
+  planRetries?: number;
   /** Planning pages per workflow run before continue-as-new (keeps history small). */
   pagesPerRun: number;
   /**
@@ -206,6 +208,7 @@ export async function archive(
       state.bytes += page.bytes;
       state.nameBytes += page.nameBytes;
       state.continuationToken = page.nextContinuationToken;
+      state.planRetries = (state.planRetries ?? 0) + (page.retries ?? 0);
       Object.assign(progress, { entriesTotal: state.entries, bytesTotal: state.bytes }, stamp());
       // One more event per page, written with the next page's command: totals grow as listed.
       if (page.entries > 0)
@@ -272,11 +275,15 @@ export async function archive(
       currentPart: result.parts,
       resumes: result.resumes,
     });
-    await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
+    const discarded = await CancellationScope.nonCancellable(() =>
+      discardRun({ request, statePrefix }),
+    );
     return {
       bucket: request.destination.bucket,
       key: request.destination.key,
       ...result,
+      // Histories from before discardRun reported retries replay with an undefined result.
+      retries: result.retries + (state.planRetries ?? 0) + (discarded?.retries ?? 0),
       durationMs: Date.now() - state.startedAt,
       ...(verification ? { verification } : {}),
     };

@@ -12,10 +12,12 @@ import { ensureTools } from './tools';
 /** What a running local stack looks like; saved as JSON so `zipflow dev down` can find it. */
 export interface StackState {
   dir: string;
-  temporal: { pid: number; address: string; uiUrl: string; dbFile: string };
-  minio: { pid: number; endpoint: string; consoleUrl: string; dataDir: string };
+  temporal: { pid: number; address: string; uiUrl: string; dbFile: string; args: string[] };
+  minio: { pid: number; endpoint: string; consoleUrl: string; dataDir: string; args: string[] };
   env: Record<string, string>;
 }
+
+export type StackServer = 'temporal' | 'minio';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -142,28 +144,35 @@ export async function startStack(options: StartOptions = {}): Promise<StackState
     MINIO_KMS_SECRET_KEY: `${DEV_KMS_KEY_NAME}:${devKmsKey(dir)}`,
   };
 
+  const minioArgs = [
+    'server',
+    dataDir,
+    '--quiet',
+    '--address',
+    `${LOOPBACK}:${mPort}`,
+    '--console-address',
+    `${LOOPBACK}:${consolePort}`,
+  ];
   const temporalPid = startProcess(dir, 'temporal', tools.temporal, temporalArgs, process.env);
-  const minioPid = startProcess(
-    dir,
-    'minio',
-    tools.minio,
-    [
-      'server',
-      dataDir,
-      '--quiet',
-      '--address',
-      `${LOOPBACK}:${mPort}`,
-      '--console-address',
-      `${LOOPBACK}:${consolePort}`,
-    ],
-    minioEnv,
-  );
+  const minioPid = startProcess(dir, 'minio', tools.minio, minioArgs, minioEnv);
   const endpoint = `http://${LOOPBACK}:${mPort}`;
   const address = `${LOOPBACK}:${tPort}`;
   const state: StackState = {
     dir,
-    temporal: { pid: temporalPid, address, uiUrl: `http://${LOOPBACK}:${uiPort}`, dbFile },
-    minio: { pid: minioPid, endpoint, consoleUrl: `http://${LOOPBACK}:${consolePort}`, dataDir },
+    temporal: {
+      pid: temporalPid,
+      address,
+      uiUrl: `http://${LOOPBACK}:${uiPort}`,
+      dbFile,
+      args: temporalArgs,
+    },
+    minio: {
+      pid: minioPid,
+      endpoint,
+      consoleUrl: `http://${LOOPBACK}:${consolePort}`,
+      dataDir,
+      args: minioArgs,
+    },
     env: {
       [ENV.temporalAddress]: address,
       [ENV.temporalNamespace]: DEFAULTS.temporalNamespace,
@@ -175,34 +184,70 @@ export async function startStack(options: StartOptions = {}): Promise<StackState
       ZIPFLOW_TEMPORAL_UI: `http://${LOOPBACK}:${uiPort}`,
     },
   };
-  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2), { mode: 0o600 });
+  writeStackState(state);
   try {
-    await Promise.all([
-      waitFor(
-        'MinIO',
-        60_000,
-        async () => (await fetch(`${endpoint}/minio/health/live`)).ok,
-        path.join(dir, 'minio.log'),
-      ),
-      waitFor(
-        'Temporal dev server',
-        90_000,
-        () => temporalHealthy(address),
-        path.join(dir, 'temporal.log'),
-      ),
-      waitFor(
-        'Temporal Web UI',
-        90_000,
-        async () => (await fetch(state.temporal.uiUrl)).ok,
-        path.join(dir, 'temporal.log'),
-      ),
-    ]);
+    await Promise.all([waitForServer(state, 'minio'), waitForServer(state, 'temporal')]);
   } catch (err) {
     await stopStack(state);
     throw err;
   }
   log(`stack up: Temporal ${address} (UI ${state.temporal.uiUrl}), MinIO ${endpoint}`);
   return state;
+}
+
+function writeStackState(state: StackState): void {
+  fs.writeFileSync(path.join(state.dir, 'state.json'), JSON.stringify(state, null, 2), {
+    mode: 0o600,
+  });
+}
+
+async function waitForServer(state: StackState, server: StackServer): Promise<void> {
+  const logFile = path.join(state.dir, `${server}.log`);
+  if (server === 'minio') {
+    const { endpoint } = state.minio;
+    await waitFor(
+      'MinIO',
+      60_000,
+      async () => (await fetch(`${endpoint}/minio/health/live`)).ok,
+      logFile,
+    );
+    return;
+  }
+  await Promise.all([
+    waitFor('Temporal dev server', 90_000, () => temporalHealthy(state.temporal.address), logFile),
+    waitFor('Temporal Web UI', 90_000, async () => (await fetch(state.temporal.uiUrl)).ok, logFile),
+  ]);
+}
+
+/**
+ * Restarts one server of a running stack as a crash and recovery would: stops it (SIGTERM, then
+ * SIGKILL), waits `downMs`, and starts it again on the same ports with the same data (the
+ * Temporal database file, MinIO's data folder and credentials). Returns the new state (new pid),
+ * also saved to the stack's state file.
+ */
+export async function restartServer(
+  state: StackState,
+  server: StackServer,
+  options: { downMs?: number } = {},
+): Promise<StackState> {
+  await stopProcesses([state[server].pid]);
+  if (options.downMs) await new Promise((r) => setTimeout(r, options.downMs));
+  const tools = await ensureTools(() => {});
+  const env =
+    server === 'minio'
+      ? {
+          ...process.env,
+          MINIO_ROOT_USER: state.env[ENV.accessKeyId],
+          MINIO_ROOT_PASSWORD: state.env[ENV.secretAccessKey],
+          MINIO_BROWSER: 'on',
+          MINIO_UPDATE: 'off',
+        }
+      : process.env;
+  const pid = startProcess(state.dir, server, tools[server], state[server].args, env);
+  const next: StackState = { ...state, [server]: { ...state[server], pid } };
+  writeStackState(next);
+  await waitForServer(next, server);
+  return next;
 }
 
 async function temporalHealthy(address: string): Promise<boolean> {
@@ -220,12 +265,15 @@ export async function stopStack(
   state: StackState,
   options: { keepData?: boolean } = {},
 ): Promise<void> {
-  const pids = [state.temporal.pid, state.minio.pid];
+  await stopProcesses([state.temporal.pid, state.minio.pid]);
+  if (!options.keepData) fs.rmSync(state.dir, { recursive: true, force: true });
+}
+
+async function stopProcesses(pids: number[]): Promise<void> {
   for (const pid of pids) signalGroup(pid, 'SIGTERM');
   const until = Date.now() + 10_000;
   while (pids.some(isAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   for (const pid of pids) if (isAlive(pid)) signalGroup(pid, 'SIGKILL');
-  if (!options.keepData) fs.rmSync(state.dir, { recursive: true, force: true });
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

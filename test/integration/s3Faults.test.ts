@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { archiveWorkflowId, type ArchiveResult } from '../../src/shared/request';
+import { temporalClient, uniqueName } from '../support/env';
+import { FAULT_KINDS, faultSeed, startFaultProxy } from '../support/faultProxy';
+import {
+  archiveKey,
+  assertSameArchive,
+  mixedRequest,
+  mixedSourceFixture,
+  referenceArchive,
+} from '../support/reliability';
+import { killHard, startWorkerProcess } from '../support/workerProcess';
+
+const fixture = mixedSourceFixture();
+
+test('through a proxy injecting 500s, 503 SlowDown, connection resets and stalls, the archive completes byte-identical and the result counts the retries', async (t) => {
+  const seed = faultSeed();
+  t.diagnostic(`fault seed ${seed} (replay with ZIPFLOW_FAULT_SEED=${seed})`);
+  const { client: temporal, close } = await temporalClient();
+  const proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed,
+    rate: 0.15,
+    weights: { internalError: 3, slowDown: 3, resetRequest: 2, resetResponse: 2, stall: 1 },
+    stallMs: 15_000, // longer than the SDK's 8 s socket timeout (src/s3/client.ts)
+  });
+  try {
+    const referenceKey = archiveKey('reference');
+    const reference = await referenceArchive(
+      temporal,
+      mixedRequest(fixture.source, fixture.destination, referenceKey),
+    );
+    assert.equal(reference.retries, 0, 'a run without faults retries nothing');
+    assert.ok(reference.parts >= 4, `${reference.parts} parts`);
+
+    const key = archiveKey('faulty');
+    const taskQueue = uniqueName('tq-faults');
+    const worker = startWorkerProcess(taskQueue, [], { env: { AWS_ENDPOINT_URL_S3: proxy.url } });
+    try {
+      const started = Date.now();
+      const result = (await temporal.workflow.execute('archive', {
+        taskQueue,
+        workflowId: archiveWorkflowId({ bucket: fixture.destination, key }),
+        args: [mixedRequest(fixture.source, fixture.destination, key)],
+      })) as ArchiveResult;
+      const stats = proxy.stats();
+      t.diagnostic(
+        `${stats.requests} requests, faults ${JSON.stringify(stats.faults)}; result: retries ${result.retries}, resumes ${result.resumes}, ${result.parts} parts, ${result.size} bytes, ${Date.now() - started} ms`,
+      );
+      for (const kind of FAULT_KINDS) assert.ok(stats.faults[kind] > 0, `no ${kind} injected`);
+      // Each fault is retried once somewhere: by the SDK, as a body read on, or as another
+      // activity attempt (a reset CompleteMultipartUpload can take two).
+      const injected = Object.values(stats.faults).reduce((n, k) => n + k, 0);
+      assert.ok(result.retries >= injected, `${result.retries} retries for ${injected} faults`);
+      assert.equal(result.size, reference.size);
+      proxy.pause(true);
+      await assertSameArchive(
+        fixture,
+        { key, result: result },
+        { key: referenceKey, result: reference },
+      );
+    } finally {
+      await killHard(worker);
+    }
+  } finally {
+    await proxy.close();
+    await close();
+  }
+});
