@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { readListedObject, type ListedObject } from '../s3/objects';
 import type { ByteSource } from '../zip';
@@ -36,6 +37,9 @@ export class ReadAhead {
     private readonly limits: ReadAheadLimits = DEFAULT_READ_AHEAD,
   ) {
     this.next = from;
+    // Each GET in flight listens on the activity's signal: up to `count` reads ahead, plus
+    // the streamed entry and the parts being uploaded, are expected, not a leak.
+    setMaxListeners(limits.count + 16, signal);
   }
 
   /** The bytes of objects[index]: fetched ahead when small, else a streamed GET. */
