@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -46,6 +47,9 @@ const { streamArchive } = proxyActivities<typeof activities>({
   startToCloseTimeout: '24 hours',
   // A dead worker's activity is retried after this; heartbeats carry the checkpoint.
   heartbeatTimeout: '20 seconds',
+  // On cancel, wait until the activity has stopped: only then may discardRun clean up, or a
+  // still-running attempt could write state objects after the cleanup.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 10 },
 });
 
@@ -57,6 +61,7 @@ const { readWatermark, writeWatermark } = proxyActivities<typeof activities>({
 const { verifyArchive } = proxyActivities<typeof activities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5 },
 });
 

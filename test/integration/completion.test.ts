@@ -40,7 +40,7 @@ before(async () => {
 
 after(async () => {
   // The activity ran without its workflow: clean up as the workflow does when a run ends.
-  for (const input of runs) await discardRun(input);
+  for (const input of runs) await new MockActivityEnvironment().run(discardRun, input);
   await source.remove();
   await destination.remove();
 });
@@ -52,7 +52,7 @@ async function planned(key: string): Promise<StreamInput> {
     compression: { method: 'store' },
   };
   const statePrefix = `.zipflow/state/${uniqueName('run')}/`;
-  await planPage({ request, statePrefix, chunk: 0 });
+  await new MockActivityEnvironment().run(planPage, { request, statePrefix, chunk: 0 });
   const input = { request, statePrefix, chunks: 1, partSize: 5 * 1024 * 1024 };
   runs.push(input);
   return input;

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { type ArchiveRequest } from '../../src/shared/request';
 import { planPage, readPlanChunk } from '../../src/activities/plan';
@@ -167,7 +168,8 @@ test('planPage continues a key list from its "<offset>:<ETag>" token and writes 
   const list = await putKeyList('data/readme.txt\ndata/img/a.jpg\ndata/ünï/日本.txt\n');
   const { etag } = await readKeyListPage(client, { bucket: destination.name, key: list }, 0);
   const statePrefix = `.zipflow/state/${uniqueName('plan')}/`;
-  const page = await planPage({
+  // Called as the worker calls it: inside an activity context.
+  const page = await new MockActivityEnvironment().run(planPage, {
     request: request(
       `${uniqueName('plan')}.zip`,
       { keyList: { bucket: destination.name, key: list } },
