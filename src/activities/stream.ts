@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, s3Retries } from '../s3/client';
 import { withS3Failures } from './failures';
+import { throwIfCancelRequested } from './cancel';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { objectExists, abortUploads } from '../s3/destination';
 import {
@@ -488,6 +489,7 @@ class ArchiveStreamer {
         crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
       })),
     );
+    await throwIfCancelRequested(); // completing cannot be undone: honour a cancel first
     const done = await this.session
       .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
       .catch((err: unknown) => {

@@ -185,6 +185,7 @@ test('planPage continues a key list from its "<offset>:<ETag>" token and writes 
     bytes: objects.get('data/img/a.jpg')!.length + objects.get('data/ünï/日本.txt')!.length,
     nameBytes: names.reduce((n, name) => n + Buffer.byteLength(name), 0),
     nextContinuationToken: undefined,
+    retries: 0,
   });
   const planned = await readPlanChunk(client, destination.name, statePrefix, 0);
   assert.deepEqual(
