@@ -489,7 +489,7 @@ class ArchiveStreamer {
         crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
       })),
     );
-    await throwIfCancelRequested(); // completing cannot be undone: honour a cancel first
+    await throwIfCancelRequested(this.details()); // completing cannot be undone: honour a cancel first
     const done = await this.session
       .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
       .catch((err: unknown) => {
