@@ -1,5 +1,5 @@
-import { Context } from '@temporalio/activity';
-import { createS3Client, s3Retries, UnknownProfileError } from '../s3/client';
+import { createS3Client, UnknownProfileError } from '../s3/client';
+import { attemptRetries } from './retries';
 import { s3Failure } from './failures';
 import { abortUploads } from '../s3/destination';
 import { deletePrefix } from '../s3/objects';
@@ -25,7 +25,7 @@ export async function discardRun(input: DiscardInput): Promise<{ retries: number
     const dst = await createS3Client({ profile: destination.profile });
     await abortUploads(dst, destination.bucket, destination.key);
     await deletePrefix(dst, destination.bucket, input.statePrefix);
-    return { retries: s3Retries(dst) + Context.current().info.attempt - 1 };
+    return { retries: attemptRetries([dst]) };
   } catch (err) {
     // No profile or no bucket: nothing can have been written there, so nothing is left.
     if (err instanceof UnknownProfileError) return { retries: 0 };

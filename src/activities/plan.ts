@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { createS3Client, s3Retries } from '../s3/client';
+import { createS3Client } from '../s3/client';
+import { attemptRetries } from './retries';
 import {
   getState,
   headObjects,
@@ -93,7 +93,7 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
     bytes: objects.reduce((n, o) => n + o.size, 0),
     nameBytes: objects.reduce((n, o) => n + Buffer.byteLength(o.name ?? ''), 0),
     nextContinuationToken: page.nextContinuationToken,
-    retries: s3Retries(src) + s3Retries(dst) + Context.current().info.attempt - 1,
+    retries: attemptRetries([src, dst]),
   };
 }
 

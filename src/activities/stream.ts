@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, s3Retries } from '../s3/client';
 import { withS3Failures } from './failures';
 import { throwIfCancelRequested } from './cancel';
+import { attemptRetries } from './retries';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { objectExists, abortUploads } from '../s3/destination';
 import {
@@ -527,8 +528,7 @@ class ArchiveStreamer {
  * their last heartbeat, this attempt's, and the attempts beyond the first.
  */
 function retriesSoFar(previous: StreamCheckpoint | undefined, clients: S3Client[]): number {
-  const attempts = Context.current().info.attempt - 1;
-  return (previous?.retries ?? 0) + clients.reduce((n, c) => n + s3Retries(c), 0) + attempts;
+  return (previous?.retries ?? 0) + attemptRetries(clients);
 }
 
 /** The spilled manifest chunks of a run, in order (their names are zero-padded numbers). */

@@ -9,6 +9,7 @@ import {
   defineSignal,
   log,
   proxyActivities,
+  type SearchAttributes,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -171,8 +172,15 @@ export async function archive(
     // Late or stray signals do not move a finished (or not yet streaming) run.
     if (progress.phase === 'stream') Object.assign(progress, streamFigures(update), stamp());
   });
-  const enter = (phase: ArchivePhase, figures: Partial<ArchiveProgress> = {}): void => {
+  // One place moves the phase: the progress query and the ZipflowPhase search attribute
+  // (with any other attribute that changes at the same step, in one upsert).
+  const enter = (
+    phase: ArchivePhase,
+    figures: Partial<ArchiveProgress> = {},
+    attributes: SearchAttributes = {},
+  ): void => {
     Object.assign(progress, figures, { phase }, stamp());
+    upsertSearchAttributes({ ...attributes, ZipflowPhase: [phase] });
   };
   upsertSearchAttributes({
     ZipflowDestination: [`s3://${request.destination.bucket}/${request.destination.key}`],
@@ -222,7 +230,6 @@ export async function archive(
     if (state.entries === 0 && modified && !request.allowEmpty) {
       // Nothing modified since the watermark: a success without an archive; the watermark
       // stays, so the next run looks from the same point.
-      upsertSearchAttributes({ ZipflowPhase: ['done'] });
       enter('done');
       await CancellationScope.nonCancellable(() => discardRun({ request, statePrefix }));
       return {
@@ -250,12 +257,7 @@ export async function archive(
       },
       request.partSize,
     );
-    upsertSearchAttributes({
-      ZipflowPhase: ['stream'],
-      ZipflowEntries: [state.entries],
-      ZipflowBytes: [state.bytes],
-    });
-    enter('stream');
+    enter('stream', {}, { ZipflowEntries: [state.entries], ZipflowBytes: [state.bytes] });
     const result = await streamArchive({ request, statePrefix, chunks: state.chunks, partSize });
     if (request.verify) enter('verify');
     const verification = request.verify ? await verify(request, result.sha256) : undefined;
@@ -272,14 +274,17 @@ export async function archive(
         },
       });
     }
-    upsertSearchAttributes({ ZipflowPhase: ['done'], ZipflowBytes: [result.size] });
-    enter('done', {
-      entriesDone: result.entries,
-      bytesDone: state.bytes,
-      partsDone: result.parts,
-      currentPart: result.parts,
-      resumes: result.resumes,
-    });
+    enter(
+      'done',
+      {
+        entriesDone: result.entries,
+        bytesDone: state.bytes,
+        partsDone: result.parts,
+        currentPart: result.parts,
+        resumes: result.resumes,
+      },
+      { ZipflowBytes: [result.size] },
+    );
     const discarded = await CancellationScope.nonCancellable(() =>
       discardRun({ request, statePrefix }),
     );
@@ -296,7 +301,6 @@ export async function archive(
     if (err instanceof ContinueAsNew) throw err;
     // Nothing half-done stays behind, even when the run was cancelled.
     await CancellationScope.nonCancellable(async () => {
-      upsertSearchAttributes({ ZipflowPhase: ['failed'] });
       enter('failed');
       // The run's own failure is what the caller must see; a cleanup that fails too (e.g.
       // AccessDenied on the destination) is in the history and the worker's log.
@@ -318,7 +322,6 @@ const PROBLEMS_IN_MESSAGE = 5;
  * leaves the archive in place (it is complete, and the report says what to look at).
  */
 async function verify(request: ArchiveRequest, sha256: string): Promise<VerificationReport> {
-  upsertSearchAttributes({ ZipflowPhase: ['verify'] });
   const { bucket, key, profile } = request.destination;
   const report = await verifyArchive({ bucket, key, profile, expectedSha256: sha256 });
   if (report.ok) return report;
