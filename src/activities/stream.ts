@@ -33,6 +33,7 @@ import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/reque
 import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead } from './readAhead';
 import { ProgressReporter } from './progress';
+import { KeepAlive } from './keepAlive';
 import { combinedCrc32, PartWriter } from './parts';
 import { entryName, readPlanChunk } from './plan';
 import {
@@ -98,12 +99,25 @@ export function streamArchive(input: StreamInput): Promise<StreamResult> {
 }
 
 async function streamPlannedArchive(input: StreamInput): Promise<StreamResult> {
+  const previous = Context.current().info.heartbeatDetails as StreamCheckpoint | undefined;
+  const keepAlive = new KeepAlive(() => previous);
+  try {
+    return await streamFrom(input, previous, keepAlive);
+  } finally {
+    keepAlive.stop();
+  }
+}
+
+async function streamFrom(
+  input: StreamInput,
+  previous: StreamCheckpoint | undefined,
+  keepAlive: KeepAlive,
+): Promise<StreamResult> {
   const { request } = input;
   const [src, dst] = await Promise.all([
     createS3Client({ profile: request.source.profile }),
     createS3Client({ profile: request.destination.profile }),
   ]);
-  const previous = Context.current().info.heartbeatDetails as StreamCheckpoint | undefined;
   const location = { ...request.destination, statePrefix: input.statePrefix };
   if (previous) {
     // An earlier attempt may have completed the upload and died before returning.
@@ -119,8 +133,8 @@ async function streamPlannedArchive(input: StreamInput): Promise<StreamResult> {
     }
   }
   const streamer = previous
-    ? await ArchiveStreamer.resume(input, src, dst, previous)
-    : await ArchiveStreamer.start(input, src, dst);
+    ? await ArchiveStreamer.resume(input, src, dst, previous, keepAlive)
+    : await ArchiveStreamer.start(input, src, dst, keepAlive);
   try {
     const recorded = await streamer.run();
     return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
@@ -172,6 +186,7 @@ class ArchiveStreamer {
     private readonly src: S3Client,
     private readonly dst: S3Client,
     private readonly session: MultipartSession,
+    private readonly keepAlive: KeepAlive,
     from: StreamCheckpoint,
     held: HeldPart[],
   ) {
@@ -203,9 +218,15 @@ class ArchiveStreamer {
       onPart: (n) => this.partHeld(n),
       startedBefore: from.partsStarted,
     });
+    keepAlive.follow(() => this.details());
   }
 
-  static async start(input: StreamInput, src: S3Client, dst: S3Client): Promise<ArchiveStreamer> {
+  static async start(
+    input: StreamInput,
+    src: S3Client,
+    dst: S3Client,
+    keepAlive: KeepAlive,
+  ): Promise<ArchiveStreamer> {
     const { destination } = input.request;
     if (!destination.overwrite && (await objectExists(dst, destination.bucket, destination.key))) {
       throw ApplicationFailure.nonRetryable(
@@ -236,8 +257,9 @@ class ArchiveStreamer {
       resumes: 0,
       sourceBytesDone: 0,
     };
+    keepAlive.follow(() => first);
     Context.current().heartbeat(first);
-    return new ArchiveStreamer(input, src, dst, session, first, []);
+    return new ArchiveStreamer(input, src, dst, session, keepAlive, first, []);
   }
 
   static async resume(
@@ -245,6 +267,7 @@ class ArchiveStreamer {
     src: S3Client,
     dst: S3Client,
     previous: StreamCheckpoint,
+    keepAlive: KeepAlive,
   ): Promise<ArchiveStreamer> {
     const { destination } = input.request;
     validateCheckpoint(previous.encoder);
@@ -261,7 +284,7 @@ class ArchiveStreamer {
       partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
       resumes: previous.resumes + 1,
     };
-    return new ArchiveStreamer(input, src, dst, session, from, held);
+    return new ArchiveStreamer(input, src, dst, session, keepAlive, from, held);
   }
 
   async run(): Promise<RecordedArchive> {
@@ -402,6 +425,7 @@ class ArchiveStreamer {
   private async emit(chunk: Buffer): Promise<void> {
     const start = this.position;
     this.position += chunk.length;
+    this.keepAlive.progressed();
     for (
       let part = Math.floor(start / this.partSize) + 1;
       part * this.partSize <= this.position;
@@ -455,6 +479,7 @@ class ArchiveStreamer {
       this.candidates.delete(this.partsDone);
       if (candidate) this.checkpoint = candidate;
     }
+    this.keepAlive.progressed();
     this.ctx.heartbeat(this.details());
   }
 

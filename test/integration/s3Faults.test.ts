@@ -68,3 +68,50 @@ test('through a proxy injecting 500s, 503 SlowDown, connection resets and stalls
     await close();
   }
 });
+
+test('an attempt waiting out S3 requests that stall one after another keeps heartbeating, so it is not abandoned and started over', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  // Three stalled CreateMultipartUpload requests in a row: each ends at the SDK's 8 s socket
+  // timeout and is retried, about 25 s in all, longer than the 20 s heartbeat timeout.
+  let stalls = 0;
+  const proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: 0,
+    rate: 0,
+    stallMs: 15_000,
+    faultFor: ({ method, url }) =>
+      method === 'POST' && /[?&]uploads(=|&|$)/.test(url) && stalls < 3
+        ? (stalls++, 'stall')
+        : undefined,
+  });
+  const key = archiveKey('stalled');
+  const taskQueue = uniqueName('tq-stalls');
+  const worker = startWorkerProcess(taskQueue, [], { env: { AWS_ENDPOINT_URL_S3: proxy.url } });
+  try {
+    const started = Date.now();
+    const workflowId = archiveWorkflowId({ bucket: fixture.destination, key });
+    const result = (await temporal.workflow.execute('archive', {
+      taskQueue,
+      workflowId,
+      args: [mixedRequest(fixture.source, fixture.destination, key)],
+    })) as ArchiveResult;
+    const elapsed = Date.now() - started;
+    const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
+    const attempts = (history.events ?? []).flatMap((e) =>
+      e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : [],
+    );
+    t.diagnostic(`result: retries ${result.retries}, resumes ${result.resumes}, ${elapsed} ms`);
+    assert.equal(proxy.stats().faults.stall, 3);
+    assert.ok(elapsed > 20_000, `the stalls took ${elapsed} ms, not past the heartbeat timeout`);
+    assert.ok(
+      attempts.every((n) => n === 1),
+      `an activity was abandoned while it waited on S3 (attempts ${attempts.join(', ')})`,
+    );
+    assert.equal(result.resumes, 0);
+    assert.equal(result.retries, 3, 'each stalled request retried once by the SDK');
+  } finally {
+    await killHard(worker);
+    await proxy.close();
+    await close();
+  }
+});

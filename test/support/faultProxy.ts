@@ -37,6 +37,8 @@ export interface FaultProxyOptions {
   stallMs: number;
   /** Delay before each request is handled: a slow store, to stretch a run out. */
   latencyMs?: number;
+  /** Picks the faults itself, in place of the seeded schedule (`rate` and `weights` unused). */
+  faultFor?: (request: { method: string; url: string }) => FaultKind | undefined;
 }
 
 export interface FaultProxy {
@@ -99,7 +101,11 @@ function faultSchedule(options: FaultProxyOptions): () => FaultKind | undefined 
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
-  const next = faultSchedule(options);
+  const scheduled = faultSchedule(options);
+  const next = (req: http.IncomingMessage): FaultKind | undefined =>
+    options.faultFor
+      ? options.faultFor({ method: req.method ?? 'GET', url: req.url ?? '/' })
+      : scheduled();
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   let requests = 0;
   let paused = false;
@@ -139,7 +145,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   });
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     requests += 1;
-    const fault = paused ? undefined : next();
+    const fault = paused ? undefined : next(req);
     if (fault) faults[fault] += 1;
     const socket = req.socket;
     const reset = (): void => {
