@@ -3,9 +3,12 @@ import { test } from 'node:test';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { GetObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/s3/client';
+import { freePort, isAlive, startStack, stopStack } from '../../src/client/dev/stack';
 import { s3, temporalClient, tempBucket, withWorker } from '../support/env';
 import { pingActivities } from '../support/pingWorkflow';
 
@@ -75,5 +78,37 @@ test('a named profile with endpoint_url and credentials reaches MinIO through th
     Object.assign(process.env, saved);
     fs.rmSync(dir, { recursive: true, force: true });
     await bucket.remove();
+  }
+});
+
+test('when a port it chose is taken before its server binds it, the stack starts again on other ports', async () => {
+  // The squatter also accepts the health probes sent to the port it holds.
+  const squatter = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  try {
+    const taken = (squatter.address() as net.AddressInfo).port;
+    let handedOut = 0;
+    const lines: string[] = [];
+    const state = await startStack({
+      log: (line) => lines.push(line),
+      // The first port (the Temporal frontend's) is already someone else's.
+      choosePort: () => (handedOut++ === 0 ? Promise.resolve(taken) : freePort()),
+    });
+    try {
+      assert.ok(
+        lines.some((l) => l.includes('starting again on other ports')),
+        lines.join('\n'),
+      );
+      assert.notEqual(state.temporal.address, `127.0.0.1:${taken}`);
+      assert.ok(isAlive(state.temporal.pid) && isAlive(state.minio.pid));
+      const connection = await Connection.connect({ address: state.temporal.address });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+    } finally {
+      await stopStack(state);
+    }
+    assert.ok(!fs.existsSync(state.dir), 'the stack folder is removed');
+  } finally {
+    squatter.close();
   }
 });

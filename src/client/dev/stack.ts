@@ -53,18 +53,31 @@ async function waitFor(
   what: string,
   deadlineMs: number,
   probe: () => Promise<boolean>,
-  logFile: string,
+  server: { pid: number; logFile: string },
 ): Promise<void> {
   const until = Date.now() + deadlineMs;
+  const tail = (): string =>
+    fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').slice(-2000) : '';
   while (Date.now() < until) {
     if (await probe().catch(() => false)) return;
+    if (!isAlive(server.pid)) throw new Error(`${what} exited. Last log lines:\n${tail()}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '';
   throw new Error(
-    `${what} did not become healthy within ${deadlineMs / 1000} s. Last log lines:\n${tail}`,
+    `${what} did not become healthy within ${deadlineMs / 1000} s. Last log lines:\n${tail()}`,
   );
 }
+
+/**
+ * A free port is found by binding port 0 and closing it; until the server binds it, any
+ * outgoing connection on the machine may take it as its own source port.
+ */
+function lostPortRace(err: unknown): boolean {
+  return err instanceof Error && /address already in use/i.test(err.message);
+}
+
+/** Starts on other ports when a chosen one was taken before the server could bind it. */
+const START_ATTEMPTS = 3;
 
 export function isAlive(pid: number): boolean {
   try {
@@ -96,6 +109,8 @@ export interface StartOptions {
    * data) between runs passes the same ones again so the data stays readable.
    */
   minioCredentials?: { accessKey: string; secretKey: string };
+  /** How each port is chosen (default: a free loopback port); tests use it to lose the race. */
+  choosePort?: () => Promise<number>;
 }
 
 /** Builds (once) and starts the Temporal dev server and MinIO on free loopback ports. */
@@ -104,9 +119,33 @@ export async function startStack(options: StartOptions = {}): Promise<StackState
   const tools = await ensureTools(log);
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-stack-'));
   fs.mkdirSync(dir, { recursive: true });
+  for (let attempt = 1; ; attempt++) {
+    const state = await launchStack(dir, tools, options);
+    try {
+      await Promise.all([waitForServer(state, 'minio'), waitForServer(state, 'temporal')]);
+      log(
+        `stack up: Temporal ${state.temporal.address} (UI ${state.temporal.uiUrl}), MinIO ${state.minio.endpoint}`,
+      );
+      return state;
+    } catch (err) {
+      await stopStack(state, { keepData: true });
+      if (attempt < START_ATTEMPTS && lostPortRace(err)) {
+        log('a chosen port was taken meanwhile: starting again on other ports');
+        continue;
+      }
+      if (!options.dir) fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+}
 
+async function launchStack(
+  dir: string,
+  tools: { temporal: string; minio: string },
+  options: StartOptions,
+): Promise<StackState> {
   const [tPort, uiPort, httpPort, metricsPort, mPort, consolePort] = await Promise.all(
-    Array.from({ length: 6 }, freePort),
+    Array.from({ length: 6 }, options.choosePort ?? freePort),
   );
   const dbFile = path.join(dir, 'temporal.sqlite');
   const temporalArgs = [
@@ -185,13 +224,6 @@ export async function startStack(options: StartOptions = {}): Promise<StackState
     },
   };
   writeStackState(state);
-  try {
-    await Promise.all([waitForServer(state, 'minio'), waitForServer(state, 'temporal')]);
-  } catch (err) {
-    await stopStack(state);
-    throw err;
-  }
-  log(`stack up: Temporal ${address} (UI ${state.temporal.uiUrl}), MinIO ${endpoint}`);
   return state;
 }
 
@@ -205,17 +237,21 @@ async function waitForServer(state: StackState, server: StackServer): Promise<vo
   const logFile = path.join(state.dir, `${server}.log`);
   if (server === 'minio') {
     const { endpoint } = state.minio;
-    await waitFor(
-      'MinIO',
-      60_000,
-      async () => (await fetch(`${endpoint}/minio/health/live`)).ok,
+    await waitFor('MinIO', 60_000, async () => (await fetch(`${endpoint}/minio/health/live`)).ok, {
+      pid: state.minio.pid,
       logFile,
-    );
+    });
     return;
   }
+  const temporal = { pid: state.temporal.pid, logFile };
   await Promise.all([
-    waitFor('Temporal dev server', 90_000, () => temporalHealthy(state.temporal.address), logFile),
-    waitFor('Temporal Web UI', 90_000, async () => (await fetch(state.temporal.uiUrl)).ok, logFile),
+    waitFor('Temporal dev server', 90_000, () => temporalHealthy(state.temporal.address), temporal),
+    waitFor(
+      'Temporal Web UI',
+      90_000,
+      async () => (await fetch(state.temporal.uiUrl)).ok,
+      temporal,
+    ),
   ]);
 }
 
