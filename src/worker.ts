@@ -1,5 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from './activities';
+import { bundleWorkflows } from './workflowBundle';
 import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
 
@@ -23,7 +24,9 @@ export async function createWorker(
     namespace: settings.namespace,
     ...dataConverter,
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
-    workflowsPath: overrides.workflowsPath ?? require.resolve('./workflows'),
+    workflowBundle: await bundleWorkflows(
+      overrides.workflowsPath ?? require.resolve('./workflows'),
+    ),
     activities: overrides.activities ?? activities,
     // Heartbeats carry the resume checkpoint: send them often so a retry loses little.
     maxHeartbeatThrottleInterval: '2 seconds',
