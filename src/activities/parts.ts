@@ -4,14 +4,18 @@ import zlib from 'node:zlib';
 
 /**
  * Cuts the archive byte stream into parts of exactly `partSize` bytes (the last may be
- * shorter) and uploads them with at most `concurrency` in flight; memory is bounded by
- * partSize × (concurrency + 1). On a resumed run it starts at a part boundary, drops the
+ * shorter) and uploads them with at most `concurrency` in flight. Bytes are copied once, into
+ * the part being filled; the buffers of parts S3 has taken are filled again, so memory is
+ * partSize × (concurrency + 1) and steady (no 16 MiB allocation, and no concatenated copy,
+ * per part). On a resumed run it starts at a part boundary, drops the
  * bytes before it (S3 holds them), and does not re-send a part S3 already holds with the
  * same size and CRC-32 (the bytes are deterministic, so a held part is the same part).
  */
 export class PartWriter {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The part being filled, and the buffers of sent parts free to fill again. */
+  private filling: Buffer | undefined;
+  private filled = 0;
+  private readonly spare: Buffer[] = [];
   private position: number;
   private nextPartNumber: number;
   private readonly inFlight = new Set<Promise<void>>();
@@ -62,33 +66,40 @@ export class PartWriter {
       if (chunk.length === 0) return;
     }
     this.position += chunk.length;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= this.partSize) {
-      const all = Buffer.concat(this.pending, this.pendingBytes);
-      const rest = all.subarray(this.partSize);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingBytes = rest.length;
-      await this.send(all.subarray(0, this.partSize));
+    while (chunk.length > 0) {
+      this.filling ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(this.partSize);
+      const copied = chunk.copy(this.filling, this.filled);
+      this.filled += copied;
+      chunk = chunk.subarray(copied);
+      if (this.filled === this.partSize) await this.sendFilled();
     }
   }
 
   /** Sends what is left as the last part and waits for every upload. */
   async finish(): Promise<void> {
-    if (this.pendingBytes > 0 || this.nextPartNumber === 1) {
-      await this.send(Buffer.concat(this.pending, this.pendingBytes));
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
+    if (this.filled > 0 || this.nextPartNumber === 1) await this.sendFilled();
     await Promise.all(this.inFlight);
     if (this.failure) throw this.failure;
   }
 
-  private async send(body: Buffer): Promise<void> {
+  private async sendFilled(): Promise<void> {
+    const buffer = this.filling ?? Buffer.alloc(0);
+    const body = buffer.subarray(0, this.filled);
+    this.filling = undefined;
+    this.filled = 0;
+    // Reused once S3 has the part (or the upload failed: the run stops anyway).
+    const release = (): void => {
+      if (buffer.length === this.partSize) this.spare.push(buffer);
+    };
+    await this.send(body, release);
+  }
+
+  private async send(body: Buffer, release: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     const partNumber = this.nextPartNumber++;
     const held = this.held.get(partNumber);
     if (held && held.size === body.length && held.checksumCRC32 === crc32Base64(zlib.crc32(body))) {
+      release();
       this.onPart(partNumber);
       return;
     }
@@ -102,7 +113,10 @@ export class PartWriter {
         this.failure ??= err;
       },
     );
-    const tracked = upload.finally(() => this.inFlight.delete(tracked));
+    const tracked = upload.finally(() => {
+      this.inFlight.delete(tracked);
+      release();
+    });
     this.inFlight.add(tracked);
   }
 }

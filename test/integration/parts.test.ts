@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PartWriter } from '../../src/activities/parts';
-import { MultipartSession } from '../../src/s3/multipart';
+import { crc32Base64, MultipartSession } from '../../src/s3/multipart';
 import { s3, tempBucket } from '../support/env';
 
 const PART = 5 * 1024 * 1024;
@@ -48,6 +49,36 @@ test('a resumed part writer skips parts S3 holds and counts as re-sent only part
       final.map((p) => p.size),
       [PART, PART, PART, PART, PART, 1000],
     );
+  } finally {
+    await session.abort();
+  }
+});
+
+test('a part writer fills at most concurrency + 1 part buffers, reused once S3 holds a part, and every part keeps its bytes', async () => {
+  const session = await MultipartSession.create(client, { bucket: bucket.name, key: 'reuse.zip' });
+  try {
+    const concurrency = 2;
+    const data = crypto.randomBytes(8 * PART + 1000);
+    const buffers = new Set<ArrayBufferLike>();
+    const upload = session.uploadPart.bind(session);
+    session.uploadPart = (partNumber, body) => {
+      buffers.add(body.buffer);
+      return upload(partNumber, body);
+    };
+    const writer = new PartWriter(session, PART, concurrency);
+    // In 64 KiB chunks, as bytes arrive from a source stream.
+    for (let at = 0; at < data.length; at += 64 * 1024)
+      await writer.write(data.subarray(at, at + 64 * 1024));
+    await writer.finish();
+    assert.ok(buffers.size <= concurrency + 1, `${buffers.size} part buffers`);
+    const held = await session.listParts();
+    assert.deepEqual(
+      held.map((p) => p.checksumCRC32),
+      held.map((p) =>
+        crc32Base64(zlib.crc32(data.subarray((p.partNumber - 1) * PART, p.partNumber * PART))),
+      ),
+    );
+    assert.equal(held.length, 9);
   } finally {
     await session.abort();
   }
