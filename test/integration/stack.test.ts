@@ -9,25 +9,10 @@ import { Connection } from '@temporalio/client';
 import { GetObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/s3/client';
 import { freePort, isAlive, startStack, stopStack } from '../../src/client/dev/stack';
-import { s3, temporalClient, tempBucket, withWorker } from '../support/env';
-import { pingActivities } from '../support/pingWorkflow';
+import { runPing, s3, tempBucket } from '../support/env';
 
 test('a workflow runs on the Temporal dev server and calls an activity on a real worker', async () => {
-  const { client, close } = await temporalClient();
-  try {
-    const result = await withWorker(
-      { workflowsPath: require.resolve('../support/pingWorkflow'), activities: pingActivities },
-      (taskQueue) =>
-        client.workflow.execute('ping', {
-          taskQueue,
-          workflowId: `ping-${crypto.randomUUID()}`,
-          args: ['zipflow'],
-        }),
-    );
-    assert.equal(result, 'ZIPFLOW!');
-  } finally {
-    await close();
-  }
+  assert.equal(await runPing('zipflow'), 'ZIPFLOW!');
 });
 
 test('an object round-trips through MinIO byte for byte', async () => {

@@ -13,6 +13,7 @@ import { listUploads } from '../../src/s3/destination';
 import { deletePrefix } from '../../src/s3/objects';
 import { leftoversIn } from './leftovers';
 import { createWorker } from '../../src/worker';
+import { pingActivities } from './pingWorkflow';
 import {
   archiveWorkflowId,
   type ArchiveRequest,
@@ -128,6 +129,24 @@ export async function runArchive(request: ArchiveRequest): Promise<ArchiveResult
         workflowId: archiveWorkflowId(request.destination),
         args: [request],
       }),
+    );
+  } finally {
+    await close();
+  }
+}
+
+/** Runs the ping workflow (test/support/pingWorkflow.ts) on an in-process worker. */
+export async function runPing(text: string): Promise<string> {
+  const { client, close } = await temporalClient();
+  try {
+    return await withWorker(
+      { workflowsPath: require.resolve('./pingWorkflow'), activities: pingActivities },
+      (taskQueue) =>
+        client.workflow.execute('ping', {
+          taskQueue,
+          workflowId: `ping-${crypto.randomUUID()}`,
+          args: [text],
+        }),
     );
   } finally {
     await close();
