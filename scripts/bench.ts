@@ -7,8 +7,9 @@
  *   npm run bench -- --e2e-only | --encoder-only
  *   npm run bench -- --workloads mid,small --implementations zipflow,raw,archiver
  *                    --mid-objects 200 --small-objects 20000 --text-objects 150
- *                    --large-mib 4099 --samples 12 --worker-heap-mib 128 --timeout-min 20
- *                    --out FILE --no-doc
+ *                    --large-mib 4099 --samples 12 --timeout-min 20 --out FILE --no-doc
+ *                    --part-mib 8 --concurrency 4   (defaults: the request's defaults)
+ *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
  *
  * Without TEMPORAL_ADDRESS / AWS_ENDPOINT_URL_S3 / AWS_ACCESS_KEY_ID in the environment it
  * starts the local stack (Temporal dev server + MinIO) itself, keeping MinIO's data in
@@ -38,6 +39,7 @@ import {
   type StackState,
 } from '../src/client/dev/stack';
 import { ENV } from '../src/shared/config';
+import { MiB } from '../src/shared/request';
 
 const STORE_TARGET_VS_YAZL = 5;
 const root = path.resolve(__dirname, '..');
@@ -56,7 +58,9 @@ interface Flags {
   counts: Partial<Record<'mid' | 'small' | 'text', number>>;
   largeMiB?: number;
   samples?: number;
-  workerHeapMiB?: number;
+  plainWorker?: boolean;
+  partMiB?: number;
+  concurrency?: number;
   timeoutMinutes?: number;
 }
 
@@ -121,8 +125,14 @@ function parseFlags(argv: string[]): Flags {
       case '--samples':
         flags.samples = count();
         break;
-      case '--worker-heap-mib':
-        flags.workerHeapMiB = count();
+      case '--plain-worker':
+        flags.plainWorker = true;
+        break;
+      case '--part-mib':
+        flags.partMiB = count();
+        break;
+      case '--concurrency':
+        flags.concurrency = count();
         break;
       case '--timeout-min':
         flags.timeoutMinutes = count();
@@ -200,7 +210,9 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.workloads ? { workloads: flags.workloads } : {}),
       ...(flags.implementations ? { implementations: flags.implementations } : {}),
       ...(flags.samples !== undefined ? { samples: flags.samples } : {}),
-      ...(flags.workerHeapMiB !== undefined ? { workerHeapMiB: flags.workerHeapMiB } : {}),
+      ...(flags.plainWorker ? { workerRuntime: false } : {}),
+      ...(flags.partMiB !== undefined ? { partSize: flags.partMiB * MiB } : {}),
+      ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
       ...(flags.timeoutMinutes !== undefined ? { timeoutMinutes: flags.timeoutMinutes } : {}),
       // A shared stack gets fresh buckets, removed at the end; the bench's own keeps its seeds.
       sourceBucket: shared ? `zfbench-src-${suffix}` : 'zipflow-bench-src',

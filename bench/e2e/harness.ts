@@ -16,6 +16,7 @@ import { createS3Client } from '../../src/s3/client';
 import { deletePrefix } from '../../src/s3/objects';
 import { ENV } from '../../src/shared/config';
 import { DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/request';
+import { WORKER_ENV, WORKER_NODE_OPTIONS } from '../../src/workerRuntime';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import { CountingProxy } from './countingProxy';
 import {
@@ -55,8 +56,8 @@ export interface E2eOptions {
   partSize: number;
   concurrency: number;
   level: number;
-  /** --max-old-space-size of the zipflow worker process, as in the scale test; 0 = none. */
-  workerHeapMiB: number;
+  /** Start the worker with the settings of src/workerRuntime.ts (as the Dockerfile does). */
+  workerRuntime: boolean;
   /** Entries per archive whose bytes are read back and compared. */
   samples: number;
   /** A run of one implementation on one workload that takes longer is stopped and fails. */
@@ -122,7 +123,7 @@ export function defaultOptions(
     partSize: DEFAULT_PART_SIZE,
     concurrency: DEFAULT_UPLOAD_CONCURRENCY,
     level: 6,
-    workerHeapMiB: 128,
+    workerRuntime: true,
     samples: quick ? 4 : 12,
     timeoutMinutes: quick ? 3 : 20,
   };
@@ -206,12 +207,21 @@ class Bench {
   async zipflow(spec: WorkloadSpec, key: string, proxy: CountingProxy): Promise<Measured> {
     const taskQueue = `bench-${spec.name}-${crypto.randomBytes(4).toString('hex')}`;
     const log = this.logFile(`${spec.name}-zipflow-worker`);
-    const heap = this.o.workerHeapMiB > 0 ? [`--max-old-space-size=${this.o.workerHeapMiB}`] : [];
-    const worker = spawn(process.execPath, [...heap, BIN, 'worker'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, [ENV.s3Endpoint]: proxy.endpoint, [ENV.taskQueue]: taskQueue },
-      stdio: ['ignore', log, log],
-    });
+    const runtime = this.o.workerRuntime;
+    const worker = spawn(
+      process.execPath,
+      [...(runtime ? WORKER_NODE_OPTIONS : []), BIN, 'worker'],
+      {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          ...(runtime ? WORKER_ENV : {}),
+          [ENV.s3Endpoint]: proxy.endpoint,
+          [ENV.taskQueue]: taskQueue,
+        },
+        stdio: ['ignore', log, log],
+      },
+    );
     fs.closeSync(log);
     try {
       await waitForWorker(this.temporal, taskQueue, worker);
@@ -443,7 +453,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     partSize: o.partSize,
     concurrency: o.concurrency,
     level: o.level,
-    workerHeapMiB: o.workerHeapMiB,
+    workerRuntime: o.workerRuntime,
     samples: o.samples,
     timeoutMinutes: o.timeoutMinutes,
   };
@@ -476,7 +486,13 @@ function num(n: number, digits = 1): string {
 /** The Markdown tables for docs/benchmarks.md. */
 export function e2eMarkdown(r: E2eResult): string {
   const lines = [
-    `Run ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (--quick sizes)' : ''}: Node ${r.node}, ${r.machine.cpus} vCPU, load average ${r.machine.loadAverageAtStart.join(' / ')} at start; part size ${r.options.partSize / MiB} MiB, ${r.options.concurrency} parts in flight, DEFLATE level ${r.options.level}, zipflow worker heap cap ${r.options.workerHeapMiB > 0 ? `${r.options.workerHeapMiB} MiB` : 'none'}.`,
+    `Run ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (--quick sizes)' : ''}: Node ${r.node}, ${r.machine.cpus} vCPU, load average ${r.machine.loadAverageAtStart.join(' / ')} at start; part size ${r.options.partSize / MiB} MiB, ${r.options.concurrency} parts in flight, DEFLATE level ${r.options.level}, zipflow worker ${
+      r.options.workerRuntime
+        ? `started with ${WORKER_NODE_OPTIONS.join(' ')} ${Object.entries(WORKER_ENV)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')} (src/workerRuntime.ts)`
+        : 'started with no node options'
+    }.`,
     '',
     '| workload | implementation | objects | input MB | output MB | seconds | MB/s | objects/s | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | zipflow ÷ this | verified |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

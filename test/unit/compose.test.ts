@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { DEFAULTS, ENV } from '../../src/shared/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
+import { WORKER_ENV, WORKER_NODE_OPTIONS } from '../../src/workerRuntime';
 
 // Checks docker-compose.yml and the Dockerfile against the code they configure. Docker itself
 // is not needed: this reads the files, it does not run them.
@@ -469,5 +470,14 @@ describe('Dockerfile', () => {
           .filter((line) => line === script || script.startsWith(`${line}/`))
       : [];
     assert.deepEqual(ignored, [], `.dockerignore excludes ${script}`);
+  });
+
+  it('starts the worker with the memory settings of src/workerRuntime.ts', () => {
+    const env: Record<string, string> = {};
+    for (const { args } of dockerfileInstructions().filter((i) => i.op === 'ENV')) {
+      for (const m of args.matchAll(/(\w+)=("([^"]*)"|\S+)/g)) env[m[1]] = m[3] ?? m[2];
+    }
+    assert.deepEqual(env.NODE_OPTIONS?.split(/\s+/), WORKER_NODE_OPTIONS);
+    for (const [name, value] of Object.entries(WORKER_ENV)) assert.equal(env[name], value, name);
   });
 });
