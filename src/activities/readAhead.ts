@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { S3_RETRY } from '../s3/client';
 import { readListedObject, type ListedObject } from '../s3/objects';
 import type { ByteSource } from '../zip';
 
@@ -8,15 +9,28 @@ export interface ReadAheadLimits {
   count: number;
   /** Bytes held by fetched-ahead objects at most. */
   bytes: number;
-  /** Objects larger than this are streamed when reached, never fetched ahead. */
+  /** Objects larger than this are streamed, not fetched ahead. */
   smallObject: number;
+  /**
+   * Larger objects whose GET is sent ahead: their response waits, unread, until the entry is
+   * reached (memory: what the socket buffers), so each one's request latency overlaps the
+   * entry before it instead of stalling the stream.
+   */
+  opened: number;
 }
 
 export const DEFAULT_READ_AHEAD: ReadAheadLimits = {
   count: 32,
   bytes: 16 * 1024 * 1024,
   smallObject: 1024 * 1024,
+  opened: 1,
 };
+
+/**
+ * A response sent ahead and left unread this long is sent again instead: unread much longer,
+ * its socket would reach the S3 client's inactivity timeout and fail.
+ */
+const OPENED_FRESH_MS = S3_RETRY.socketTimeoutMs / 2;
 
 /**
  * Fetches the small objects that come next in a plan chunk while the current entry is
@@ -25,6 +39,10 @@ export const DEFAULT_READ_AHEAD: ReadAheadLimits = {
  */
 export class ReadAhead {
   private readonly fetched = new Map<number, Promise<Buffer>>();
+  private readonly opened = new Map<
+    number,
+    { source: Promise<ByteSource>; stop: AbortController; at: number }
+  >();
   private fetchedBytes = 0;
   private next: number;
 
@@ -39,7 +57,7 @@ export class ReadAhead {
     this.next = from;
     // Each GET in flight listens on the activity's signal: up to `count` reads ahead, plus
     // the streamed entry and the parts being uploaded, are expected, not a leak.
-    setMaxListeners(limits.count + 16, signal);
+    setMaxListeners(limits.count + limits.opened + 16, signal);
   }
 
   /** The bytes of objects[index]: fetched ahead when small, else a streamed GET. */
@@ -52,8 +70,18 @@ export class ReadAhead {
       this.fill();
       return [await ahead];
     }
+    const opened = this.opened.get(index);
+    this.opened.delete(index);
     this.fill();
+    if (opened && Date.now() - opened.at < OPENED_FRESH_MS) return opened.source;
+    opened?.stop.abort();
     return readListedObject(this.client, this.bucket, this.objects[index], 0, this.signal);
+  }
+
+  /** Ends the GETs sent ahead that no entry took (the chunk ended, or the stream failed). */
+  close(): void {
+    for (const { stop } of this.opened.values()) stop.abort();
+    this.opened.clear();
   }
 
   private fill(): void {
@@ -66,6 +94,18 @@ export class ReadAhead {
         fetch.catch(() => {}); // surfaced when the entry is opened
         this.fetched.set(this.next, fetch);
         this.fetchedBytes += object.size;
+      } else if (!object.key.endsWith('/')) {
+        if (this.opened.size >= this.limits.opened) return;
+        const stop = new AbortController();
+        const source = readListedObject(
+          this.client,
+          this.bucket,
+          object,
+          0,
+          AbortSignal.any([this.signal, stop.signal]),
+        );
+        source.catch(() => {}); // surfaced when the entry is opened
+        this.opened.set(this.next, { source, stop, at: Date.now() });
       }
       this.next += 1;
     }

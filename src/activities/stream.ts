@@ -328,21 +328,10 @@ class ArchiveStreamer {
         this.cursor.index,
         this.ctx.cancellationSignal,
       );
-      for (
-        ;
-        this.cursor.index < objects.length;
-        this.cursor = { ...this.cursor, index: this.cursor.index + 1 }
-      ) {
-        this.throwIfCancelled();
-        const object = objects[this.cursor.index];
-        this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
-        const entry = await this.entrySource(object, readAhead).catch((err: unknown) =>
-          this.skipOrThrow(err, object),
-        );
-        if (entry === undefined) continue;
-        const { spec, source } = entry;
-        for await (const chunk of this.encoder.entry(spec, source)) await this.emit(chunk);
-        this.entryDone(object);
+      try {
+        await this.streamChunk(objects, readAhead);
+      } finally {
+        readAhead.close();
       }
     }
     this.ending = true;
@@ -352,6 +341,25 @@ class ArchiveStreamer {
       await this.emit(chunk);
     await this.writer.finish();
     return this.complete(totals.entryCount);
+  }
+
+  private async streamChunk(objects: ListedObject[], readAhead: ReadAhead): Promise<void> {
+    for (
+      ;
+      this.cursor.index < objects.length;
+      this.cursor = { ...this.cursor, index: this.cursor.index + 1 }
+    ) {
+      this.throwIfCancelled();
+      const object = objects[this.cursor.index];
+      this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
+      const entry = await this.entrySource(object, readAhead).catch((err: unknown) =>
+        this.skipOrThrow(err, object),
+      );
+      if (entry === undefined) continue;
+      const { spec, source } = entry;
+      for await (const chunk of this.encoder.entry(spec, source)) await this.emit(chunk);
+      this.entryDone(object);
+    }
   }
 
   private async planEntry(cursor: Cursor): Promise<ListedObject> {

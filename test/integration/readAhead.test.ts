@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import crypto from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ReadAhead } from '../../src/activities/readAhead';
+import { createS3Client, s3Retries } from '../../src/s3/client';
+import { headObject, type ListedObject } from '../../src/s3/objects';
+import type { ByteSource } from '../../src/zip';
+import { s3, tempBucket } from '../support/env';
+import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
+
+const LATENCY_MS = 800;
+let direct: S3Client;
+let bucket: { name: string; remove(): Promise<void> };
+let proxy: FaultProxy;
+let slow: S3Client; // every request waits LATENCY_MS in the proxy
+const bodies = [0, 1, 2].map(() => crypto.randomBytes(2 * 1024 * 1024 + 17));
+const objects: ListedObject[] = [];
+
+before(async () => {
+  direct = await s3();
+  bucket = await tempBucket(direct);
+  for (const [i, body] of bodies.entries()) {
+    const key = `large-${i}.bin`;
+    await direct.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: body }));
+    const head = await headObject(direct, bucket.name, key);
+    assert.ok(head);
+    objects.push(head);
+  }
+  proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: 0,
+    rate: 0,
+    stallMs: 0,
+    latencyMs: LATENCY_MS,
+  });
+  // The SDK reads the endpoint when a client first sends; this file's process keeps the proxy.
+  process.env.AWS_ENDPOINT_URL_S3 = proxy.url;
+  slow = await createS3Client();
+});
+
+after(async () => {
+  slow.destroy();
+  await proxy.close();
+  await bucket.remove();
+});
+
+async function drain(source: ByteSource): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+const timed = async <T>(work: Promise<T>): Promise<[T, number]> => {
+  const started = Date.now();
+  const value = await work;
+  return [value, Date.now() - started];
+};
+
+test('the GET of the next large object is sent while the entry before it is read, so its latency is hidden', async () => {
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(slow, bucket.name, objects, 0, controller.signal);
+  try {
+    const [first, firstMs] = await timed(readAhead.open(0));
+    assert.ok(firstMs >= LATENCY_MS, `the first open took ${firstMs} ms`);
+    assert.deepEqual(await drain(first), bodies[0]);
+    await new Promise((r) => setTimeout(r, LATENCY_MS + 200)); // the entry's encoding
+    const [second, secondMs] = await timed(readAhead.open(1));
+    assert.ok(secondMs < LATENCY_MS / 2, `the second open waited ${secondMs} ms`);
+    assert.deepEqual(await drain(second), bodies[1]);
+  } finally {
+    readAhead.close();
+  }
+  assert.equal(s3Retries(slow), 0);
+});
+
+test('a response sent ahead and left unread too long is sent again, not read from a socket about to time out', async () => {
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(slow, bucket.name, objects, 0, controller.signal);
+  const retriesBefore = s3Retries(slow);
+  try {
+    // Requests sent by the test before (its read ahead closed) reach the proxy's count by now.
+    await new Promise((r) => setTimeout(r, LATENCY_MS + 200));
+    const requests = proxy.stats().requests;
+    await drain(await readAhead.open(0));
+    await new Promise((r) => setTimeout(r, 4_500)); // past half the 8 s socket timeout
+    assert.equal(proxy.stats().requests, requests + 2, 'the next GET was sent ahead');
+    const [second, secondMs] = await timed(readAhead.open(1));
+    assert.ok(secondMs >= LATENCY_MS, `a fresh GET was sent (${secondMs} ms)`);
+    // Sent again (and, by now, the one after it sent ahead).
+    assert.ok(proxy.stats().requests >= requests + 3);
+    assert.deepEqual(await drain(second), bodies[1]);
+    // The stale response is gone; nothing fails once its socket would have timed out.
+    await new Promise((r) => setTimeout(r, 5_000));
+  } finally {
+    readAhead.close();
+  }
+  assert.equal(s3Retries(slow), retriesBefore, 'no retry counted');
+});
