@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
  * Cuts the archive byte stream into parts of exactly `partSize` bytes (the last may be
  * shorter) and uploads them with at most `concurrency` in flight. Bytes are copied once, into
  * the part being filled; the buffers of parts S3 has taken are filled again, so memory is
- * partSize × (concurrency + 1) and steady (no 16 MiB allocation, and no concatenated copy,
+ * partSize × (concurrency + 1) and steady (no new part-sized allocation, and no concatenated copy,
  * per part). On a resumed run it starts at a part boundary, drops the
  * bytes before it (S3 holds them), and does not re-send a part S3 already holds with the
  * same size and CRC-32 (the bytes are deterministic, so a held part is the same part).

@@ -87,7 +87,7 @@ export interface ArchiveRequest {
     /** Folder inside the archive for every entry, e.g. "backup-2026/" ("/" added if missing). */
     prefix?: string;
   };
-  /** Bytes per multipart part, 5 MiB to 5 GiB; default 16 MiB, grown to fit 10,000 parts. */
+  /** Bytes per multipart part, 5 MiB to 5 GiB; default 8 MiB, grown to fit 10,000 parts. */
   partSize?: number;
   /** Parts uploaded at once, 1 to 32; default 4. Memory is about partSize × this. */
   uploadConcurrency?: number;
@@ -199,7 +199,11 @@ export const GiB = 1024 * MiB;
 export const TiB = 1024 * GiB;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * GiB;
-export const DEFAULT_PART_SIZE = 16 * MiB;
+/**
+ * 8 MiB: with 4 parts in flight and one filling, 40 MiB of part buffers keeps a worker under
+ * 256 MiB (docs/benchmarks.md); archives up to 78 GiB keep it, larger ones grow it.
+ */
+export const DEFAULT_PART_SIZE = 8 * MiB;
 /** S3 multipart limits: part numbers 1–10,000, objects up to 5 TiB. */
 export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * TiB;

@@ -525,7 +525,7 @@ describe('partSizeFor', () => {
     compression: 'store',
   });
 
-  test('a small archive gets the default 16 MiB', () => {
+  test('a small archive gets the default 8 MiB', () => {
     assert.equal(partSizeFor({ bytes: 1000, entries: 3, nameBytes: 30 }), DEFAULT_PART_SIZE);
   });
 
@@ -533,7 +533,7 @@ describe('partSizeFor', () => {
     assert.equal(archiveSizeBound(stored(OVERHEAD)), OVERHEAD);
   });
 
-  test('exactly 10,000 parts of 16 MiB keeps the default', () => {
+  test('exactly 10,000 parts of 8 MiB keeps the default', () => {
     assert.equal(partSizeFor(stored(10_000 * DEFAULT_PART_SIZE)), DEFAULT_PART_SIZE);
     assert.equal(
       partSizeFor(stored(10_000 * DEFAULT_PART_SIZE), DEFAULT_PART_SIZE),
@@ -542,7 +542,7 @@ describe('partSizeFor', () => {
   });
 
   test('one byte more grows the default to the next whole MiB', () => {
-    assert.equal(partSizeFor(stored(10_000 * DEFAULT_PART_SIZE + 1)), 17 * MiB);
+    assert.equal(partSizeFor(stored(10_000 * DEFAULT_PART_SIZE + 1)), 9 * MiB);
   });
 
   test('a requested part size that needs 10,001 parts is refused, naming the smallest that works', () => {
@@ -552,7 +552,7 @@ describe('partSizeFor', () => {
         assert.ok(err instanceof RequestError);
         assert.equal(err.field, 'partSize');
         assert.match(err.message, /10001 parts/);
-        assert.match(err.message, new RegExp(`at least ${17 * MiB} \\(17 MiB\\)`));
+        assert.match(err.message, new RegExp(`at least ${9 * MiB} \\(9 MiB\\)`));
         return true;
       },
     );
