@@ -185,7 +185,7 @@ export function registerArchive(program: Command): void {
     .option('--level <n>', 'deflate level 1-9', integer)
     .option(
       '--part-size <size>',
-      'bytes per multipart part, e.g. 64MiB (default: 16MiB, grown to fit 10,000 parts)',
+      'bytes per multipart part, e.g. 64MiB (default: 8MiB, grown to fit 10,000 parts)',
       parseSize,
     )
     .option('--concurrency <n>', 'parts uploaded at once (default 4)', integer)
