@@ -2,6 +2,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from './activities';
 import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
+import { workerActivities } from './shared/config';
 
 export interface RunningWorker {
   worker: Worker;
@@ -27,6 +28,7 @@ export async function createWorker(
     activities: overrides.activities ?? activities,
     // Heartbeats carry the resume checkpoint: send them often so a retry loses little.
     maxHeartbeatThrottleInterval: '2 seconds',
+    maxConcurrentActivityTaskExecutions: workerActivities(),
   });
   return { worker, connection };
 }
