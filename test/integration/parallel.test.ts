@@ -242,3 +242,29 @@ test('parallel with compression "auto" fails with InvalidRequest naming parallel
     await close();
   }
 });
+
+test('a parallel run cancelled mid-range stops every range, then leaves no multipart upload and no state', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  try {
+    await onTwoWorkers(t, temporal, 300, async ({ handle, key }) => {
+      await waitUntil(
+        'S3 holds 2 parts',
+        async () => (await partsHeld(client, destination.name, key)) >= 2,
+      );
+      await handle.cancel();
+      await assert.rejects(handle.result(), (err: unknown) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        return true;
+      });
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      assert.deepEqual(pending, [], 'no range still running');
+      await assertNothingLeft();
+      assert.equal(
+        await getObject(client, destination.name, key).catch(() => undefined),
+        undefined,
+      );
+    });
+  } finally {
+    await close();
+  }
+});
