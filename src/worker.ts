@@ -3,6 +3,7 @@ import * as activities from './activities';
 import { bundleWorkflows } from './workflowBundle';
 import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
+import { workerActivities } from './shared/config';
 
 export interface RunningWorker {
   worker: Worker;
@@ -30,6 +31,7 @@ export async function createWorker(
     activities: overrides.activities ?? activities,
     // Heartbeats carry the resume checkpoint: send them often so a retry loses little.
     maxHeartbeatThrottleInterval: '2 seconds',
+    maxConcurrentActivityTaskExecutions: workerActivities(),
   });
   return { worker, connection };
 }

@@ -8,6 +8,14 @@ import type { ArchiveRequest } from '../shared/request';
 export { planPage, type PlanPageInput, type PlanPageOutput } from './plan';
 export { streamArchive, type StreamInput, type StreamCheckpoint } from './stream';
 export type { StreamResult } from './finalize';
+export {
+  prepareAssembly,
+  assembleRange,
+  finishAssembly,
+  type AssemblyInput,
+  type AssemblyPlan,
+  type RangeResult,
+} from './assemble';
 export { verifyArchive, type VerifyInput } from './verify';
 
 export interface DiscardInput {

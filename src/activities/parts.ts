@@ -43,6 +43,11 @@ export class PartWriter {
        * it again is a re-send.
        */
       startedBefore?: number;
+      /**
+       * Parts this writer must not send (parallel assembly: their bytes wait for a CRC known
+       * later); they count as held for onPart, so checkpoints move past them.
+       */
+      deferred?: { firstPart: number; lastPart: number } | null;
     } = {},
   ) {
     this.startedBefore = options.startedBefore ?? 0;
@@ -51,8 +56,10 @@ export class PartWriter {
     this.skipUntil = (options.partsDone ?? 0) * partSize;
     this.held = options.held ?? new Map();
     this.onPart = options.onPart ?? (() => {});
+    this.deferred = options.deferred ?? null;
   }
 
+  private readonly deferred: { firstPart: number; lastPart: number } | null;
   private readonly skipUntil: number;
   private readonly startedBefore: number;
   private readonly held: Map<number, HeldPart>;
@@ -98,6 +105,15 @@ export class PartWriter {
     if (this.failure) throw this.failure;
     const partNumber = this.nextPartNumber++;
     const held = this.held.get(partNumber);
+    const deferred =
+      this.deferred !== null &&
+      partNumber >= this.deferred.firstPart &&
+      partNumber <= this.deferred.lastPart;
+    if (deferred) {
+      release();
+      this.onPart(partNumber);
+      return;
+    }
     if (held && held.size === body.length && held.checksumCRC32 === crc32Base64(zlib.crc32(body))) {
       release();
       this.onPart(partNumber);

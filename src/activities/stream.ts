@@ -28,6 +28,7 @@ import {
   type ByteSource,
   type EncoderCheckpoint,
   type EntrySpec,
+  type EntryResult,
 } from '../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
@@ -227,24 +228,7 @@ class ArchiveStreamer {
     dst: S3Client,
     keepAlive: KeepAlive,
   ): Promise<ArchiveStreamer> {
-    const { destination } = input.request;
-    if (!destination.overwrite && (await objectExists(dst, destination.bucket, destination.key))) {
-      throw ApplicationFailure.nonRetryable(
-        `s3://${destination.bucket}/${destination.key} already exists: set destination.overwrite to true to replace it`,
-        'DestinationExists',
-      );
-    }
-    // An attempt that died before its first heartbeat may have left an upload: only this run
-    // writes this key (the workflow id is the destination), so it is ours to abort.
-    await abortUploads(dst, destination.bucket, destination.key);
-    const session = await MultipartSession.create(dst, {
-      bucket: destination.bucket,
-      key: destination.key,
-      contentType: destination.contentType,
-      storageClass: destination.storageClass,
-      serverSideEncryption: destination.serverSideEncryption,
-      metadata: { [RUN_METADATA]: input.statePrefix },
-    });
+    const session = await createArchiveUpload(dst, input.request.destination, input.statePrefix);
     const first: StreamCheckpoint = {
       uploadId: session.uploadId,
       checksumType: session.checksumType === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE',
@@ -377,20 +361,17 @@ class ArchiveStreamer {
     readAhead: ReadAhead,
   ): Promise<{ spec: EntrySpec; source: ByteSource }> {
     const { request } = this.input;
-    const name = object.name ?? entryName(request.source.prefix, object.key);
-    const base = { mtime: object.lastModified, size: object.size };
-    if (object.key.endsWith('/') && object.size === 0) {
-      return { spec: { ...base, name: name.replace(/\/+$/, ''), directory: true }, source: [] };
-    }
+    const stored = entrySpecOf(request, object);
+    if (stored.directory) return { spec: stored, source: [] };
     const method = request.compression?.method ?? 'auto';
     let source = await readAhead.open(this.cursor.index);
     let compression: 'store' | 'deflate' = method === 'auto' ? 'store' : method;
     if (method === 'auto') {
       const sampled = await takeSample(source);
       source = sampled.source;
-      compression = autoCompression(name, sampled.sample);
+      compression = autoCompression(stored.name, sampled.sample);
     }
-    return { spec: { ...base, name, compression, level: request.compression?.level }, source };
+    return { spec: { ...stored, compression }, source };
   }
 
   /**
@@ -414,18 +395,7 @@ class ArchiveStreamer {
   private entryDone(object: ListedObject): void {
     const e = this.encoder.lastEntry!;
     this.sourceBytesDone += e.uncompressedSize;
-    this.spill.add(
-      this.encoder.lastCentralDirectoryRecord!,
-      JSON.stringify({
-        name: e.name,
-        key: object.key,
-        etag: object.etag,
-        size: e.uncompressedSize,
-        compressedSize: e.compressedSize,
-        crc32: e.crc32.toString(16).padStart(8, '0'),
-        offset: e.localHeaderOffset,
-      }),
-    );
+    this.spill.add(this.encoder.lastCentralDirectoryRecord!, manifestLine(e, object));
     this.ctx.heartbeat(this.details());
   }
 
@@ -506,54 +476,145 @@ class ArchiveStreamer {
   }
 
   private async complete(entries: number): Promise<RecordedArchive> {
-    const { destination } = this.input.request;
-    const partCount = Math.max(1, Math.ceil(this.position / this.partSize));
-    const held = (await this.session.listParts()).filter((p) => p.partNumber <= partCount);
-    if (
-      held.length !== partCount ||
-      held.some((p, i) => p.partNumber !== i + 1 || !p.checksumCRC32)
-    ) {
-      throw new Error(
-        `S3 holds ${held.length} of the ${partCount} parts of upload ${this.session.uploadId}; retrying`,
-      );
-    }
-    const crc32 = combinedCrc32(
-      held.map((p) => ({
-        size: p.size,
-        crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
-      })),
-    );
-    await throwIfCancelRequested(this.details()); // completing cannot be undone: honour a cancel first
-    const done = await this.session
-      .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
-      .catch((err: unknown) => {
-        if ((err as { name?: string }).name === 'PreconditionFailed') {
-          throw ApplicationFailure.nonRetryable(
-            `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
-            'DestinationExists',
-          );
-        }
-        throw err;
-      });
     const details = this.details();
-    return recordArchive(
-      this.dst,
-      { ...destination, statePrefix: this.input.statePrefix },
-      {
-        size: this.position,
-        parts: partCount,
-        etag: done.etag,
-        versionId: done.versionId,
-        sha256: this.sha256?.digest('hex'),
-        crc32,
-        crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
-        entries,
-        uploadedBytes: this.position + details.resentBytes,
-        resumes: details.resumes,
-      },
-      this.spill.read('manifest'),
+    return completeArchive({
+      session: this.session,
+      dst: this.dst,
+      destination: this.input.request.destination,
+      statePrefix: this.input.statePrefix,
+      size: this.position,
+      partSize: this.partSize,
+      entries,
+      sha256: this.sha256?.digest('hex'),
+      resentBytes: details.resentBytes,
+      resumes: details.resumes,
+      details: () => this.details(),
+      manifest: this.spill.read('manifest'),
+    });
+  }
+}
+
+/**
+ * Completes the multipart upload once S3 holds every part (checked with ListParts), with the
+ * CRC-32 of the whole object combined from the parts' CRCs, and records the archive.
+ */
+export async function completeArchive(a: {
+  session: MultipartSession;
+  dst: S3Client;
+  destination: ArchiveRequest['destination'];
+  statePrefix: string;
+  size: number;
+  partSize: number;
+  entries: number;
+  sha256: string | undefined;
+  resentBytes: number;
+  resumes: number;
+  /** Heartbeat details sent while checking for a cancel. */
+  details: () => unknown;
+  manifest: AsyncIterable<Buffer>;
+}): Promise<RecordedArchive> {
+  const { session, destination } = a;
+  const partCount = Math.max(1, Math.ceil(a.size / a.partSize));
+  const held = (await session.listParts()).filter((p) => p.partNumber <= partCount);
+  if (
+    held.length !== partCount ||
+    held.some((p, i) => p.partNumber !== i + 1 || !p.checksumCRC32)
+  ) {
+    throw new Error(
+      `S3 holds ${held.length} of the ${partCount} parts of upload ${session.uploadId}; retrying`,
     );
   }
+  const crc32 = combinedCrc32(
+    held.map((p) => ({
+      size: p.size,
+      crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
+    })),
+  );
+  await throwIfCancelRequested(a.details()); // completing cannot be undone: honour a cancel first
+  const done = await session
+    .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
+    .catch((err: unknown) => {
+      if ((err as { name?: string }).name === 'PreconditionFailed') {
+        throw ApplicationFailure.nonRetryable(
+          `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
+          'DestinationExists',
+        );
+      }
+      throw err;
+    });
+  return recordArchive(
+    a.dst,
+    { ...destination, statePrefix: a.statePrefix },
+    {
+      size: a.size,
+      parts: partCount,
+      etag: done.etag,
+      versionId: done.versionId,
+      sha256: a.sha256,
+      crc32,
+      crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
+      entries: a.entries,
+      uploadedBytes: a.size + a.resentBytes,
+      resumes: a.resumes,
+    },
+    a.manifest,
+  );
+}
+
+/**
+ * Creates the archive's multipart upload, after checking that the destination may be written.
+ * An attempt that died before reporting its upload may have left one: only this run writes
+ * this key (the workflow id is the destination), so it is ours to abort.
+ */
+export async function createArchiveUpload(
+  dst: S3Client,
+  destination: ArchiveRequest['destination'],
+  statePrefix: string,
+): Promise<MultipartSession> {
+  if (!destination.overwrite && (await objectExists(dst, destination.bucket, destination.key))) {
+    throw ApplicationFailure.nonRetryable(
+      `s3://${destination.bucket}/${destination.key} already exists: set destination.overwrite to true to replace it`,
+      'DestinationExists',
+    );
+  }
+  await abortUploads(dst, destination.bucket, destination.key);
+  return MultipartSession.create(dst, {
+    bucket: destination.bucket,
+    key: destination.key,
+    contentType: destination.contentType,
+    storageClass: destination.storageClass,
+    serverSideEncryption: destination.serverSideEncryption,
+    metadata: { [RUN_METADATA]: statePrefix },
+  });
+}
+
+/**
+ * The entry a listed object becomes, as STORE: the name inside the archive, mtime from
+ * LastModified (never the clock: invariant 4), the listed size; a "folder/" key of size 0
+ * is a directory. The streaming path may switch a file to DEFLATE.
+ */
+export function entrySpecOf(
+  request: ArchiveRequest,
+  object: ListedObject,
+): EntrySpec & { name: string } {
+  const name = object.name ?? entryName(request.source.prefix, object.key);
+  const base = { mtime: object.lastModified, size: object.size };
+  if (object.key.endsWith('/') && object.size === 0)
+    return { ...base, name: name.replace(/\/+$/, ''), directory: true };
+  return { ...base, name, compression: 'store', level: request.compression?.level };
+}
+
+/** The manifest line of a finished entry: one JSON object per line of <key>.manifest.jsonl. */
+export function manifestLine(e: EntryResult, object: ListedObject): string {
+  return JSON.stringify({
+    name: e.name,
+    key: object.key,
+    etag: object.etag,
+    size: e.uncompressedSize,
+    compressedSize: e.compressedSize,
+    crc32: e.crc32.toString(16).padStart(8, '0'),
+    offset: e.localHeaderOffset,
+  });
 }
 
 /**

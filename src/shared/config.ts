@@ -17,6 +17,7 @@ export const ENV = {
   temporalProfile: 'TEMPORAL_PROFILE',
   temporalConfigFile: 'TEMPORAL_CONFIG_FILE',
   taskQueue: 'ZIPFLOW_TASK_QUEUE',
+  workerActivities: 'ZIPFLOW_WORKER_ACTIVITIES',
   s3Endpoint: 'AWS_ENDPOINT_URL_S3',
   endpoint: 'AWS_ENDPOINT_URL',
   region: 'AWS_REGION',
@@ -49,4 +50,19 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
     namespace: env[ENV.temporalNamespace] || DEFAULTS.temporalNamespace,
     taskQueue: env[ENV.taskQueue] || DEFAULTS.taskQueue,
   };
+}
+
+/**
+ * Activities one worker runs at once (ZIPFLOW_WORKER_ACTIVITIES), or undefined for the SDK's
+ * default. Parallel assembly spreads its ranges over workers that have free slots.
+ */
+export function workerActivities(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[ENV.workerActivities];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(
+      `${ENV.workerActivities} must be a whole number of at least 1, not ${JSON.stringify(raw)}`,
+    );
+  return n;
 }

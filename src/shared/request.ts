@@ -91,6 +91,12 @@ export interface ArchiveRequest {
   partSize?: number;
   /** Parts uploaded at once, 1 to 32; default 4. Memory is about partSize × this. */
   uploadConcurrency?: number;
+  /**
+   * Parallel assembly (1–32): the parts are split into this many ranges, built at once by
+   * any workers on the task queue. Needs STORE entries (compression.method "store"), whose
+   * offsets the listing fixes, and onSourceChange "fail". Default: one streaming activity.
+   */
+  parallel?: number;
   /** An archive of nothing is an error (default false): usually a wrong prefix or filter. */
   allowEmpty?: boolean;
   /**
@@ -209,6 +215,7 @@ export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * TiB;
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const MAX_UPLOAD_CONCURRENCY = 32;
+export const MAX_PARALLEL = 32;
 export const MAX_INLINE_KEYS = 1000;
 /**
  * The request travels in every activity input and continue-as-new, so inline keys stay far
@@ -621,6 +628,7 @@ const REQUEST_FIELDS = [
   'naming',
   'partSize',
   'uploadConcurrency',
+  'parallel',
   'allowEmpty',
   'onSourceChange',
   'planning',
@@ -632,6 +640,29 @@ function checkWholeNumber(field: string, value: unknown, min: number, max: numbe
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new RequestError(field, `must be a whole number from ${min} to ${max}`);
+  }
+}
+
+/**
+ * Parallel assembly lays the archive out from the listing before a byte is read: only STORE
+ * entries have sizes known in advance, and a skipped object would move every later entry.
+ */
+function checkParallel(request: Record<string, unknown>): void {
+  const value = request.parallel;
+  if (value === undefined) return;
+  checkWholeNumber('parallel', value, 1, MAX_PARALLEL);
+  const method = (request.compression as { method?: unknown } | undefined)?.method ?? 'auto';
+  if (method !== 'store') {
+    throw new RequestError(
+      'parallel',
+      `needs every entry stored: set compression.method to "store" (it is ${JSON.stringify(method)}, whose compressed sizes are not known before the data is read), or leave parallel out`,
+    );
+  }
+  if (request.onSourceChange === 'skip') {
+    throw new RequestError(
+      'parallel',
+      'cannot be combined with onSourceChange "skip" (a left-out object would move every later entry): use "fail", or leave parallel out',
+    );
   }
 }
 
@@ -670,6 +701,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkUploadConcurrency(request.uploadConcurrency);
   checkPlanning(request.planning);
   checkIncremental(request.incremental);
+  checkParallel(request);
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&

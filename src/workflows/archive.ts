@@ -3,6 +3,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   continueAsNew,
   ContinueAsNew,
   defineQuery,
@@ -44,7 +45,8 @@ const { planPage } = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5 },
 });
 
-const { streamArchive } = proxyActivities<typeof activities>({
+// The activities that write the archive: streamArchive, and the ranges of parallel assembly.
+const { streamArchive, assembleRange, finishAssembly } = proxyActivities<typeof activities>({
   startToCloseTimeout: '24 hours',
   // A dead worker's activity is retried after this; heartbeats carry the checkpoint.
   heartbeatTimeout: '20 seconds',
@@ -52,6 +54,12 @@ const { streamArchive } = proxyActivities<typeof activities>({
   // still-running attempt could write state objects after the cleanup.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 10 },
+});
+
+const { prepareAssembly } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '1 hour',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 5 },
 });
 
 const { readWatermark, writeWatermark } = proxyActivities<typeof activities>({
@@ -258,7 +266,11 @@ export async function archive(
       request.partSize,
     );
     enter('stream', {}, { ZipflowEntries: [state.entries], ZipflowBytes: [state.bytes] });
-    const result = await streamArchive({ request, statePrefix, chunks: state.chunks, partSize });
+    const streamInput = { request, statePrefix, chunks: state.chunks, partSize };
+    const result =
+      request.parallel === undefined
+        ? await streamArchive(streamInput)
+        : await assembleInParallel(streamInput, request.parallel);
     if (request.verify) enter('verify');
     const verification = request.verify ? await verify(request, result.sha256) : undefined;
     if (state.incremental) {
@@ -312,6 +324,46 @@ export async function archive(
     });
     throw namedFailure(err);
   }
+}
+
+/**
+ * Parallel assembly: lay out and split (one activity), the ranges at once (any worker takes
+ * any range), then the deferred and end parts and completion. The first range to fail
+ * cancels the others, and every range has stopped before the failure is raised, so the
+ * cleanup that follows finds no attempt still writing.
+ */
+async function assembleInParallel(
+  input: activities.AssemblyInput,
+  parallel: number,
+): Promise<activities.StreamResult> {
+  const plan = await prepareAssembly({ ...input, parallel });
+  const scope = new CancellationScope();
+  const settled = await scope.run(() =>
+    Promise.allSettled(
+      plan.ranges.map((range) =>
+        assembleRange({
+          ...input,
+          uploadId: plan.uploadId,
+          checksumType: plan.checksumType,
+          range,
+        }).catch((err: unknown) => {
+          scope.cancel();
+          throw err;
+        }),
+      ),
+    ),
+  );
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+  if (failures.length > 0) {
+    // The range that failed on its own says why; the others were cancelled because of it.
+    throw failures.find((f) => !isCancellation(f)) ?? failures[0];
+  }
+  const results = settled.map((s) => (s as PromiseFulfilledResult<activities.RangeResult>).value);
+  return finishAssembly({ ...input, plan, results });
+}
+
+function isCancellation(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof CancelledFailure;
 }
 
 /** Problems named in a VerificationFailed message; the failure's details hold the report. */

@@ -50,3 +50,5 @@ export type { EntrySpec, NormalizedEntrySpec, Compression } from './spec';
 export type { EntryFacts } from './records';
 export { dataDescriptorLength, readDataDescriptor } from './records';
 export { ZipInputError, ZipStateError } from './errors';
+export { splitParts, deferredParts, crcUnknownAt, crcOfFirstBytes } from './ranges';
+export type { PartRange, PartSplit, EntryPlace, CrcPiece } from './ranges';

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import {
   GetObjectCommand,
@@ -89,4 +90,16 @@ export async function waitUntil(
     if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `zip` equals `expected` byte for byte; a mismatch names the first differing byte and part. */
+export function assertSameBytes(zip: Buffer, expected: Buffer, partSize: number): void {
+  let same = 0;
+  while (same < zip.length && zip[same] === expected[same]) same++;
+  assert.equal(
+    same,
+    expected.length,
+    `archives differ from byte ${same} (part ${Math.floor(same / partSize) + 1})`,
+  );
+  assert.equal(zip.length, expected.length);
 }

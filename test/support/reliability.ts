@@ -9,7 +9,7 @@ import {
   type ArchiveResult,
 } from '../../src/shared/request';
 import { s3, tempBucket, uniqueName, withWorker } from './env';
-import { getObject, keysUnder, openUploads, readZip, slowText } from './archive';
+import { assertSameBytes, getObject, keysUnder, openUploads, readZip, slowText } from './archive';
 
 export const PART_SIZE = 5 * 1024 * 1024;
 export const UPLOAD_CONCURRENCY = 4; // src/activities/stream.ts
@@ -111,14 +111,7 @@ export async function assertSameArchive(
   assert.equal(archive.result.sha256, reference.result.sha256);
   const zip = await getObject(client, bucket, archive.key);
   const expected = await getObject(client, bucket, reference.key);
-  let same = 0;
-  while (same < zip.length && zip[same] === expected[same]) same++;
-  assert.equal(
-    same,
-    expected.length,
-    `archives differ from byte ${same} (part ${Math.floor(same / PART_SIZE) + 1})`,
-  );
-  assert.equal(zip.length, expected.length);
+  assertSameBytes(zip, expected, PART_SIZE);
   const entries = await readZip(zip);
   for (const [k, body] of fixture.objects) {
     assert.deepEqual(entries.get(k.slice('set/'.length)), body, k);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createS3Client } from '../../src/s3/client';
-import { temporalSettings } from '../../src/shared/config';
+import { temporalSettings, workerActivities } from '../../src/shared/config';
 
 const saved = { ...process.env };
 afterEach(() => {
@@ -69,4 +69,14 @@ test('a named profile with endpoint_url and region is honoured', async () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('ZIPFLOW_WORKER_ACTIVITIES caps the activities a worker runs at once; a bad value names the variable', () => {
+  assert.equal(workerActivities({}), undefined);
+  assert.equal(workerActivities({ ZIPFLOW_WORKER_ACTIVITIES: '2' }), 2);
+  assert.throws(
+    () => workerActivities({ ZIPFLOW_WORKER_ACTIVITIES: '0' }),
+    /ZIPFLOW_WORKER_ACTIVITIES must be a whole number of at least 1/,
+  );
+  assert.throws(() => workerActivities({ ZIPFLOW_WORKER_ACTIVITIES: 'many' }), /"many"/);
 });

@@ -111,6 +111,10 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
     ['a nested archive folder', withField('naming.prefix', 'backup/2026/')],
     ['upload concurrency 1', withField('uploadConcurrency', 1)],
     ['upload concurrency 32', withField('uploadConcurrency', 32)],
+    [
+      'parallel 32 with STORE',
+      withField('parallel', 32, withField('compression', { method: 'store' })),
+    ],
     ['planning knobs', withField('planning', { pageSize: 2, pagesPerRun: 3 })],
     ['verify on', withField('verify', true)],
     ['verify off', withField('verify', false)],
@@ -467,6 +471,34 @@ describe('validateRequest names the bad field and the fix', () => {
     ],
     ['upload concurrency 0', withField('uploadConcurrency', 0), 'uploadConcurrency', /1 to 32/],
     ['upload concurrency 33', withField('uploadConcurrency', 33), 'uploadConcurrency', /1 to 32/],
+    [
+      'parallel 0',
+      withField('parallel', 0, withField('compression', { method: 'store' })),
+      'parallel',
+      /1 to 32/,
+    ],
+    [
+      'parallel with compression auto (the default)',
+      withField('parallel', 2),
+      'parallel',
+      /set compression.method to "store" \(it is "auto"/,
+    ],
+    [
+      'parallel with DEFLATE',
+      withField('parallel', 2, withField('compression', { method: 'deflate' })),
+      'parallel',
+      /set compression.method to "store"/,
+    ],
+    [
+      'parallel with onSourceChange skip',
+      withField(
+        'parallel',
+        2,
+        withField('onSourceChange', 'skip', withField('compression', { method: 'store' })),
+      ),
+      'parallel',
+      /use "fail"/,
+    ],
     [
       'planning page size 0',
       withField('planning', { pageSize: 0 }),

@@ -30,6 +30,7 @@ interface ArchiveOptions {
   level?: number;
   partSize?: number;
   concurrency?: number;
+  parallel?: number;
   storageClass?: StorageClass;
   contentType?: string;
   sse?: 'AES256' | 'aws:kms';
@@ -110,6 +111,7 @@ export function requestFromArguments(
         : undefined,
     partSize: o.partSize,
     uploadConcurrency: o.concurrency,
+    parallel: o.parallel,
     onSourceChange: o.onSourceChange,
     allowEmpty: o.allowEmpty,
   };
@@ -189,6 +191,11 @@ export function registerArchive(program: Command): void {
       parseSize,
     )
     .option('--concurrency <n>', 'parts uploaded at once (default 4)', integer)
+    .option(
+      '--parallel <n>',
+      'build the archive as n ranges at once on any workers (needs --compression store)',
+      integer,
+    )
     .addOption(
       new Option('--storage-class <class>', 'storage class of the archive').choices(
         STORAGE_CLASSES,
