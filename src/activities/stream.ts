@@ -171,6 +171,10 @@ class ArchiveStreamer {
   /** SHA-256 of the archive, when this attempt sees every byte (a fresh start). */
   private readonly sha256: crypto.Hash | undefined;
   private entryStart: { encoder: EncoderCheckpoint; cursor: Cursor } | undefined;
+  /** The object at the cursor, and the encoder's entry count when its entry began. */
+  private current: { object: ListedObject; entriesBefore: number } | undefined;
+  /** Entries whose central-directory record has been handed to the spill. */
+  private entriesRecorded: number;
   private ending = false;
   /** Source bytes of the entries finished so far (the entry in flight is in the encoder). */
   private sourceBytesDone: number;
@@ -196,6 +200,7 @@ class ArchiveStreamer {
     this.checkpoint = from;
     this.initial = from;
     this.encoder = ZipEncoder.resume(from.encoder);
+    this.entriesRecorded = from.encoder.entryCount;
     this.cursor = from.cursor;
     this.position = from.encoder.position;
     this.partsDone = from.partsDone;
@@ -285,13 +290,14 @@ class ArchiveStreamer {
     if (this.encoder.entryInFlight) {
       // Resumed inside a STORE entry: re-read the source from the byte the checkpoint reached.
       const object = await this.planEntry(this.cursor);
+      this.current = { object, entriesBefore: this.encoder.entryCount };
       const from = resumeSourceOffset(this.checkpoint.encoder);
       const source =
         from === null
           ? undefined
           : await readListedObject(this.src, request.source.bucket, object, from);
       for await (const chunk of this.encoder.continueEntry(source)) await this.emit(chunk);
-      this.entryDone(object);
+      this.recordFinishedEntry();
       this.cursor = { ...this.cursor, index: this.cursor.index + 1 };
     }
     for (
@@ -336,13 +342,14 @@ class ArchiveStreamer {
       this.throwIfCancelled();
       const object = objects[this.cursor.index];
       this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
+      this.current = { object, entriesBefore: this.encoder.entryCount };
       const entry = await this.entrySource(object, readAhead).catch((err: unknown) =>
         this.skipOrThrow(err, object),
       );
       if (entry === undefined) continue;
       const { spec, source } = entry;
       for await (const chunk of this.encoder.entry(spec, source)) await this.emit(chunk);
-      this.entryDone(object);
+      this.recordFinishedEntry();
     }
   }
 
@@ -392,15 +399,24 @@ class ArchiveStreamer {
     return undefined;
   }
 
-  private entryDone(object: ListedObject): void {
+  /**
+   * Hands the entry the encoder has closed to the spill, once. The encoder closes an entry
+   * before handing out its last bytes (the data descriptor), so emit() calls this first: a
+   * part boundary right after those bytes is a checkpoint past the entry, whose spill must
+   * hold the entry's record.
+   */
+  private recordFinishedEntry(): void {
+    if (this.encoder.entryCount === this.entriesRecorded || !this.current) return;
     const e = this.encoder.lastEntry!;
     this.sourceBytesDone += e.uncompressedSize;
-    this.spill.add(this.encoder.lastCentralDirectoryRecord!, manifestLine(e, object));
+    this.spill.add(this.encoder.lastCentralDirectoryRecord!, manifestLine(e, this.current.object));
+    this.entriesRecorded = this.encoder.entryCount;
     this.ctx.heartbeat(this.details());
   }
 
   /** Passes archive bytes to the part writer, noting a checkpoint at each part boundary. */
   private async emit(chunk: Buffer): Promise<void> {
+    this.recordFinishedEntry();
     const start = this.position;
     this.position += chunk.length;
     this.keepAlive.progressed();
@@ -429,7 +445,9 @@ class ArchiveStreamer {
     } else {
       try {
         encoder = this.encoder.checkpoint(part * this.partSize);
-        cursor = this.cursor;
+        // At the very end of the entry at the cursor, the plan continues with the next object.
+        const past = this.current && encoder.entryCount > this.current.entriesBefore;
+        cursor = past ? { ...this.cursor, index: this.cursor.index + 1 } : this.cursor;
       } catch (err) {
         if (!(err instanceof ZipStateError) || !this.entryStart) throw err;
         ({ encoder, cursor } = this.entryStart);

@@ -2,26 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { discardRun } from '../../src/activities';
-import { planPage } from '../../src/activities/plan';
-import {
-  streamArchive,
-  type StreamCheckpoint,
-  type StreamInput,
-} from '../../src/activities/stream';
-import type { ArchiveRequest } from '../../src/shared/request';
-import type { StreamResult } from '../../src/activities/finalize';
 import { s3, tempBucket, uniqueName } from '../support/env';
 import { getObject } from '../support/archive';
-
-// The activity runs in the SDK's activity test environment (real S3, no Temporal server), so
-// a retry can be handed exactly the heartbeat an attempt sent before it would have returned.
+import { StreamRuns } from '../support/streamRuns';
+import type { StreamCheckpoint, StreamInput } from '../../src/activities/stream';
 
 let client: S3Client;
 let source: { name: string; remove(): Promise<void> };
 let destination: { name: string; remove(): Promise<void> };
-const runs: StreamInput[] = [];
+const runs = new StreamRuns();
 
 before(async () => {
   client = await s3();
@@ -39,35 +28,21 @@ before(async () => {
 });
 
 after(async () => {
-  // The activity ran without its workflow: clean up as the workflow does when a run ends.
-  for (const input of runs) await new MockActivityEnvironment().run(discardRun, input);
+  await runs.discard();
   await source.remove();
   await destination.remove();
 });
 
-async function planned(key: string): Promise<StreamInput> {
-  const request: ArchiveRequest = {
+function planned(key: string): Promise<StreamInput> {
+  return runs.plan({
     source: { bucket: source.name, prefix: 'c/' },
     destination: { bucket: destination.name, key },
     compression: { method: 'store' },
-  };
-  const statePrefix = `.zipflow/state/${uniqueName('run')}/`;
-  await new MockActivityEnvironment().run(planPage, { request, statePrefix, chunk: 0 });
-  const input = { request, statePrefix, chunks: 1, partSize: 5 * 1024 * 1024 };
-  runs.push(input);
-  return input;
+  });
 }
 
-async function runWithHeartbeats(
-  input: StreamInput,
-  heartbeatDetails?: StreamCheckpoint,
-): Promise<{ result: StreamResult; last?: StreamCheckpoint }> {
-  const env = new MockActivityEnvironment(heartbeatDetails ? { heartbeatDetails } : {});
-  let last: StreamCheckpoint | undefined;
-  env.on('heartbeat', (details: StreamCheckpoint) => (last = details));
-  const result = (await env.run(streamArchive, input)) as StreamResult;
-  return { result, last };
-}
+const runWithHeartbeats = (input: StreamInput, heartbeatDetails?: StreamCheckpoint) =>
+  runs.stream(input, heartbeatDetails);
 
 test('a retry after the upload completed but before the attempt returned records the same archive instead of failing', async () => {
   const input = await planned(`${uniqueName('done')}.zip`);
@@ -104,7 +79,7 @@ test('an archive at the destination written by another run is not taken for this
   const other = { ...first, statePrefix: `.zipflow/state/${uniqueName('run')}/` };
   await assert.rejects(runWithHeartbeats(other, last), (err: unknown) => {
     assert.equal((err as { name?: string }).name, 'NoSuchUpload');
-    runs.push(other);
+    runs.track(other);
     return true;
   });
 });

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import crypto from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CancelledFailure } from '@temporalio/common';
+import { ArchiveLayout } from '../../src/zip';
+import type { StreamCheckpoint } from '../../src/activities/stream';
+import { s3, tempBucket, uniqueName } from '../support/env';
+import { getObject, readZip } from '../support/archive';
+import { StreamRuns } from '../support/streamRuns';
+
+const PART = 5 * 1024 * 1024;
+let client: S3Client;
+let source: { name: string; remove(): Promise<void> };
+let destination: { name: string; remove(): Promise<void> };
+const runs = new StreamRuns();
+const bodies = new Map<string, Buffer>();
+
+before(async () => {
+  client = await s3();
+  source = await tempBucket(client, 'src');
+  destination = await tempBucket(client, 'dst');
+  // a.bin's entry (local header, data, data descriptor) ends exactly where part 1 ends.
+  const overhead = new ArchiveLayout().add({
+    name: 'a.bin',
+    size: 0,
+    mtime: 0,
+    compression: 'store',
+  }).end;
+  bodies.set('a.bin', crypto.randomBytes(PART - overhead));
+  bodies.set('b.bin', crypto.randomBytes(3 * 1024 * 1024));
+  bodies.set('c.bin', crypto.randomBytes(4 * 1024 * 1024));
+  for (const [name, body] of bodies)
+    await client.send(
+      new PutObjectCommand({ Bucket: source.name, Key: `edge/${name}`, Body: body }),
+    );
+});
+
+after(async () => {
+  await runs.discard();
+  await source.remove();
+  await destination.remove();
+});
+
+const planned = (key: string) =>
+  runs.plan({
+    source: { bucket: source.name, prefix: 'edge/' },
+    destination: { bucket: destination.name, key },
+    compression: { method: 'store' },
+  });
+
+async function assertEntries(key: string): Promise<Buffer> {
+  const zip = await getObject(client, destination.name, key);
+  const entries = await readZip(zip);
+  assert.deepEqual([...entries.keys()], [...bodies.keys()]);
+  for (const [name, body] of bodies) assert.ok(entries.get(name)!.equals(body), name);
+  return zip;
+}
+
+test('an entry that ends exactly at a part boundary keeps its central-directory record', async () => {
+  const input = await planned(`${uniqueName('edge')}.zip`);
+  const { result } = await runs.stream(input);
+  assert.equal(result.entries, 3);
+  const zip = await assertEntries(input.request.destination.key);
+  assert.equal(zip.length, result.size);
+});
+
+test('a retry from the checkpoint at that boundary goes on with the next entry, byte-identical', async () => {
+  const reference = await planned(`${uniqueName('edge-ref')}.zip`);
+  await runs.stream(reference);
+  const input = await planned(`${uniqueName('edge-resumed')}.zip`);
+  // The first attempt stops once part 1 is held; its checkpoint is the end of a.bin.
+  let atBoundary: StreamCheckpoint | undefined;
+  await assert.rejects(
+    runs.stream(input, undefined, (details, cancel) => {
+      if (details.partsDone === 1 && !atBoundary) {
+        atBoundary = details;
+        cancel();
+      }
+    }),
+    // Cancelled: as a CancelledFailure, or as the S3 request the cancel aborted.
+    (err: unknown) => err instanceof CancelledFailure || (err as Error).name === 'AbortError',
+  );
+  assert.ok(atBoundary);
+  assert.equal(atBoundary.encoder.position, PART);
+  assert.equal(atBoundary.encoder.entry, null, 'the checkpoint is between entries');
+  const { result } = await runs.stream(input, atBoundary);
+  assert.equal(result.resumes, 1);
+  const resumed = await assertEntries(input.request.destination.key);
+  const expected = await getObject(client, destination.name, reference.request.destination.key);
+  assert.ok(resumed.equals(expected), 'the resumed archive differs from an uninterrupted one');
+});
