@@ -10,8 +10,10 @@ import { getState, putState } from '../s3/objects';
 export class CentralDirectorySpill {
   private records: Buffer[] = [];
   private manifest: string[] = [];
-  /** Entries whose records are in state objects. */
+  /** Entries whose records are in chunks (written, or being written). */
   private spilledEntries: number;
+  /** The chunk writes so far, one after another. */
+  private written: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly client: S3Client,
@@ -33,30 +35,31 @@ export class CentralDirectorySpill {
     this.manifest.push(manifestLine);
   }
 
-  /** Writes the buffered records of entries before `entryCount`; returns the chunk count. */
-  async flushUpTo(entryCount: number): Promise<number> {
+  /**
+   * Puts the buffered records of entries before `entryCount` into the next chunk and writes it
+   * behind the ones before, in order; resolves to the chunk count once every chunk so far is
+   * written (a checkpoint naming chunk k needs the chunks before k too). The caller does not
+   * have to wait: the chunk's contents are taken now.
+   */
+  flushUpTo(entryCount: number): Promise<number> {
     const n = entryCount - this.spilledEntries;
-    if (n <= 0) return this.chunks;
-    const seq = this.chunks;
-    await Promise.all([
-      putState(
-        this.client,
-        this.bucket,
-        this.key('cd', seq),
-        Buffer.concat(this.records.slice(0, n)),
-      ),
-      putState(
-        this.client,
-        this.bucket,
-        this.key('manifest', seq),
-        this.manifest.slice(0, n).join('\n') + '\n',
-      ),
-    ]);
-    this.records = this.records.slice(n);
-    this.manifest = this.manifest.slice(n);
-    this.spilledEntries = entryCount;
-    this.chunks = seq + 1;
-    return this.chunks;
+    if (n > 0) {
+      const seq = this.chunks;
+      const records = Buffer.concat(this.records.slice(0, n));
+      const manifest = this.manifest.slice(0, n).join('\n') + '\n';
+      this.records = this.records.slice(n);
+      this.manifest = this.manifest.slice(n);
+      this.spilledEntries = entryCount;
+      this.chunks = seq + 1;
+      this.written = this.written.then(async () => {
+        await Promise.all([
+          putState(this.client, this.bucket, this.key('cd', seq), records),
+          putState(this.client, this.bucket, this.key('manifest', seq), manifest),
+        ]);
+      });
+    }
+    const chunks = this.chunks;
+    return this.written.then(() => chunks);
   }
 
   async *read(kind: 'cd' | 'manifest'): AsyncGenerator<Buffer> {

@@ -163,7 +163,10 @@ class ArchiveStreamer {
   private position: number;
   private partsDone: number;
   private readonly completed = new Set<number>();
+  /** Checkpoints at part ends whose spill chunks are written, waiting for their part. */
   private readonly candidates = new Map<number, StreamCheckpoint>();
+  /** A spill write that failed: the attempt stops at the next chunk. */
+  private spillFailure: unknown;
   /** The latest checkpoint whose parts S3 holds: what a retry continues from. */
   private checkpoint: StreamCheckpoint;
   /** The checkpoint this attempt started from (carries earlier attempts' figures). */
@@ -416,6 +419,7 @@ class ArchiveStreamer {
 
   /** Passes archive bytes to the part writer, noting a checkpoint at each part boundary. */
   private async emit(chunk: Buffer): Promise<void> {
+    if (this.spillFailure) throw this.spillFailure;
     this.recordFinishedEntry();
     const start = this.position;
     this.position += chunk.length;
@@ -425,7 +429,7 @@ class ArchiveStreamer {
       part * this.partSize <= this.position;
       part++
     ) {
-      if (part > this.partsDone) this.candidates.set(part, await this.checkpointAt(part));
+      if (part > this.partsDone) this.noteCheckpoint(this.checkpointAt(part));
     }
     this.sha256?.update(chunk);
     await this.writer.write(chunk);
@@ -434,9 +438,10 @@ class ArchiveStreamer {
   /**
    * The checkpoint for the end of `part`: the encoder state at that byte, or, inside DEFLATE
    * data (whose state cannot be saved), at the start of that entry. The spill is flushed now
-   * so its chunks match the checkpoint's entry count.
+   * so its chunks match the checkpoint's entry count; the stream does not wait for the write
+   * (two PUTs at every part boundary would stall it), the checkpoint does.
    */
-  private async checkpointAt(part: number): Promise<StreamCheckpoint> {
+  private checkpointAt(part: number): Promise<StreamCheckpoint> {
     let encoder: EncoderCheckpoint;
     let cursor: Cursor;
     if (this.ending) {
@@ -453,29 +458,50 @@ class ArchiveStreamer {
         ({ encoder, cursor } = this.entryStart);
       }
     }
-    const spillChunks = await this.spill.flushUpTo(encoder.entryCount);
     // The counters are filled in by details() when the checkpoint is sent. Entries finished
     // so far all precede the checkpoint's entry (mid-entry or at the start of the one in flight).
-    return {
+    const sourceBytesDone = this.sourceBytesDone;
+    return this.spill.flushUpTo(encoder.entryCount).then((spillChunks) => ({
       ...this.initial,
       partsDone: part,
       encoder,
       cursor,
       spillChunks,
-      sourceBytesDone: this.sourceBytesDone,
-    };
+      sourceBytesDone,
+    }));
   }
 
-  /** A part is held by S3: advance the checkpoint over every part held without a gap. */
+  /** A checkpoint becomes a candidate once its spill chunks are written. */
+  private noteCheckpoint(written: Promise<StreamCheckpoint>): void {
+    written.then(
+      (candidate) => {
+        this.candidates.set(candidate.partsDone, candidate);
+        this.advance();
+      },
+      (err: unknown) => {
+        this.spillFailure ??= err;
+      },
+    );
+  }
+
+  /** A part is held by S3. */
   private partHeld(partNumber: number): void {
     this.completed.add(partNumber);
-    while (this.completed.delete(this.partsDone + 1)) {
-      this.partsDone += 1;
-      const candidate = this.candidates.get(this.partsDone);
-      this.candidates.delete(this.partsDone);
-      if (candidate) this.checkpoint = candidate;
-    }
     this.keepAlive.progressed();
+    this.advance();
+  }
+
+  /**
+   * Moves partsDone over every part held without a gap, and the checkpoint to the latest
+   * candidate within them (candidates arrive in part order: spill chunks are written in order).
+   */
+  private advance(): void {
+    while (this.completed.delete(this.partsDone + 1)) this.partsDone += 1;
+    for (const [part, candidate] of this.candidates) {
+      if (part > this.partsDone) break;
+      this.candidates.delete(part);
+      if (part > this.checkpoint.partsDone) this.checkpoint = candidate;
+    }
     this.ctx.heartbeat(this.details());
   }
 

@@ -37,6 +37,8 @@ export interface FaultProxyOptions {
   stallMs: number;
   /** Delay before each request is handled: a slow store, to stretch a run out. */
   latencyMs?: number;
+  /** Extra delay for some requests (added to `latencyMs`). */
+  delayFor?: (request: { method: string; url: string }) => number;
   /** Picks the faults itself, in place of the seeded schedule (`rate` and `weights` unused). */
   faultFor?: (request: { method: string; url: string }) => FaultKind | undefined;
 }
@@ -134,12 +136,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
 
   const server = http.createServer((req, res) => {
-    if (options.latencyMs) {
+    const delay =
+      (options.latencyMs ?? 0) +
+      (options.delayFor?.({ method: req.method ?? 'GET', url: req.url ?? '/' }) ?? 0);
+    if (delay > 0) {
       req.pause();
       const timer = setTimeout(() => {
         timers.delete(timer);
         handle(req, res);
-      }, options.latencyMs);
+      }, delay);
       timers.add(timer);
     } else handle(req, res);
   });
