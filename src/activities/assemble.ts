@@ -48,7 +48,8 @@ import { PartWriter } from './parts';
 import { readPlanChunk } from './plan';
 import { ReadAhead } from './readAhead';
 import { attemptRetries } from './retries';
-import { completeArchive, createArchiveUpload, entrySpecOf, manifestLine } from './stream';
+import { completeArchive, createArchiveUpload } from './archiveUpload';
+import { entrySpecOf, manifestLine } from './entries';
 
 export interface AssemblyInput {
   request: ArchiveRequest;

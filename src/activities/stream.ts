@@ -4,10 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, s3Retries } from '../s3/client';
 import { withS3Failures } from './failures';
-import { throwIfCancelRequested } from './cancel';
 import { attemptRetries } from './retries';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
-import { objectExists, abortUploads } from '../s3/destination';
 import {
   getState,
   listKeys,
@@ -28,19 +26,19 @@ import {
   type ByteSource,
   type EncoderCheckpoint,
   type EntrySpec,
-  type EntryResult,
 } from '../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead } from './readAhead';
 import { ProgressReporter } from './progress';
 import { KeepAlive } from './keepAlive';
-import { combinedCrc32, PartWriter } from './parts';
-import { entryName, readPlanChunk } from './plan';
+import { PartWriter } from './parts';
+import { readPlanChunk } from './plan';
+import { completeArchive, createArchiveUpload } from './archiveUpload';
+import { entrySpecOf, manifestLine } from './entries';
 import {
   completedByThisRun,
   recordArchive,
-  RUN_METADATA,
   skippedPrefix,
   type RecordedArchive,
   type StreamResult,
@@ -536,129 +534,6 @@ class ArchiveStreamer {
       manifest: this.spill.read('manifest'),
     });
   }
-}
-
-/**
- * Completes the multipart upload once S3 holds every part (checked with ListParts), with the
- * CRC-32 of the whole object combined from the parts' CRCs, and records the archive.
- */
-export async function completeArchive(a: {
-  session: MultipartSession;
-  dst: S3Client;
-  destination: ArchiveRequest['destination'];
-  statePrefix: string;
-  size: number;
-  partSize: number;
-  entries: number;
-  sha256: string | undefined;
-  resentBytes: number;
-  resumes: number;
-  /** Heartbeat details sent while checking for a cancel. */
-  details: () => unknown;
-  manifest: AsyncIterable<Buffer>;
-}): Promise<RecordedArchive> {
-  const { session, destination } = a;
-  const partCount = Math.max(1, Math.ceil(a.size / a.partSize));
-  const held = (await session.listParts()).filter((p) => p.partNumber <= partCount);
-  if (
-    held.length !== partCount ||
-    held.some((p, i) => p.partNumber !== i + 1 || !p.checksumCRC32)
-  ) {
-    throw new Error(
-      `S3 holds ${held.length} of the ${partCount} parts of upload ${session.uploadId}; retrying`,
-    );
-  }
-  const crc32 = combinedCrc32(
-    held.map((p) => ({
-      size: p.size,
-      crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
-    })),
-  );
-  await throwIfCancelRequested(a.details()); // completing cannot be undone: honour a cancel first
-  const done = await session
-    .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
-    .catch((err: unknown) => {
-      if ((err as { name?: string }).name === 'PreconditionFailed') {
-        throw ApplicationFailure.nonRetryable(
-          `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
-          'DestinationExists',
-        );
-      }
-      throw err;
-    });
-  return recordArchive(
-    a.dst,
-    { ...destination, statePrefix: a.statePrefix },
-    {
-      size: a.size,
-      parts: partCount,
-      etag: done.etag,
-      versionId: done.versionId,
-      sha256: a.sha256,
-      crc32,
-      crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
-      entries: a.entries,
-      uploadedBytes: a.size + a.resentBytes,
-      resumes: a.resumes,
-    },
-    a.manifest,
-  );
-}
-
-/**
- * Creates the archive's multipart upload, after checking that the destination may be written.
- * An attempt that died before reporting its upload may have left one: only this run writes
- * this key (the workflow id is the destination), so it is ours to abort.
- */
-export async function createArchiveUpload(
-  dst: S3Client,
-  destination: ArchiveRequest['destination'],
-  statePrefix: string,
-): Promise<MultipartSession> {
-  if (!destination.overwrite && (await objectExists(dst, destination.bucket, destination.key))) {
-    throw ApplicationFailure.nonRetryable(
-      `s3://${destination.bucket}/${destination.key} already exists: set destination.overwrite to true to replace it`,
-      'DestinationExists',
-    );
-  }
-  await abortUploads(dst, destination.bucket, destination.key);
-  return MultipartSession.create(dst, {
-    bucket: destination.bucket,
-    key: destination.key,
-    contentType: destination.contentType,
-    storageClass: destination.storageClass,
-    serverSideEncryption: destination.serverSideEncryption,
-    metadata: { [RUN_METADATA]: statePrefix },
-  });
-}
-
-/**
- * The entry a listed object becomes, as STORE: the name inside the archive, mtime from
- * LastModified (never the clock: invariant 4), the listed size; a "folder/" key of size 0
- * is a directory. The streaming path may switch a file to DEFLATE.
- */
-export function entrySpecOf(
-  request: ArchiveRequest,
-  object: ListedObject,
-): EntrySpec & { name: string } {
-  const name = object.name ?? entryName(request.source.prefix, object.key);
-  const base = { mtime: object.lastModified, size: object.size };
-  if (object.key.endsWith('/') && object.size === 0)
-    return { ...base, name: name.replace(/\/+$/, ''), directory: true };
-  return { ...base, name, compression: 'store', level: request.compression?.level };
-}
-
-/** The manifest line of a finished entry: one JSON object per line of <key>.manifest.jsonl. */
-export function manifestLine(e: EntryResult, object: ListedObject): string {
-  return JSON.stringify({
-    name: e.name,
-    key: object.key,
-    etag: object.etag,
-    size: e.uncompressedSize,
-    compressedSize: e.compressedSize,
-    crc32: e.crc32.toString(16).padStart(8, '0'),
-    offset: e.localHeaderOffset,
-  });
 }
 
 /**
