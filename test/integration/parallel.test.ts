@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, test, type TestContext } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import {
   archiveWorkflowId,
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
-import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
+import { archiveBuckets, s3, temporalClient, uniqueName, withWorker } from '../support/env';
 import {
   assertSameBytes,
   getObject,
@@ -20,45 +20,36 @@ import {
   waitUntil,
 } from '../support/archive';
 import { faultSeed, startFaultProxy } from '../support/faultProxy';
+import { PART_SIZE, UPLOAD_CONCURRENCY } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 
-const PART_SIZE = 5 * 1024 * 1024;
-const UPLOAD_CONCURRENCY = 4; // src/shared/request.ts DEFAULT_UPLOAD_CONCURRENCY
-
 let client: S3Client;
-let source: { name: string; remove(): Promise<void> };
-let destination: { name: string; remove(): Promise<void> };
+let buckets: { source: string; destination: string; remove(): Promise<void> };
 const objects = new Map<string, Buffer>();
 
 // About 60 MiB in 12 parts: objects of odd sizes so that range and part boundaries fall in
 // headers, data and data descriptors; one object longer than a whole range (its data crosses
 // two range boundaries), small ones, an empty one and a folder marker.
 before(async () => {
-  client = await s3();
-  source = await tempBucket(client, 'src');
-  destination = await tempBucket(client, 'dst');
-  const add = async (key: string, body: Buffer): Promise<void> => {
-    objects.set(key, body);
-    await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
-  };
   for (let i = 0; i < 5; i++)
-    await add(`set/a/${i}.bin`, crypto.randomBytes(4 * 1024 * 1024 + 777_777 * i + 13));
-  await add('set/b/huge.bin', crypto.randomBytes(17 * 1024 * 1024 + 5));
-  for (let i = 0; i < 30; i++) await add(`set/c/${i}.bin`, crypto.randomBytes(1000 * i + 1));
-  await add('set/d/', Buffer.alloc(0));
-  await add('set/d/empty.txt', Buffer.alloc(0));
-  await add('set/e/tail.bin', crypto.randomBytes(6 * 1024 * 1024 + 99));
+    objects.set(`set/a/${i}.bin`, crypto.randomBytes(4 * 1024 * 1024 + 777_777 * i + 13));
+  objects.set('set/b/huge.bin', crypto.randomBytes(17 * 1024 * 1024 + 5));
+  for (let i = 0; i < 30; i++) objects.set(`set/c/${i}.bin`, crypto.randomBytes(1000 * i + 1));
+  objects.set('set/d/', Buffer.alloc(0));
+  objects.set('set/d/empty.txt', Buffer.alloc(0));
+  objects.set('set/e/tail.bin', crypto.randomBytes(6 * 1024 * 1024 + 99));
+  client = await s3();
+  buckets = await archiveBuckets(client, objects);
 });
 
 after(async () => {
-  await source.remove();
-  await destination.remove();
+  await buckets.remove();
 });
 
 function request(key: string, parallel?: number): ArchiveRequest {
   return {
-    source: { bucket: source.name, prefix: 'set/' },
-    destination: { bucket: destination.name, key },
+    source: { bucket: buckets.source, prefix: 'set/' },
+    destination: { bucket: buckets.destination, key },
     compression: { method: 'store' },
     partSize: PART_SIZE,
     ...(parallel === undefined ? {} : { parallel }),
@@ -72,7 +63,7 @@ async function sequentialReference(
   const result = await withWorker({}, (taskQueue) =>
     temporal.workflow.execute('archive', {
       taskQueue,
-      workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+      workflowId: archiveWorkflowId({ bucket: buckets.destination, key }),
       args: [request(key)],
     }),
   );
@@ -80,8 +71,8 @@ async function sequentialReference(
 }
 
 async function assertSameArchive(key: string, referenceKey: string): Promise<void> {
-  const zip = await getObject(client, destination.name, key);
-  const expected = await getObject(client, destination.name, referenceKey);
+  const zip = await getObject(client, buckets.destination, key);
+  const expected = await getObject(client, buckets.destination, referenceKey);
   assertSameBytes(zip, expected, PART_SIZE);
   const entries = await readZip(zip);
   for (const [k, body] of objects) {
@@ -91,8 +82,8 @@ async function assertSameArchive(key: string, referenceKey: string): Promise<voi
 }
 
 async function assertNothingLeft(): Promise<void> {
-  assert.deepEqual(await openUploads(client, destination.name), []);
-  assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
+  assert.deepEqual(await openUploads(client, buckets.destination), []);
+  assert.deepEqual(await keysUnder(client, buckets.destination, '.zipflow/'), []);
 }
 
 /** Worker identities that started assembleRange attempts, from the run's history. */
@@ -139,7 +130,7 @@ async function onTwoWorkers(
     const key = `${uniqueName('parallel')}.zip`;
     const handle = await temporal.workflow.start('archive', {
       taskQueue,
-      workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+      workflowId: archiveWorkflowId({ bucket: buckets.destination, key }),
       args: [request(key, 4)],
     });
     await run({ handle, key, workers });
@@ -163,10 +154,10 @@ test('parallel assembly on two worker processes: both take ranges, and the archi
       assert.equal(result.size, reference.result.size);
       assert.equal(result.entries, reference.result.entries);
       assert.equal(result.uploadedBytes, result.size, 'an uninterrupted run sends every byte once');
-      const manifest = await getObject(client, destination.name, result.manifestKey);
+      const manifest = await getObject(client, buckets.destination, result.manifestKey);
       const expectedManifest = await getObject(
         client,
-        destination.name,
+        buckets.destination,
         reference.result.manifestKey,
       );
       assert.equal(manifest.toString(), expectedManifest.toString());
@@ -185,7 +176,7 @@ test('parallel assembly with a worker SIGKILLed mid-range: the range resumes on 
       // Kill a worker that is running a range, once parts are held: mid-range.
       let identity = '';
       await waitUntil('a range is running and S3 holds 2 parts', async () => {
-        if ((await partsHeld(client, destination.name, key)) < 2) return false;
+        if ((await partsHeld(client, buckets.destination, key)) < 2) return false;
         const pending = (await handle.describe()).raw.pendingActivities ?? [];
         const running = pending.find(
           (a) =>
@@ -223,7 +214,7 @@ test('parallel with compression "auto" fails with InvalidRequest naming parallel
     const err = await withWorker({}, (taskQueue) =>
       temporal.workflow.execute('archive', {
         taskQueue,
-        workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+        workflowId: archiveWorkflowId({ bucket: buckets.destination, key }),
         args: [bad],
       }),
     ).then(
@@ -249,7 +240,7 @@ test('a parallel run cancelled mid-range stops every range, then leaves no multi
     await onTwoWorkers(t, temporal, 300, async ({ handle, key }) => {
       await waitUntil(
         'S3 holds 2 parts',
-        async () => (await partsHeld(client, destination.name, key)) >= 2,
+        async () => (await partsHeld(client, buckets.destination, key)) >= 2,
       );
       await handle.cancel();
       await assert.rejects(handle.result(), (err: unknown) => {
@@ -260,7 +251,7 @@ test('a parallel run cancelled mid-range stops every range, then leaves no multi
       assert.deepEqual(pending, [], 'no range still running');
       await assertNothingLeft();
       assert.equal(
-        await getObject(client, destination.name, key).catch(() => undefined),
+        await getObject(client, buckets.destination, key).catch(() => undefined),
         undefined,
       );
     });

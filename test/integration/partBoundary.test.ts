@@ -1,25 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { CancelledFailure } from '@temporalio/common';
 import { ArchiveLayout } from '../../src/zip';
 import type { StreamCheckpoint } from '../../src/activities/stream';
-import { s3, tempBucket, uniqueName } from '../support/env';
+import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { StreamRuns } from '../support/streamRuns';
 
 const PART = 5 * 1024 * 1024;
 let client: S3Client;
-let source: { name: string; remove(): Promise<void> };
-let destination: { name: string; remove(): Promise<void> };
+let buckets: { source: string; destination: string; remove(): Promise<void> };
 const runs = new StreamRuns();
 const bodies = new Map<string, Buffer>();
 
 before(async () => {
-  client = await s3();
-  source = await tempBucket(client, 'src');
-  destination = await tempBucket(client, 'dst');
   // a.bin's entry (local header, data, data descriptor) ends exactly where part 1 ends.
   const overhead = new ArchiveLayout().add({
     name: 'a.bin',
@@ -30,27 +26,27 @@ before(async () => {
   bodies.set('a.bin', crypto.randomBytes(PART - overhead));
   bodies.set('b.bin', crypto.randomBytes(3 * 1024 * 1024));
   bodies.set('c.bin', crypto.randomBytes(4 * 1024 * 1024));
-  for (const [name, body] of bodies)
-    await client.send(
-      new PutObjectCommand({ Bucket: source.name, Key: `edge/${name}`, Body: body }),
-    );
+  client = await s3();
+  buckets = await archiveBuckets(
+    client,
+    new Map([...bodies].map(([name, body]) => [`edge/${name}`, body])),
+  );
 });
 
 after(async () => {
   await runs.discard();
-  await source.remove();
-  await destination.remove();
+  await buckets.remove();
 });
 
 const planned = (key: string) =>
   runs.plan({
-    source: { bucket: source.name, prefix: 'edge/' },
-    destination: { bucket: destination.name, key },
+    source: { bucket: buckets.source, prefix: 'edge/' },
+    destination: { bucket: buckets.destination, key },
     compression: { method: 'store' },
   });
 
 async function assertEntries(key: string): Promise<Buffer> {
-  const zip = await getObject(client, destination.name, key);
+  const zip = await getObject(client, buckets.destination, key);
   const entries = await readZip(zip);
   assert.deepEqual([...entries.keys()], [...bodies.keys()]);
   for (const [name, body] of bodies) assert.ok(entries.get(name)!.equals(body), name);
@@ -87,6 +83,6 @@ test('a retry from the checkpoint at that boundary goes on with the next entry, 
   const { result } = await runs.stream(input, atBoundary);
   assert.equal(result.resumes, 1);
   const resumed = await assertEntries(input.request.destination.key);
-  const expected = await getObject(client, destination.name, reference.request.destination.key);
+  const expected = await getObject(client, buckets.destination, reference.request.destination.key);
   assert.ok(resumed.equals(expected), 'the resumed archive differs from an uninterrupted one');
 });

@@ -17,10 +17,8 @@ import {
   slowText,
   waitUntil,
 } from '../support/archive';
+import { PART_SIZE, UPLOAD_CONCURRENCY } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
-
-const PART_SIZE = 5 * 1024 * 1024;
-const UPLOAD_CONCURRENCY = 4; // src/activities/stream.ts
 
 let client: S3Client;
 let source: { name: string; remove(): Promise<void> };

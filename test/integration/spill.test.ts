@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { s3, tempBucket, uniqueName } from '../support/env';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
 import { StreamRuns } from '../support/streamRuns';
 
 const HOLD_MS = 4_000; // below the S3 client's 8 s socket timeout: a slow store, not a fault
 let client: S3Client;
-let source: { name: string; remove(): Promise<void> };
-let destination: { name: string; remove(): Promise<void> };
+let buckets: { source: string; destination: string; remove(): Promise<void> };
 let proxy: FaultProxy;
 const runs = new StreamRuns();
 const bodies = new Map<string, Buffer>();
@@ -19,16 +18,12 @@ const seen: { at: number; method: string; url: string }[] = [];
 let firstSpillAnswered = 0;
 
 before(async () => {
+  for (let i = 0; i < 6; i++) bodies.set(`${i}.bin`, crypto.randomBytes(4 * 1024 * 1024 + i));
   client = await s3();
-  source = await tempBucket(client, 'src');
-  destination = await tempBucket(client, 'dst');
-  for (let i = 0; i < 6; i++) {
-    const body = crypto.randomBytes(4 * 1024 * 1024 + i);
-    bodies.set(`${i}.bin`, body);
-    await client.send(
-      new PutObjectCommand({ Bucket: source.name, Key: `spill/${i}.bin`, Body: body }),
-    );
-  }
+  buckets = await archiveBuckets(
+    client,
+    new Map([...bodies].map(([name, body]) => [`spill/${name}`, body])),
+  );
   proxy = await startFaultProxy({
     target: process.env.AWS_ENDPOINT_URL_S3!,
     seed: 0,
@@ -50,14 +45,13 @@ before(async () => {
 after(async () => {
   await runs.discard();
   await proxy.close();
-  await source.remove();
-  await destination.remove();
+  await buckets.remove();
 });
 
 test('a slow spill write at a part boundary does not hold up the stream: later parts upload meanwhile', async () => {
   const input = await runs.plan({
-    source: { bucket: source.name, prefix: 'spill/' },
-    destination: { bucket: destination.name, key: `${uniqueName('spill')}.zip` },
+    source: { bucket: buckets.source, prefix: 'spill/' },
+    destination: { bucket: buckets.destination, key: `${uniqueName('spill')}.zip` },
     compression: { method: 'store' },
   });
   const { result } = await runs.stream(input);
@@ -70,7 +64,7 @@ test('a slow spill write at a part boundary does not hold up the stream: later p
     `${partsMeanwhile.length} parts were sent while the spill write was held`,
   );
   const entries = await readZip(
-    await getObject(client, destination.name, input.request.destination.key),
+    await getObject(client, buckets.destination, input.request.destination.key),
   );
   assert.equal(entries.size, bodies.size);
   for (const [name, body] of bodies) assert.ok(entries.get(name)!.equals(body), name);

@@ -5,6 +5,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import {
   archiveWorkflowId,
+  DEFAULT_UPLOAD_CONCURRENCY,
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
@@ -12,7 +13,7 @@ import { s3, tempBucket, uniqueName, withWorker } from './env';
 import { assertSameBytes, getObject, keysUnder, openUploads, readZip, slowText } from './archive';
 
 export const PART_SIZE = 5 * 1024 * 1024;
-export const UPLOAD_CONCURRENCY = 4; // src/activities/stream.ts
+export const UPLOAD_CONCURRENCY = DEFAULT_UPLOAD_CONCURRENCY; // the requests here leave it out
 
 /**
  * A mixed source under `set/`: large random objects (STORE, several parts each), compressible
