@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { MultipartSession } from '../s3/multipart';
+import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { abortUploads, objectExists } from '../s3/destination';
 import type { ArchiveRequest } from '../shared/request';
 import { throwIfCancelRequested } from './cancel';
@@ -46,18 +46,7 @@ export async function completeArchive(a: {
       crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
     })),
   );
-  await throwIfCancelRequested(a.details()); // completing cannot be undone: honour a cancel first
-  const done = await session
-    .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
-    .catch((err: unknown) => {
-      if ((err as { name?: string }).name === 'PreconditionFailed') {
-        throw ApplicationFailure.nonRetryable(
-          `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
-          'DestinationExists',
-        );
-      }
-      throw err;
-    });
+  const done = await completeUpload(session, destination, held, crc32, a.details);
   return recordArchive(
     a.dst,
     { ...destination, statePrefix: a.statePrefix },
@@ -78,6 +67,31 @@ export async function completeArchive(a: {
 }
 
 /**
+ * CompleteMultipartUpload, unless a cancel was requested; refused (DestinationExists) when the
+ * key appeared meanwhile and the request does not overwrite.
+ */
+export async function completeUpload(
+  session: MultipartSession,
+  destination: ArchiveRequest['destination'],
+  held: HeldPart[],
+  crc32: number,
+  details: () => unknown,
+): ReturnType<MultipartSession['complete']> {
+  await throwIfCancelRequested(details()); // completing cannot be undone: honour a cancel first
+  return session
+    .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
+    .catch((err: unknown) => {
+      if ((err as { name?: string }).name === 'PreconditionFailed') {
+        throw ApplicationFailure.nonRetryable(
+          `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
+          'DestinationExists',
+        );
+      }
+      throw err;
+    });
+}
+
+/**
  * Creates the archive's multipart upload, after checking that the destination may be written.
  * An attempt that died before reporting its upload may have left one: only this run writes
  * this key (the workflow id is the destination), so it is ours to abort.
@@ -86,6 +100,7 @@ export async function createArchiveUpload(
   dst: S3Client,
   destination: ArchiveRequest['destination'],
   statePrefix: string,
+  options: { checksums?: boolean } = {},
 ): Promise<MultipartSession> {
   if (!destination.overwrite && (await objectExists(dst, destination.bucket, destination.key))) {
     throw ApplicationFailure.nonRetryable(
@@ -101,5 +116,6 @@ export async function createArchiveUpload(
     storageClass: destination.storageClass,
     serverSideEncryption: destination.serverSideEncryption,
     metadata: { [RUN_METADATA]: statePrefix },
+    checksums: options.checksums,
   });
 }

@@ -16,52 +16,45 @@
  * spilled per unit to state objects and streamed back in entry order.
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
 import { MultipartSession } from '../s3/multipart';
-import { readListedObject, SourceChangedError, type ListedObject } from '../s3/objects';
 import {
   ArchiveLayout,
   crcOfFirstBytes,
   deferredParts,
   crcUnknownAt,
   endOfArchive,
-  normalizeEntrySpec,
-  resumeSourceOffset,
   splitParts,
-  ZipEncoder,
-  ZipInputError,
   type ArchiveTotals,
   type CrcPiece,
   type EncoderCheckpoint,
   type EntryLayout,
-  type EntrySpec,
   type PartRange,
 } from '../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
-import { withS3Failures } from './failures';
 import { completedByThisRun, recordArchive, type StreamResult } from './finalize';
 import { KeepAlive } from './keepAlive';
 import { PartWriter } from './parts';
-import { readPlanChunk } from './plan';
-import { ReadAhead } from './readAhead';
 import { attemptRetries } from './retries';
 import { completeArchive, createArchiveUpload } from './archiveUpload';
-import { entrySpecOf, manifestLine } from './entries';
+import { manifestLine } from './entries';
+import {
+  clients,
+  failuresNamed,
+  placed,
+  produce,
+  START,
+  type Anchor,
+  type PlanIo,
+} from './produce';
 
 export interface AssemblyInput {
   request: ArchiveRequest;
   statePrefix: string;
   chunks: number;
   partSize: number;
-}
-
-/** A point of the plan at an entry boundary: the layout continues from here. */
-export interface Anchor {
-  cursor: { chunk: number; index: number };
-  layout: EncoderCheckpoint;
 }
 
 export interface AssemblyRange extends PartRange {
@@ -93,201 +86,6 @@ export interface RangeResult {
   resentBytes: number;
   resumes: number;
   retries: number;
-}
-
-const START: Anchor = { cursor: { chunk: 0, index: 0 }, layout: new ArchiveLayout().checkpoint() };
-
-interface PlanIo {
-  request: ArchiveRequest;
-  dst: S3Client;
-  statePrefix: string;
-  chunks: number;
-}
-
-/** One planned entry with its place in the layout; place is null after the last entry. */
-interface Placed {
-  cursor: { chunk: number; index: number };
-  /** The layout's state just before this entry. */
-  before: EncoderCheckpoint;
-  place: EntryLayout | null;
-  object?: ListedObject;
-  objects?: ListedObject[];
-  spec?: EntrySpec & { name: string };
-}
-
-/** The plan's entries from `anchor` on, laid out; O(1) memory besides one plan chunk. */
-async function* placed(io: PlanIo, anchor: Anchor): AsyncGenerator<Placed, void, undefined> {
-  const layout = ArchiveLayout.fromCheckpoint(anchor.layout);
-  for (let chunk = anchor.cursor.chunk; chunk < io.chunks; chunk++) {
-    const objects = await readPlanChunk(
-      io.dst,
-      io.request.destination.bucket,
-      io.statePrefix,
-      chunk,
-    );
-    const first = chunk === anchor.cursor.chunk ? anchor.cursor.index : 0;
-    for (let index = first; index < objects.length; index++) {
-      const before = layout.checkpoint();
-      const spec = entrySpecOf(io.request, objects[index]);
-      const place = layout.add(spec);
-      yield { cursor: { chunk, index }, before, place, object: objects[index], objects, spec };
-    }
-  }
-  yield { cursor: { chunk: io.chunks, index: 0 }, before: layout.checkpoint(), place: null };
-}
-
-/** The entry containing byte `at` (or the one starting there, or the end). */
-async function entryAt(walk: AsyncGenerator<Placed>, at: number): Promise<Placed> {
-  for (;;) {
-    const { value, done } = await walk.next();
-    if (done) throw new Error(`the plan ends before byte ${at}`);
-    if (value.place === null || value.place.end > at) return value;
-  }
-}
-
-/**
- * The encoder checkpoint at byte `at` of the entry `item`, with `crc` the CRC-32 of the data
- * bytes before `at` that the caller counts (all of them, or only those of its own range).
- */
-function checkpointAt(item: Placed, at: number, crc: number): EncoderCheckpoint {
-  const p = item.place;
-  if (p === null || at === p.localHeaderOffset) return item.before;
-  const base = { spec: normalizeEntrySpec(item.spec!), localHeaderOffset: p.localHeaderOffset };
-  let entry: EncoderCheckpoint['entry'];
-  if (at < p.dataOffset) {
-    entry = {
-      ...base,
-      phase: 'localFileHeader',
-      phaseOffset: at - p.localHeaderOffset,
-      crc32: 0,
-      uncompressedSize: 0,
-      compressedSize: 0,
-    };
-  } else if (at < p.dataDescriptorOffset!) {
-    const n = at - p.dataOffset;
-    entry = {
-      ...base,
-      phase: 'data',
-      phaseOffset: n,
-      crc32: crc,
-      uncompressedSize: n,
-      compressedSize: n,
-    };
-  } else {
-    const phaseOffset = at - p.dataDescriptorOffset!;
-    entry = {
-      ...base,
-      phase: 'dataDescriptor',
-      phaseOffset,
-      crc32: crc,
-      uncompressedSize: p.size,
-      compressedSize: p.size,
-    };
-  }
-  return { ...item.before, position: at, entry };
-}
-
-interface ProduceHooks {
-  /** The CRC-32 the encoder starts from for the entry in flight at the start. */
-  crcAt(place: EntryLayout): number;
-  started?(checkpoint: EncoderCheckpoint): void;
-  /** Archive bytes in order; `encoder` can checkpoint inside the chunk. */
-  chunk(chunk: Buffer, encoder: ZipEncoder): Promise<void>;
-  /** An entry whose last byte lies before `to`, before that byte is passed on. */
-  entryDone(item: Placed, encoder: ZipEncoder): void;
-}
-
-/**
- * The archive bytes [at, to) of the entries (not the central directory), from the layout and
- * the sources: header and descriptor bytes computed, data by (ranged) GETs pinned to the
- * listed ETag. Stops reading a source at `to`.
- */
-async function produce(
-  io: PlanIo,
-  src: S3Client,
-  anchor: Anchor,
-  at: number,
-  to: number,
-  hooks: ProduceHooks,
-): Promise<void> {
-  const signal = Context.current().cancellationSignal;
-  const bucket = io.request.source.bucket;
-  const walk = placed(io, anchor);
-  try {
-    let item = await entryAt(walk, at);
-    const checkpoint = checkpointAt(item, at, item.place ? hooks.crcAt(item.place) : 0);
-    hooks.started?.(checkpoint);
-    const encoder = ZipEncoder.resume(checkpoint);
-    let position = at;
-    const pass = async (chunk: Buffer): Promise<boolean> => {
-      const cut = chunk.subarray(0, Math.max(0, to - position));
-      position += cut.length;
-      if (cut.length > 0) await hooks.chunk(cut, encoder);
-      return position >= to;
-    };
-    let readAhead: { chunk: number; reader: ReadAhead } | undefined;
-    while (item.place !== null && position < to) {
-      if (signal.aborted) throw signal.reason;
-      const place: EntryLayout = item.place;
-      let bytes: AsyncGenerator<Buffer>;
-      if (encoder.entryInFlight) {
-        const from = resumeSourceOffset(checkpoint) ?? 0;
-        const source = item.spec!.directory
-          ? []
-          : await readListedObject(src, bucket, item.object!, from, signal);
-        bytes = encoder.continueEntry(source);
-      } else {
-        if (readAhead?.chunk !== item.cursor.chunk) {
-          const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal);
-          readAhead = { chunk: item.cursor.chunk, reader };
-        }
-        const source = item.spec!.directory ? [] : await readAhead.reader.open(item.cursor.index);
-        bytes = encoder.entry(item.spec!, source);
-      }
-      // The record of an entry is complete once its descriptor is made, before its last bytes go
-      // out: hand it over first, so a checkpoint after those bytes finds it spilled.
-      const owned = place.end <= to;
-      let done = false;
-      for await (const chunk of bytes) {
-        if (owned && !done && !encoder.entryInFlight) {
-          hooks.entryDone(item, encoder);
-          done = true;
-        }
-        if (await pass(chunk)) break;
-      }
-      if (owned && !done) hooks.entryDone(item, encoder);
-      if (position >= to) break;
-      item = await entryAt(walk, position);
-    }
-  } finally {
-    await walk.return();
-  }
-}
-
-function clients(request: ArchiveRequest): Promise<[S3Client, S3Client]> {
-  return Promise.all([
-    createS3Client({ profile: request.source.profile }),
-    createS3Client({ profile: request.destination.profile }),
-  ]);
-}
-
-function failuresNamed<T>(request: ArchiveRequest, run: () => Promise<T>): Promise<T> {
-  return withS3Failures(request, async () => {
-    try {
-      return await run();
-    } catch (err) {
-      if (err instanceof ZipInputError)
-        throw ApplicationFailure.nonRetryable(err.message, 'InvalidEntry');
-      if (err instanceof SourceChangedError) {
-        throw ApplicationFailure.nonRetryable(
-          `${err.message}: re-run the archive (parallel assembly cannot skip changed objects)`,
-          'SourceChanged',
-          { key: err.key, reason: err.reason },
-        );
-      }
-      throw err;
-    }
-  });
 }
 
 /**

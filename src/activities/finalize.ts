@@ -18,11 +18,15 @@ export interface CompletedArchive {
   parts: number;
   etag?: string;
   versionId?: string;
-  /** Known when this attempt saw every byte; otherwise read back. */
-  sha256?: string;
+  /**
+   * Known when this attempt saw every byte; otherwise read back. null: not recorded (server-side
+   * copy, whose copied bytes the worker never reads; crc32 must be known then).
+   */
+  sha256?: string | null;
   /** Known from the parts or the store's FULL_OBJECT checksum; otherwise read back. */
   crc32?: number;
-  crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS';
+  crc32ValidatedBy: ArchiveResult['crc32ValidatedBy'];
+  copiedBytes?: number;
   /** Entry count when known; otherwise counted from the manifest. */
   entries?: number;
   uploadedBytes: number;
@@ -46,14 +50,19 @@ export async function recordArchive(
   entryLines: AsyncIterable<Buffer>,
 ): Promise<RecordedArchive> {
   let { sha256, crc32 } = done;
-  if (sha256 === undefined || crc32 === undefined) {
+  if (sha256 === undefined || (sha256 !== null && crc32 === undefined)) {
     // Node's hash state cannot be saved across attempts, so a resumed run reads the archive back.
     const read = await digestObject(dst, location.bucket, location.key);
     sha256 = read.sha256;
     crc32 ??= read.crc32;
   }
+  if (crc32 === undefined)
+    throw new Error('recordArchive: a CRC-32 is needed when no SHA-256 is read');
   const crc32Hex = crc32.toString(16).padStart(8, '0');
-  await tagArchive(dst, location.bucket, location.key, { sha256, crc32: crc32Hex });
+  await tagArchive(dst, location.bucket, location.key, {
+    ...(sha256 !== null ? { sha256 } : {}),
+    crc32: crc32Hex,
+  });
   const counts = { entries: 0, skipped: 0 };
   const manifestKey = await writeManifest(
     dst,
@@ -68,9 +77,10 @@ export async function recordArchive(
     parts: done.parts,
     etag: done.etag,
     versionId: done.versionId,
-    sha256,
+    ...(sha256 !== null ? { sha256 } : {}),
     crc32: crc32Hex,
     crc32ValidatedBy: done.crc32ValidatedBy,
+    ...(done.copiedBytes !== undefined ? { copiedBytes: done.copiedBytes } : {}),
     manifestKey,
     uploadedBytes: done.uploadedBytes,
     skipped: counts.skipped,

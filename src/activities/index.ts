@@ -1,7 +1,7 @@
 import { createS3Client, UnknownProfileError } from '../s3/client';
 import { attemptRetries } from './retries';
 import { s3Failure } from './failures';
-import { abortUploads } from '../s3/destination';
+import { abortUploads, abortUploadsUnder } from '../s3/destination';
 import { deletePrefix } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
 
@@ -16,6 +16,7 @@ export {
   type AssemblyPlan,
   type RangeResult,
 } from './assemble';
+export { prepareCopy, copyArchive, type CopySummary, type CopyArchiveInput } from './copy';
 export { verifyArchive, type VerifyInput } from './verify';
 
 export interface DiscardInput {
@@ -32,6 +33,7 @@ export async function discardRun(input: DiscardInput): Promise<{ retries: number
   try {
     const dst = await createS3Client({ profile: destination.profile });
     await abortUploads(dst, destination.bucket, destination.key);
+    await abortUploadsUnder(dst, destination.bucket, input.statePrefix); // staging objects
     await deletePrefix(dst, destination.bucket, input.statePrefix);
     return { retries: attemptRetries([dst]) };
   } catch (err) {

@@ -40,7 +40,7 @@ export async function tagArchive(
   client: S3Client,
   bucket: string,
   key: string,
-  checksums: { sha256: string; crc32: string },
+  checksums: { sha256?: string; crc32: string },
 ): Promise<void> {
   await client.send(
     new PutObjectTaggingCommand({
@@ -48,7 +48,9 @@ export async function tagArchive(
       Key: key,
       Tagging: {
         TagSet: [
-          { Key: 'zipflow-sha256', Value: checksums.sha256 },
+          ...(checksums.sha256 !== undefined
+            ? [{ Key: 'zipflow-sha256', Value: checksums.sha256 }]
+            : []),
           { Key: 'zipflow-crc32', Value: checksums.crc32 },
         ],
       },

@@ -45,6 +45,12 @@ export class ReadAhead {
   >();
   private fetchedBytes = 0;
   private next: number;
+  private readonly limits: ReadAheadLimits;
+  /**
+   * Reading ahead stops at such an object: its data is placed by other means, and what comes
+   * after it is made by a later pass (server-side copy), so bytes fetched past it are wasted.
+   */
+  private readonly stopAt: (object: ListedObject) => boolean;
 
   constructor(
     private readonly client: S3Client,
@@ -52,12 +58,14 @@ export class ReadAhead {
     private readonly objects: ListedObject[],
     from: number,
     private readonly signal: AbortSignal,
-    private readonly limits: ReadAheadLimits = DEFAULT_READ_AHEAD,
+    options: { limits?: ReadAheadLimits; stopAt?: (object: ListedObject) => boolean } = {},
   ) {
+    this.limits = options.limits ?? DEFAULT_READ_AHEAD;
+    this.stopAt = options.stopAt ?? (() => false);
     this.next = from;
     // Each GET in flight listens on the activity's signal: up to `count` reads ahead, plus
     // the streamed entry and the parts being uploaded, are expected, not a leak.
-    setMaxListeners(limits.count + limits.opened + 16, signal);
+    setMaxListeners(this.limits.count + this.limits.opened + 16, signal);
   }
 
   /** The bytes of objects[index]: fetched ahead when small, else a streamed GET. */
@@ -87,6 +95,7 @@ export class ReadAhead {
   private fill(): void {
     while (this.next < this.objects.length && this.fetched.size < this.limits.count) {
       const object = this.objects[this.next];
+      if (this.stopAt(object)) return;
       const small = object.size <= this.limits.smallObject && !object.key.endsWith('/');
       if (small && this.fetchedBytes + object.size > this.limits.bytes) return;
       if (small) {

@@ -94,9 +94,13 @@ export async function verifyArchiveObject(
   ]);
 
   const expected = tags.get('zipflow-sha256') ?? options.expectedSha256;
-  if (expected === undefined) {
-    problems.add('archive: no zipflow-sha256 tag, so its SHA-256 cannot be checked');
-  } else if (digest.sha256 !== expected) {
+  // A server-side copy archive records no SHA-256 (its copied bytes never passed through a
+  // worker): its zipflow-crc32 tag, checked below, covers the whole object instead.
+  if (expected === undefined && !tags.has('zipflow-crc32')) {
+    problems.add(
+      'archive: no zipflow-sha256 or zipflow-crc32 tag, so its checksum cannot be checked',
+    );
+  } else if (expected !== undefined && digest.sha256 !== expected) {
     problems.add(`archive: SHA-256 ${digest.sha256} of its bytes, ${expected} recorded`);
   }
   if (options.expectedSha256 !== undefined && options.expectedSha256 !== expected) {

@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   ListPartsCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type ChecksumType,
   type CompletedPart,
   type S3Client,
@@ -18,6 +19,11 @@ export interface MultipartTarget {
   serverSideEncryption?: { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
   /** User metadata (x-amz-meta-*) for the completed object. */
   metadata?: Record<string, string>;
+  /**
+   * false: no checksum algorithm on the upload (parts are still checked request by request).
+   * Needed for UploadPartCopy on MinIO, which refuses copied parts into an upload with one.
+   */
+  checksums?: boolean;
 }
 
 /** The request fields for `serverSideEncryption` (CreateMultipartUpload, PutObject, Upload). */
@@ -68,6 +74,7 @@ export class MultipartSession {
    * checksums, still verified part by part.
    */
   static async create(client: S3Client, target: MultipartTarget): Promise<MultipartSession> {
+    if (target.checksums === false) return MultipartSession.createWith(client, target, null);
     try {
       return await MultipartSession.createWith(client, target, 'FULL_OBJECT');
     } catch (err) {
@@ -81,17 +88,16 @@ export class MultipartSession {
   private static async createWith(
     client: S3Client,
     target: MultipartTarget,
-    checksumType: ChecksumType,
+    checksumType: ChecksumType | null,
   ): Promise<MultipartSession> {
     const out = await client.send(
       new CreateMultipartUploadCommand({
-        ChecksumType: checksumType,
+        ...(checksumType ? { ChecksumType: checksumType, ChecksumAlgorithm: 'CRC32' } : {}),
         Metadata: target.metadata,
         Bucket: target.bucket,
         Key: target.key,
         ContentType: target.contentType ?? 'application/zip',
         ...(target.storageClass ? { StorageClass: target.storageClass as never } : {}),
-        ChecksumAlgorithm: 'CRC32',
         ...sseParams(target.serverSideEncryption),
       }),
     );
@@ -99,7 +105,7 @@ export class MultipartSession {
       throw new Error(
         `CreateMultipartUpload returned no UploadId for s3://${target.bucket}/${target.key}`,
       );
-    return new MultipartSession(client, target, out.UploadId, checksumType);
+    return new MultipartSession(client, target, out.UploadId, checksumType ?? 'COMPOSITE');
   }
 
   static attach(
@@ -127,6 +133,30 @@ export class MultipartSession {
     );
     if (!out.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
     return { partNumber, etag: out.ETag, size: body.length, crc32 };
+  }
+
+  /**
+   * Has S3 copy source bytes [from, to) of an object into a part (UploadPartCopy), provided
+   * the object still has the listed ETag.
+   */
+  async uploadPartCopy(
+    partNumber: number,
+    source: { bucket: string; key: string; etag: string; from: number; to: number },
+  ): Promise<HeldPart> {
+    const out = await this.client.send(
+      new UploadPartCopyCommand({
+        Bucket: this.target.bucket,
+        Key: this.target.key,
+        UploadId: this.uploadId,
+        PartNumber: partNumber,
+        CopySource: `${source.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}`,
+        CopySourceRange: `bytes=${source.from}-${source.to - 1}`,
+        CopySourceIfMatch: source.etag,
+      }),
+    );
+    const etag = out.CopyPartResult?.ETag;
+    if (!etag) throw new Error(`UploadPartCopy ${partNumber} returned no ETag`);
+    return { partNumber, etag, size: source.to - source.from };
   }
 
   /** Every part S3 holds for this upload, in part-number order. */

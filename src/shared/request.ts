@@ -97,6 +97,15 @@ export interface ArchiveRequest {
    * offsets the listing fixes, and onSourceChange "fail". Default: one streaming activity.
    */
   parallel?: number;
+  /**
+   * Server-side copy: entries of 5 MiB or more whose CRC-32 the store already holds (objects
+   * uploaded with CRC-32 checksums) are placed by UploadPartCopy, so their bytes never pass
+   * through the worker; the rest is streamed. Needs STORE entries (compression.method
+   * "store"), onSourceChange "fail" and one store for source and destination (same profile).
+   * The result then has no sha256 (the worker never sees those bytes): its crc32 covers the
+   * whole archive. Default false.
+   */
+  serverSideCopy?: boolean;
   /** An archive of nothing is an error (default false): usually a wrong prefix or filter. */
   allowEmpty?: boolean;
   /**
@@ -168,14 +177,19 @@ export interface ArchiveResult {
   parts: number;
   etag?: string;
   versionId?: string;
-  sha256: string;
+  /** SHA-256 of the archive; absent for server-side copy, whose copied bytes the worker never sees. */
+  sha256?: string;
   /** CRC-32 of the whole archive, combined from the per-part CRCs the store verified. */
   crc32: string;
   /**
    * FULL_OBJECT: the store validated this CRC-32 over the whole object at completion (AWS S3,
-   * recent MinIO); PARTS: the store validated each part's CRC-32 (stores without it).
+   * recent MinIO); PARTS: the store validated each part's CRC-32 (stores without it);
+   * PARTS_AND_SOURCES (server-side copy): the store validated each streamed part's CRC-32, and
+   * copied data has the CRC-32 the store holds for its source object.
    */
-  crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS';
+  crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS' | 'PARTS_AND_SOURCES';
+  /** Server-side copy: source bytes the store copied into the archive, never read by the worker. */
+  copiedBytes?: number;
   /** Object next to the archive with one JSON line per entry (name, key, ETag, sizes, CRC-32, offset). */
   manifestKey: string;
   /**
@@ -629,6 +643,7 @@ const REQUEST_FIELDS = [
   'partSize',
   'uploadConcurrency',
   'parallel',
+  'serverSideCopy',
   'allowEmpty',
   'onSourceChange',
   'planning',
@@ -662,6 +677,40 @@ function checkParallel(request: Record<string, unknown>): void {
     throw new RequestError(
       'parallel',
       'cannot be combined with onSourceChange "skip" (a left-out object would move every later entry): use "fail", or leave parallel out',
+    );
+  }
+}
+
+/** Server-side copy places source bytes by offset, with the destination's credentials. */
+function checkServerSideCopy(request: Record<string, unknown>): void {
+  const value = request.serverSideCopy;
+  if (value === undefined || value === false) return;
+  if (value !== true) throw new RequestError('serverSideCopy', 'must be true or false');
+  const method = (request.compression as { method?: unknown } | undefined)?.method ?? 'auto';
+  if (method !== 'store') {
+    throw new RequestError(
+      'serverSideCopy',
+      `needs every entry stored: set compression.method to "store" (it is ${JSON.stringify(method)}; the store copies bytes as they are), or leave serverSideCopy out`,
+    );
+  }
+  if (request.onSourceChange === 'skip') {
+    throw new RequestError(
+      'serverSideCopy',
+      'cannot be combined with onSourceChange "skip" (a left-out object would move every later entry): use "fail", or leave serverSideCopy out',
+    );
+  }
+  if (request.parallel !== undefined) {
+    throw new RequestError(
+      'serverSideCopy',
+      'cannot be combined with parallel: leave one of them out',
+    );
+  }
+  const profileOf = (side: unknown): unknown =>
+    (side as { profile?: unknown } | undefined)?.profile;
+  if (profileOf(request.source) !== profileOf(request.destination)) {
+    throw new RequestError(
+      'serverSideCopy',
+      "needs source and destination in one store, reached with one profile (the store copies with the destination's credentials): give source.profile and destination.profile the same value, or leave serverSideCopy out",
     );
   }
 }
@@ -702,6 +751,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkPlanning(request.planning);
   checkIncremental(request.incremental);
   checkParallel(request);
+  checkServerSideCopy(request);
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&

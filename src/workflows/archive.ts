@@ -46,7 +46,9 @@ const { planPage } = proxyActivities<typeof activities>({
 });
 
 // The activities that write the archive: streamArchive, and the ranges of parallel assembly.
-const { streamArchive, assembleRange, finishAssembly } = proxyActivities<typeof activities>({
+const { streamArchive, assembleRange, finishAssembly, copyArchive } = proxyActivities<
+  typeof activities
+>({
   startToCloseTimeout: '24 hours',
   // A dead worker's activity is retried after this; heartbeats carry the checkpoint.
   heartbeatTimeout: '20 seconds',
@@ -56,7 +58,7 @@ const { streamArchive, assembleRange, finishAssembly } = proxyActivities<typeof 
   retry: { maximumAttempts: 10 },
 });
 
-const { prepareAssembly } = proxyActivities<typeof activities>({
+const { prepareAssembly, prepareCopy } = proxyActivities<typeof activities>({
   startToCloseTimeout: '1 hour',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5 },
@@ -267,8 +269,9 @@ export async function archive(
     );
     enter('stream', {}, { ZipflowEntries: [state.entries], ZipflowBytes: [state.bytes] });
     const streamInput = { request, statePrefix, chunks: state.chunks, partSize };
-    const result =
-      request.parallel === undefined
+    const result = request.serverSideCopy
+      ? await copyArchive({ ...streamInput, plan: await prepareCopy(streamInput) })
+      : request.parallel === undefined
         ? await streamArchive(streamInput)
         : await assembleInParallel(streamInput, request.parallel);
     if (request.verify) enter('verify');
@@ -373,7 +376,10 @@ const PROBLEMS_IN_MESSAGE = 5;
  * Reads the completed archive back; a mismatch fails the run with VerificationFailed and
  * leaves the archive in place (it is complete, and the report says what to look at).
  */
-async function verify(request: ArchiveRequest, sha256: string): Promise<VerificationReport> {
+async function verify(
+  request: ArchiveRequest,
+  sha256: string | undefined,
+): Promise<VerificationReport> {
   const { bucket, key, profile } = request.destination;
   const report = await verifyArchive({ bucket, key, profile, expectedSha256: sha256 });
   if (report.ok) return report;

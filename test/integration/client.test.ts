@@ -147,7 +147,7 @@ test('CLI: archive --wait prints progress and the result; status and result read
 
     const again = await cli(taskQueue, 'result', archiveRunId(url));
     assert.equal(again.code, 0, again.stderr);
-    assert.ok(again.stdout.includes(result.sha256), again.stdout);
+    assert.ok(result.sha256 && again.stdout.includes(result.sha256), again.stdout);
 
     const twice = await cli(taskQueue, 'archive', `s3://${source.name}/docs/`, url, '--wait');
     assert.equal(twice.code, 5, twice.stderr);

@@ -31,6 +31,7 @@ interface ArchiveOptions {
   partSize?: number;
   concurrency?: number;
   parallel?: number;
+  serverSideCopy?: boolean;
   storageClass?: StorageClass;
   contentType?: string;
   sse?: 'AES256' | 'aws:kms';
@@ -112,6 +113,7 @@ export function requestFromArguments(
     partSize: o.partSize,
     uploadConcurrency: o.concurrency,
     parallel: o.parallel,
+    serverSideCopy: o.serverSideCopy,
     onSourceChange: o.onSourceChange,
     allowEmpty: o.allowEmpty,
   };
@@ -126,7 +128,7 @@ function resultLine(result: ArchiveRunResult): string {
   if (isNoNewObjects(result)) {
     return `no new objects since ${result.since ?? 'the beginning'} (until ${result.until}): nothing written to s3://${result.bucket}/${result.key}`;
   }
-  return `s3://${result.bucket}/${result.key}: ${result.size} bytes, ${result.entries} entries, ${result.parts} parts, sha256 ${result.sha256}, crc32 ${result.crc32}`;
+  return `s3://${result.bucket}/${result.key}: ${result.size} bytes, ${result.entries} entries, ${result.parts} parts, ${result.sha256 ? `sha256 ${result.sha256}, ` : ''}crc32 ${result.crc32}${result.copiedBytes ? `, ${result.copiedBytes} bytes copied by the store` : ''}`;
 }
 
 /**
@@ -195,6 +197,10 @@ export function registerArchive(program: Command): void {
       '--parallel <n>',
       'build the archive as n ranges at once on any workers (needs --compression store)',
       integer,
+    )
+    .option(
+      '--server-side-copy',
+      'have the store copy objects of 5 MiB or more that carry a CRC-32 checksum (needs --compression store)',
     )
     .addOption(
       new Option('--storage-class <class>', 'storage class of the archive').choices(

@@ -1,0 +1,497 @@
+/**
+ * Server-side copy (request.serverSideCopy) of an all-STORE archive: entries of 5 MiB or more
+ * whose CRC-32 the store already holds are placed by UploadPartCopy, so their bytes never
+ * pass through the worker. The archive bytes equal the sequential path's.
+ *
+ *   prepareCopy   lays out the plan, asks the store for the CRC-32 of each large entry,
+ *                 plans the parts (src/zip/copyPlan.ts), saves that plan as a state object
+ *                 and creates the upload
+ *   copyArchive   the copied parts (several UploadPartCopy at once) and, in one pass over
+ *                 the plan, the bytes the worker makes (headers, data descriptors, streamed
+ *                 entries, central directory): streamed parts, or staging objects joined to
+ *                 the end of a copied entry; then completion
+ *
+ * A retry re-sends no part S3 holds and redoes no copy it holds; it reads the streamed
+ * entries again (their CRC-32s and records are recomputed, not checkpointed).
+ */
+import zlib from 'node:zlib';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { sourceCrc32 } from '../s3/checksums';
+import { MultipartSession } from '../s3/multipart';
+import { getState, listKeys, putState, SourceChangedError } from '../s3/objects';
+import {
+  ArchiveLayout,
+  crc32Combine,
+  endOfArchive,
+  MIN_PART_SIZE,
+  MAX_PARTS,
+  planCopyParts,
+  type ArchiveTotals,
+  type CopyCandidate,
+  type PlannedPart,
+  type StagedPart,
+} from '../zip';
+import { DEFAULT_UPLOAD_CONCURRENCY } from '../shared/request';
+import { completeUpload, createArchiveUpload } from './archiveUpload';
+import type { AssemblyInput } from './assemble';
+import { CentralDirectorySpill } from './centralDirectory';
+import { manifestLine } from './entries';
+import { completedByThisRun, recordArchive, type StreamResult } from './finalize';
+import { KeepAlive } from './keepAlive';
+import {
+  clients,
+  failuresNamed,
+  placed,
+  produce,
+  START,
+  type Anchor,
+  type Placed,
+  type PlanIo,
+} from './produce';
+import { attemptRetries } from './retries';
+
+/** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
+const LOOKUP_CONCURRENCY = 16;
+/** UploadPartCopy requests at once: the store does the work, the worker only waits. */
+const COPY_CONCURRENCY = 8;
+/** Central-directory records per spilled chunk. */
+const SPILL_EVERY = 1000;
+
+export interface CopySummary {
+  uploadId: string;
+  size: number;
+  partCount: number;
+  copiedEntries: number;
+  copiedBytes: number;
+  totals: ArchiveTotals;
+}
+
+/** An entry whose data the store copies, with what the worker needs to place it. */
+interface CopiedEntry extends CopyCandidate {
+  key: string;
+  etag: string;
+  crc: number;
+  /** The entry boundary before it: making bytes resumes from here. */
+  anchor: Anchor;
+}
+
+interface SavedPlan {
+  parts: PlannedPart[];
+  copied: CopiedEntry[];
+}
+
+function planKey(statePrefix: string): string {
+  return `${statePrefix}copy/plan.json`;
+}
+
+function stagingKey(statePrefix: string, part: number): string {
+  return `${statePrefix}copy/staging/${String(part).padStart(5, '0')}`;
+}
+
+/**
+ * Lays out the plan, looks up the CRC-32 of each entry of 5 MiB or more, plans the parts and
+ * creates the upload (without a checksum algorithm: MinIO refuses copied parts otherwise).
+ */
+export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
+  return failuresNamed(input.request, async () => {
+    const { request, partSize, statePrefix } = input;
+    const [src, dst] = await clients(request);
+    const io: PlanIo = { ...input, dst };
+    const candidates: CopiedEntry[] = [];
+    let pending: Placed[] = [];
+    const lookUp = async (): Promise<void> => {
+      const items = pending;
+      pending = [];
+      const crcs = await mapLimited(items, LOOKUP_CONCURRENCY, (item) =>
+        sourceCrc32(src, request.source.bucket, item.object!),
+      );
+      items.forEach((item, i) => {
+        const crc = crcs[i];
+        if (crc === null) return; // the store holds no CRC-32 for it: streamed
+        const { index, dataOffset, size } = item.place!;
+        const { key, etag } = item.object!;
+        const anchor = { cursor: item.cursor, layout: item.before };
+        candidates.push({ entry: index, dataOffset, size, key, etag, crc, anchor });
+      });
+    };
+    let end = START.layout;
+    for await (const item of placed(io, START)) {
+      end = item.before;
+      const large =
+        item.place !== null && !item.spec!.directory && item.place.size >= MIN_PART_SIZE;
+      // Past S3's part limit no more entries can be copied: the rest is streamed.
+      if (large && candidates.length + pending.length < MAX_PARTS) pending.push(item);
+      if (pending.length >= 4 * LOOKUP_CONCURRENCY) await lookUp();
+    }
+    await lookUp();
+    const layout = ArchiveLayout.fromCheckpoint(end);
+    const summary = layout.summary();
+    let plan;
+    try {
+      plan = planCopyParts(summary.archiveSize, partSize, candidates);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      throw ApplicationFailure.nonRetryable(
+        `serverSideCopy: ${err.message}; set a larger partSize, or leave serverSideCopy out`,
+        'InvalidRequest',
+      );
+    }
+    const chosen = new Set(plan.copied);
+    const saved: SavedPlan = {
+      parts: plan.parts,
+      copied: candidates.filter((c) => chosen.has(c.entry)),
+    };
+    await putState(
+      dst,
+      request.destination.bucket,
+      planKey(statePrefix),
+      Buffer.from(JSON.stringify(saved)),
+    );
+    const session = await createArchiveUpload(dst, request.destination, statePrefix, {
+      checksums: false,
+    });
+    return {
+      uploadId: session.uploadId,
+      size: summary.archiveSize,
+      partCount: plan.parts.length,
+      copiedEntries: saved.copied.length,
+      copiedBytes: plan.copiedBytes,
+      totals: layout.totals(),
+    };
+  });
+}
+
+export interface CopyArchiveInput extends AssemblyInput {
+  plan: CopySummary;
+}
+
+/** The copied and the made parts, completion and the record of the archive. */
+export function copyArchive(input: CopyArchiveInput): Promise<StreamResult> {
+  return failuresNamed(input.request, () => copy(input));
+}
+
+async function copy(input: CopyArchiveInput): Promise<StreamResult> {
+  const ctx = Context.current();
+  const { request, plan, partSize, statePrefix } = input;
+  const { destination, source } = request;
+  const [src, dst] = await clients(request);
+  const io: PlanIo = { ...input, dst };
+  const location = { ...destination, statePrefix };
+  const resumes = ctx.info.attempt - 1;
+  const spillPrefix = `${statePrefix}copy/`;
+  if (ctx.info.attempt > 1) {
+    const completed = await completedByThisRun(dst, location, partSize, {
+      resentBytes: 0,
+      resumes: resumes - 1,
+    });
+    if (completed) {
+      let chunks = 0;
+      for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
+        if (key) chunks += 1;
+      const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, chunks);
+      const recorded = await recordArchive(
+        dst,
+        location,
+        { ...completed, parts: plan.partCount, entries: plan.totals.entryCount },
+        spill.read('manifest'),
+      );
+      return { ...recorded, copiedBytes: plan.copiedBytes, retries: attemptRetries([src, dst]) };
+    }
+  }
+  const saved = JSON.parse(
+    (await getState(dst, destination.bucket, planKey(statePrefix))).toString('utf8'),
+  ) as SavedPlan;
+  const session = MultipartSession.attach(
+    dst,
+    { bucket: destination.bucket, key: destination.key },
+    plan.uploadId,
+  );
+  const held = new Set((await session.listParts()).map((p) => p.partNumber));
+  const copied = new Map(saved.copied.map((c) => [c.entry, c]));
+  const copiedKeys = new Set(saved.copied.map((c) => c.key));
+  let partsDone = held.size;
+  const details = (): unknown => ({ partsDone, partCount: plan.partCount, resumes });
+  const keepAlive = new KeepAlive(details);
+  const partDone = (): void => {
+    partsDone += 1;
+    keepAlive.progressed();
+    ctx.heartbeat(details());
+  };
+  const signal = ctx.cancellationSignal;
+  const copies = new Jobs(COPY_CONCURRENCY);
+  const uploads = new Jobs(request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY);
+
+  const copyFrom = (entry: CopiedEntry, from: number) => ({
+    bucket: source.bucket,
+    key: entry.key,
+    etag: entry.etag,
+    from,
+    to: entry.size,
+  });
+  // The entry's last bytes and the made bytes after it, joined in a staging object that is
+  // then copied whole into the part.
+  const stage = async (part: StagedPart, made: Buffer): Promise<void> => {
+    const entry = copied.get(part.entry)!;
+    const key = stagingKey(statePrefix, part.part);
+    const staging = await MultipartSession.create(dst, {
+      bucket: destination.bucket,
+      key,
+      contentType: 'application/octet-stream',
+      serverSideEncryption: destination.serverSideEncryption,
+      checksums: false,
+    });
+    let etag: string | undefined;
+    try {
+      const first = await sourceCopy(
+        () => staging.uploadPartCopy(1, copyFrom(entry, part.from)),
+        entry.key,
+      );
+      const second = await staging.uploadPart(2, made);
+      etag = (await staging.complete([first, second], { overwrite: true, crc32: 0 })).etag;
+    } catch (err) {
+      await staging.abort().catch(() => {});
+      throw err;
+    }
+    const size = entry.size - part.from + (part.end - part.made);
+    await session.uploadPartCopy(part.part, {
+      bucket: destination.bucket,
+      key,
+      etag: etag ?? '',
+      from: 0,
+      to: size,
+    });
+    await dst.send(new DeleteObjectCommand({ Bucket: destination.bucket, Key: key }));
+  };
+
+  // Copied parts run in the background while the made bytes are produced.
+  const copying = (async () => {
+    for (const part of saved.parts) {
+      if (part.kind !== 'copy' || held.has(part.part)) continue;
+      if (signal.aborted || copies.failed !== undefined) return;
+      const entry = copied.get(part.entry)!;
+      await copies.run(async () => {
+        await sourceCopy(
+          () =>
+            session.uploadPartCopy(part.part, {
+              ...copyFrom(entry, part.from),
+              to: part.from + part.end - part.start,
+            }),
+          entry.key,
+        );
+        partDone();
+      });
+    }
+  })();
+
+  const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, 0);
+  let crc = 0;
+  let recorded = 0;
+  try {
+    for (const region of madeRegions(saved.parts)) {
+      const before = region.start === 0 ? undefined : copiedEndingAt(saved.copied, region.start);
+      if (before) crc = crc32Combine(crc, before.crc, before.size);
+      const writer = new MadeParts(region.pieces, async (piece, bytes) => {
+        if (held.has(piece.part)) return;
+        await uploads.run(async () => {
+          if (piece.kind === 'staged') await stage(piece, bytes);
+          else await session.uploadPart(piece.part, bytes);
+          partDone();
+        });
+      });
+      const write = async (chunk: Buffer): Promise<void> => {
+        copies.throwIfFailed();
+        uploads.throwIfFailed();
+        crc = zlib.crc32(chunk, crc);
+        keepAlive.progressed();
+        await writer.write(chunk);
+      };
+      const to = Math.min(region.end, plan.totals.centralDirectoryOffset);
+      if (region.start < to) {
+        await produce(io, src, before?.anchor ?? START, region.start, to, {
+          crcAt: (place) => copied.get(place.index)?.crc ?? 0,
+          chunk: (chunk) => write(chunk),
+          entryDone: (item, encoder) => {
+            spill.add(
+              encoder.lastCentralDirectoryRecord!,
+              manifestLine(encoder.lastEntry!, item.object!),
+            );
+            recorded += 1;
+          },
+          dataless: (object) => copiedKeys.has(object.key),
+        });
+      }
+      if (recorded >= spillNext(spill)) void spill.flushUpTo(recorded);
+      if (region.end === plan.size) {
+        await spill.flushUpTo(plan.totals.entryCount);
+        for await (const chunk of endOfArchive(spill.read('cd'), plan.totals)) await write(chunk);
+      }
+    }
+    await copying;
+    await Promise.all([copies.settle(), uploads.settle()]);
+  } catch (err) {
+    // Nothing of this attempt may still be writing once it has ended (the cleanup after a
+    // failure or cancel runs then).
+    copies.stop();
+    uploads.stop();
+    await Promise.allSettled([copying, copies.settle(), uploads.settle()]);
+    throw err;
+  } finally {
+    keepAlive.stop();
+  }
+
+  const parts = (await session.listParts()).filter((p) => p.partNumber <= plan.partCount);
+  if (parts.length !== plan.partCount || parts.some((p, i) => p.partNumber !== i + 1))
+    throw new Error(
+      `S3 holds ${parts.length} of the ${plan.partCount} parts of upload ${session.uploadId}; retrying`,
+    );
+  const done = await completeUpload(session, destination, parts, crc, details);
+  const result = await recordArchive(
+    dst,
+    location,
+    {
+      size: plan.size,
+      parts: plan.partCount,
+      etag: done.etag,
+      versionId: done.versionId,
+      sha256: null,
+      crc32: crc,
+      crc32ValidatedBy: 'PARTS_AND_SOURCES',
+      copiedBytes: plan.copiedBytes,
+      entries: plan.totals.entryCount,
+      uploadedBytes: plan.size,
+      resumes,
+    },
+    spill.read('manifest'),
+  );
+  return { ...result, retries: attemptRetries([src, dst]) };
+}
+
+/** A copy whose source no longer has the listed ETag (412) or is gone is a changed source. */
+async function sourceCopy<T>(run: () => Promise<T>, key: string): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'PreconditionFailed') throw new SourceChangedError(key, 'changed');
+    if (name === 'NoSuchKey') throw new SourceChangedError(key, 'missing');
+    throw err;
+  }
+}
+
+/** The copied entry whose data ends at archive byte `at`. */
+function copiedEndingAt(entries: CopiedEntry[], at: number): CopiedEntry {
+  const entry = entries.find((c) => c.dataOffset + c.size === at);
+  if (!entry) throw new Error(`no copied entry ends at byte ${at}: the saved plan is inconsistent`);
+  return entry;
+}
+
+function spillNext(spill: CentralDirectorySpill): number {
+  return (spill.chunks + 1) * SPILL_EVERY;
+}
+
+/** Bytes [start, end) of one part that the worker makes. */
+type Piece = { part: number; start: number; end: number } & ({ kind: 'stream' } | StagedPart);
+
+/** Runs of contiguous made bytes: each starts at byte 0 or right after a copied entry's data. */
+function madeRegions(parts: PlannedPart[]): Array<{ start: number; end: number; pieces: Piece[] }> {
+  const regions: Array<{ start: number; end: number; pieces: Piece[] }> = [];
+  for (const part of parts) {
+    if (part.kind === 'copy') continue;
+    const piece: Piece =
+      part.kind === 'staged' ? { ...part, start: part.made } : { ...part, kind: 'stream' };
+    const last = regions[regions.length - 1];
+    if (last && last.end === piece.start) {
+      last.pieces.push(piece);
+      last.end = piece.end;
+    } else {
+      regions.push({ start: piece.start, end: piece.end, pieces: [piece] });
+    }
+  }
+  return regions;
+}
+
+/** Cuts a region's bytes into its pieces and hands each one over when it is whole. */
+class MadeParts {
+  private index = 0;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+
+  constructor(
+    private readonly pieces: Piece[],
+    private readonly complete: (piece: Piece, bytes: Buffer) => Promise<void>,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    let rest = chunk;
+    while (rest.length > 0) {
+      const piece = this.pieces[this.index];
+      if (!piece) throw new Error('more bytes than the planned parts hold');
+      const take = Math.min(rest.length, piece.end - piece.start - this.heldBytes);
+      this.held.push(rest.subarray(0, take));
+      this.heldBytes += take;
+      rest = rest.subarray(take);
+      if (this.heldBytes === piece.end - piece.start) {
+        const bytes = Buffer.concat(this.held);
+        this.held = [];
+        this.heldBytes = 0;
+        this.index += 1;
+        await this.complete(piece, bytes);
+      }
+    }
+  }
+}
+
+/** At most `limit` tasks at once; run() waits for a free slot, so callers feel backpressure. */
+class Jobs {
+  private readonly running = new Set<Promise<void>>();
+  failed: unknown = undefined;
+  private stopped = false;
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    this.throwIfFailed();
+    if (this.stopped) return;
+    const job: Promise<void> = task()
+      .catch((err: unknown) => {
+        this.failed ??= err;
+      })
+      .finally(() => this.running.delete(job));
+    this.running.add(job);
+  }
+
+  throwIfFailed(): void {
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Waits for every task started; throws the first failure. */
+  async settle(): Promise<void> {
+    await Promise.all(this.running);
+    this.throwIfFailed();
+  }
+}
+
+/** fn over items, at most `limit` at once; results in the items' order. */
+async function mapLimited<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,88 @@
+import {
+  GetObjectAttributesCommand,
+  HeadObjectCommand,
+  type ObjectPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { crc32Combine } from '../zip';
+import { SourceChangedError, type ListedObject } from './objects';
+
+/**
+ * The CRC-32 of a whole source object as S3 knows it, without reading the object: its
+ * FULL_OBJECT checksum, or (an object uploaded in parts with CRC-32 part checksums) the part
+ * checksums combined in order. null when the store holds no CRC-32 for it (another
+ * algorithm, or none): such an object is streamed.
+ */
+export async function sourceCrc32(
+  client: S3Client,
+  bucket: string,
+  object: ListedObject,
+): Promise<number | null> {
+  let head;
+  try {
+    head = await client.send(
+      new HeadObjectCommand({
+        Bucket: bucket,
+        Key: object.key,
+        IfMatch: object.etag,
+        ChecksumMode: 'ENABLED',
+      }),
+    );
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'PreconditionFailed') throw new SourceChangedError(object.key, 'changed');
+    if (name === 'NotFound' || name === 'NoSuchKey')
+      throw new SourceChangedError(object.key, 'missing');
+    throw err;
+  }
+  const value = head.ChecksumCRC32;
+  if (!value) return null;
+  if (head.ChecksumType !== 'COMPOSITE' && !value.includes('-')) return decode(value);
+  const parts = await objectParts(client, bucket, object);
+  if (parts === null) return null;
+  let crc = 0;
+  let covered = 0;
+  for (const p of parts) {
+    crc = crc32Combine(crc, decode(p.ChecksumCRC32!), p.Size!);
+    covered += p.Size!;
+  }
+  return covered === object.size ? crc : null;
+}
+
+/** The parts of an object with their CRC-32 checksums, or null when any is missing. */
+async function objectParts(
+  client: S3Client,
+  bucket: string,
+  object: ListedObject,
+): Promise<ObjectPart[] | null> {
+  const parts: ObjectPart[] = [];
+  let marker: string | undefined;
+  do {
+    const out = await client.send(
+      new GetObjectAttributesCommand({
+        Bucket: bucket,
+        Key: object.key,
+        // One attribute per request: MinIO refuses a list of them.
+        ObjectAttributes: ['ObjectParts'],
+        PartNumberMarker: marker,
+      }),
+    );
+    if (out.ETag !== undefined && unquote(out.ETag) !== unquote(object.etag))
+      throw new SourceChangedError(object.key, 'changed');
+    const page = out.ObjectParts;
+    for (const p of page?.Parts ?? []) {
+      if (!p.ChecksumCRC32 || p.Size === undefined) return null;
+      parts.push(p);
+    }
+    marker = page?.IsTruncated ? page.NextPartNumberMarker : undefined;
+  } while (marker);
+  return parts.length > 0 ? parts : null;
+}
+
+function decode(base64: string): number {
+  return Buffer.from(base64, 'base64').readUInt32BE(0);
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^"|"$/g, '');
+}

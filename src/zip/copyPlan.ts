@@ -1,0 +1,168 @@
+/**
+ * Server-side copy arithmetic (pure): which parts of an all-STORE archive are copied by S3
+ * from source objects (UploadPartCopy) and which carry bytes the worker makes.
+ *
+ * S3 needs every part but the last to be at least 5 MiB, and a copied part is one range of
+ * one object. The bytes between two copied entries (data descriptor, the next local header,
+ * any streamed entries) are therefore either
+ *   - streamed parts of their own, when they are at least 5 MiB, or
+ *   - appended to a staging object: [copy of the entry's last bytes][those bytes], itself
+ *     copied whole as one part. The entry's earlier bytes (when it has 10 MiB or more) are
+ *     copied directly, so the staging copy is 5–10 MiB whatever the entry's size.
+ * The first copied entry needs at least 5 MiB of streamed bytes before its data (the first
+ * part); entries earlier in line than that are streamed.
+ */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** The largest range one UploadPartCopy may copy. */
+export const MAX_COPY_RANGE = 5 * 1024 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+
+/** An entry whose data S3 can copy: its CRC-32 is known without reading it. */
+export interface CopyCandidate {
+  entry: number;
+  dataOffset: number;
+  size: number;
+}
+
+/** Archive bytes [start, end) the worker makes and uploads as one part. */
+export interface StreamedPart {
+  kind: 'stream';
+  part: number;
+  start: number;
+  end: number;
+}
+
+/** Archive bytes [start, end) = source bytes [from, from + end − start) of `entry`. */
+export interface CopiedPart {
+  kind: 'copy';
+  part: number;
+  start: number;
+  end: number;
+  entry: number;
+  from: number;
+}
+
+/**
+ * Archive bytes [start, end): source bytes [from, size) of `entry` (ending at archive byte
+ * `made`), then archive bytes [made, end) the worker makes; joined in a staging object first.
+ */
+export interface StagedPart {
+  kind: 'staged';
+  part: number;
+  start: number;
+  end: number;
+  entry: number;
+  from: number;
+  made: number;
+}
+
+export type PlannedPart = StreamedPart | CopiedPart | StagedPart;
+
+export interface CopyPlan {
+  parts: PlannedPart[];
+  /** Entries whose data is copied, in archive order. */
+  copied: number[];
+  /** Source bytes S3 copies into the archive (not counting staging copies). */
+  copiedBytes: number;
+}
+
+/**
+ * Plans the parts of an archive of `archiveSize` bytes. `candidates` come in archive order;
+ * the ones under 5 MiB, or too early to leave a 5 MiB first part, are streamed.
+ */
+export function planCopyParts(
+  archiveSize: number,
+  partSize: number,
+  candidates: Iterable<CopyCandidate>,
+): CopyPlan {
+  if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE)
+    throw new RangeError(`partSize must be at least ${MIN_PART_SIZE}, got ${partSize}`);
+  const chosen: CopyCandidate[] = [];
+  for (const c of candidates) {
+    if (c.size < MIN_PART_SIZE) continue;
+    if (chosen.length === 0 && c.dataOffset < MIN_PART_SIZE) continue;
+    chosen.push(c);
+  }
+  const parts: PlannedPart[] = [];
+  const add = (
+    part: Omit<StreamedPart, 'part'> | Omit<CopiedPart, 'part'> | Omit<StagedPart, 'part'>,
+  ): void => {
+    parts.push({ ...part, part: parts.length + 1 } as PlannedPart);
+  };
+  let copiedBytes = 0;
+  let at = 0;
+  chosen.forEach((c, i) => {
+    streamed(at, c.dataOffset, partSize, false).forEach(add);
+    const dataEnd = c.dataOffset + c.size;
+    const next = i + 1 < chosen.length ? chosen[i + 1].dataOffset : null;
+    // The bytes up to the next copied entry: a part (or parts) of their own, or staged.
+    const staged = next !== null && next - dataEnd < MIN_PART_SIZE;
+    const direct = !staged ? c.size : c.size >= 2 * MIN_PART_SIZE ? c.size - MIN_PART_SIZE : 0;
+    for (const [from, to] of split(0, direct, MAX_COPY_RANGE))
+      add({
+        kind: 'copy',
+        start: c.dataOffset + from,
+        end: c.dataOffset + to,
+        entry: c.entry,
+        from,
+      });
+    if (staged) {
+      add({
+        kind: 'staged',
+        start: c.dataOffset + direct,
+        end: next,
+        entry: c.entry,
+        from: direct,
+        made: dataEnd,
+      });
+      at = next;
+    } else {
+      at = dataEnd;
+    }
+    copiedBytes += c.size;
+  });
+  streamed(at, archiveSize, partSize, true).forEach(add);
+  if (parts.length > MAX_PARTS)
+    throw new RangeError(
+      `the archive would need ${parts.length} parts, more than S3's ${MAX_PARTS}`,
+    );
+  return { parts, copied: chosen.map((c) => c.entry), copiedBytes };
+}
+
+/**
+ * Streamed parts covering [start, end): partSize each; a part that is not the archive's last
+ * takes the remainder instead of leaving a short part (so it holds partSize to 2 × partSize).
+ */
+function streamed(
+  start: number,
+  end: number,
+  partSize: number,
+  last: boolean,
+): Omit<StreamedPart, 'part'>[] {
+  const length = end - start;
+  if (length <= 0) return [];
+  const count = last ? Math.ceil(length / partSize) : Math.max(1, Math.floor(length / partSize));
+  return split(start, end, partSize, count).map(([from, to]) => ({
+    kind: 'stream',
+    start: from,
+    end: to,
+  }));
+}
+
+/** [start, end) cut into `count` pieces (default: of at most `max` bytes, near-equal). */
+function split(start: number, end: number, max: number, count?: number): Array<[number, number]> {
+  const length = end - start;
+  if (length <= 0) return [];
+  if (count !== undefined) {
+    // partSize pieces, the last one taking what is left
+    const pieces: Array<[number, number]> = [];
+    for (let i = 0; i < count; i++)
+      pieces.push([start + i * max, i === count - 1 ? end : start + (i + 1) * max]);
+    return pieces;
+  }
+  const n = Math.ceil(length / max);
+  const pieces: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++)
+    pieces.push([start + Math.floor((length * i) / n), start + Math.floor((length * (i + 1)) / n)]);
+  return pieces;
+}

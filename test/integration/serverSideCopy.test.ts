@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  archiveWorkflowId,
+  type ArchiveRequest,
+  type ArchiveResult,
+} from '../../src/shared/request';
+import { CountingProxy } from '../../bench/e2e/countingProxy';
+import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
+import {
+  assertSameBytes,
+  getObject,
+  keysUnder,
+  openUploads,
+  partsHeld,
+  waitUntil,
+} from '../support/archive';
+import { faultSeed, startFaultProxy } from '../support/faultProxy';
+import { PART_SIZE } from '../support/reliability';
+import { killHard, startWorkerProcess } from '../support/workerProcess';
+
+const MiB = 1024 * 1024;
+let client: S3Client;
+let source: Awaited<ReturnType<typeof tempBucket>>;
+let destination: Awaited<ReturnType<typeof tempBucket>>;
+const objects = new Map<string, Buffer>();
+/** Objects the store holds a CRC-32 for and that sit where a copy can place them. */
+const copied = ['set/a/1.bin', 'set/a/2.bin', 'set/c/composite.bin', 'set/e/tail.bin'];
+
+// In listing order: a large object too early to leave a 5 MiB first part (streamed); two large
+// ones back to back (the first is staged with the bytes up to the second); more than 5 MiB of
+// streamed objects after the second (copied directly); a large object without a CRC-32 (SHA-256
+// checksum: streamed); one under 5 MiB; a 12 MiB object uploaded in parts with CRC-32 part
+// checksums (COMPOSITE: its first bytes are copied directly, its last 5 MiB staged); a folder
+// and an empty file; a large last object (copied directly, the end records streamed after it).
+before(async () => {
+  client = await s3();
+  source = await tempBucket(client, 'src');
+  destination = await tempBucket(client, 'dst');
+  const put = async (key: string, body: Buffer, algorithm: 'CRC32' | 'SHA256' = 'CRC32') => {
+    objects.set(key, body);
+    await client.send(
+      new PutObjectCommand({
+        Bucket: source.name,
+        Key: key,
+        Body: body,
+        ChecksumAlgorithm: algorithm,
+      }),
+    );
+  };
+  await put('set/a/0.bin', crypto.randomBytes(6 * MiB + 13));
+  await put('set/a/1.bin', crypto.randomBytes(5 * MiB + 777));
+  await put('set/a/2.bin', crypto.randomBytes(7 * MiB + 5));
+  await put('set/b/0-no-crc.bin', crypto.randomBytes(6 * MiB + 1), 'SHA256');
+  await put('set/b/1-four.bin', crypto.randomBytes(4 * MiB));
+  for (let i = 0; i < 20; i++) await put(`set/b/2-small-${i}.bin`, crypto.randomBytes(997 * i));
+  const composite = crypto.randomBytes(12 * MiB + 3);
+  objects.set('set/c/composite.bin', composite);
+  await new Upload({
+    client,
+    params: {
+      Bucket: source.name,
+      Key: 'set/c/composite.bin',
+      Body: composite,
+      ChecksumAlgorithm: 'CRC32',
+    },
+    partSize: 5 * MiB,
+  }).done();
+  await put('set/d/', Buffer.alloc(0));
+  await put('set/d/empty.txt', Buffer.alloc(0));
+  await put('set/e/tail.bin', crypto.randomBytes(6 * MiB + 99));
+});
+
+after(async () => {
+  await source.remove();
+  await destination.remove();
+});
+
+function request(key: string, serverSideCopy: boolean): ArchiveRequest {
+  return {
+    source: { bucket: source.name, prefix: 'set/' },
+    destination: { bucket: destination.name, key },
+    compression: { method: 'store' },
+    partSize: PART_SIZE,
+    ...(serverSideCopy ? { serverSideCopy } : {}),
+  };
+}
+
+async function sequentialReference(
+  temporal: Client,
+): Promise<{ key: string; result: ArchiveResult }> {
+  const key = `${uniqueName('sequential')}.zip`;
+  const result = await withWorker({}, (taskQueue) =>
+    temporal.workflow.execute('archive', {
+      taskQueue,
+      workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+      args: [request(key, false)],
+    }),
+  );
+  return { key, result };
+}
+
+async function assertNothingLeft(): Promise<void> {
+  assert.deepEqual(await openUploads(client, destination.name), []);
+  assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
+}
+
+/** Starts a copy run on a worker process whose S3 endpoint is `endpoint`. */
+async function onWorkerProcess(
+  temporal: Client,
+  endpoint: string,
+  run: (r: { handle: WorkflowHandle; key: string; restart(): Promise<void> }) => Promise<void>,
+): Promise<void> {
+  const taskQueue = uniqueName('tq-copy');
+  const env = { AWS_ENDPOINT_URL_S3: endpoint };
+  let worker = startWorkerProcess(taskQueue, [], { env });
+  try {
+    const key = `${uniqueName('copy')}.zip`;
+    const handle = await temporal.workflow.start('archive', {
+      taskQueue,
+      workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+      args: [request(key, true)],
+    });
+    await run({
+      handle,
+      key,
+      async restart() {
+        await killHard(worker);
+        worker = startWorkerProcess(taskQueue, [], { env });
+      },
+    });
+  } finally {
+    await killHard(worker);
+  }
+}
+
+test('server-side copy: objects with a CRC-32 in the store are copied by it, never read by the worker, and the archive equals the streamed one byte for byte', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  const wire = await CountingProxy.start(process.env.AWS_ENDPOINT_URL_S3!);
+  t.after(() => wire.close());
+  try {
+    const reference = await sequentialReference(temporal);
+    await onWorkerProcess(temporal, wire.endpoint, async ({ handle, key }) => {
+      const result = (await handle.result()) as ArchiveResult;
+      const copiedBytes = copied.reduce((n, k) => n + objects.get(k)!.length, 0);
+      const total = [...objects.values()].reduce((n, b) => n + b.length, 0);
+      t.diagnostic(
+        `${result.parts} parts, ${result.size} bytes, ${result.copiedBytes} copied, worker read ${wire.bytes.read} / sent ${wire.bytes.sent} bytes, ${result.durationMs} ms`,
+      );
+      const zip = await getObject(client, destination.name, key);
+      assertSameBytes(zip, await getObject(client, destination.name, reference.key), PART_SIZE);
+      assert.equal(result.copiedBytes, copiedBytes);
+      assert.equal(result.crc32, reference.result.crc32);
+      assert.equal(result.crc32ValidatedBy, 'PARTS_AND_SOURCES');
+      assert.equal(result.sha256, undefined, 'the worker never saw the copied bytes');
+      assert.equal(result.entries, reference.result.entries);
+      assert.equal(
+        (await getObject(client, destination.name, result.manifestKey)).toString(),
+        (await getObject(client, destination.name, reference.result.manifestKey)).toString(),
+      );
+      // The worker read and sent only what was not copied (plus requests and state objects).
+      const streamed = total - copiedBytes;
+      assert.ok(
+        wire.bytes.read < streamed + MiB,
+        `read ${wire.bytes.read} of ${streamed} streamed`,
+      );
+      assert.ok(
+        wire.bytes.sent < streamed + MiB,
+        `sent ${wire.bytes.sent} of ${streamed} streamed`,
+      );
+      await assertNothingLeft();
+    });
+  } finally {
+    await close();
+  }
+});
+
+test('server-side copy with its worker SIGKILLed mid-run: the copy activity runs again on a new worker, which finds the parts S3 holds, and the archive is byte-identical', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  // Latency on every request, so the kill lands while parts are still being made.
+  const slowStore = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: faultSeed(),
+    rate: 0,
+    stallMs: 0,
+    latencyMs: 300,
+  });
+  t.after(() => slowStore.close());
+  try {
+    const reference = await sequentialReference(temporal);
+    await onWorkerProcess(temporal, slowStore.url, async ({ handle, key, restart }) => {
+      let held = 0;
+      await waitUntil('S3 holds 2 parts of the archive', async () => {
+        held = await partsHeld(client, destination.name, key);
+        return held >= 2;
+      });
+      await restart();
+      const result = (await handle.result()) as ArchiveResult;
+      t.diagnostic(
+        `killed with ${held} parts held; resumes ${result.resumes}, ${result.parts} parts`,
+      );
+      assert.ok(result.resumes >= 1, 'the copy activity ran again on the new worker');
+      assertSameBytes(
+        await getObject(client, destination.name, key),
+        await getObject(client, destination.name, reference.key),
+        PART_SIZE,
+      );
+      assert.equal(result.crc32, reference.result.crc32);
+      await assertNothingLeft();
+    });
+  } finally {
+    await close();
+  }
+});
+
+test('server-side copy with a request it cannot serve (DEFLATE) is refused, naming the field, and leaves nothing', async () => {
+  const { client: temporal, close } = await temporalClient();
+  try {
+    const key = `${uniqueName('refused')}.zip`;
+    await assert.rejects(
+      withWorker({}, (taskQueue) =>
+        temporal.workflow.execute('archive', {
+          taskQueue,
+          workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+          args: [{ ...request(key, true), compression: { method: 'deflate' } }],
+        }),
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        assert.match(String(err.cause?.message), /serverSideCopy.*compression\.method to "store"/);
+        return true;
+      },
+    );
+    await assertNothingLeft();
+  } finally {
+    await close();
+  }
+});
