@@ -7,6 +7,7 @@
  *   npm run bench -- --e2e-only | --encoder-only
  *   npm run bench -- --workloads mid,small --implementations zipflow,raw,archiver
  *                    --mid-objects 200 --small-objects 20000 --text-objects 150
+ *                    --mid-mb 2-8 (object sizes of mid, in 10^6 bytes)
  *                    --large-mib 4099 --samples 12 --timeout-min 20 --out FILE --no-doc
  *                    --part-mib 8 --concurrency 4   (defaults: the request's defaults)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
@@ -57,6 +58,7 @@ interface Flags {
   implementations?: Implementation[];
   counts: Partial<Record<'mid' | 'small' | 'text', number>>;
   largeMiB?: number;
+  midBytes?: { min: number; max: number };
   samples?: number;
   plainWorker?: boolean;
   partMiB?: number;
@@ -119,6 +121,16 @@ function parseFlags(argv: string[]): Flags {
       case '--text-objects':
         flags.counts.text = count();
         break;
+      case '--mid-mb': {
+        const m = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(value());
+        if (!m || Number(m[1]) <= 0 || Number(m[1]) > Number(m[2]))
+          throw new Error(`${flag} needs a range such as 2-8 (MB, 10^6 bytes)`);
+        flags.midBytes = {
+          min: Math.round(Number(m[1]) * 1e6),
+          max: Math.round(Number(m[2]) * 1e6),
+        };
+        break;
+      }
       case '--large-mib':
         flags.largeMiB = count();
         break;
@@ -178,6 +190,8 @@ async function e2e(flags: Flags): Promise<void> {
   >) {
     specs[name] = { ...specs[name], count: n };
   }
+  if (flags.midBytes)
+    specs.mid = { ...specs.mid, minBytes: flags.midBytes.min, maxBytes: flags.midBytes.max };
   if (flags.largeMiB !== undefined)
     specs.large = { ...specs.large, largeBytes: flags.largeMiB * 1024 * 1024 + 17 };
   let stack: StackState | undefined;

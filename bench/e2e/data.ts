@@ -29,6 +29,11 @@ export interface WorkloadSpec {
   /** `large` only: one more object of this many bytes, a repeated random block. */
   largeBytes?: number;
   compression: 'store' | 'deflate';
+  /**
+   * Checksum the objects are uploaded with, which the store keeps: server-side copy needs a
+   * CRC-32 it can read back. Part of the spec so that seeds made without one are not reused.
+   */
+  checksum: 'CRC32';
 }
 
 export interface SourceObject {
@@ -55,6 +60,7 @@ const FULL: Record<WorkloadName, WorkloadSpec> = {
     maxBytes: 8_000_000,
     content: 'random',
     compression: 'store',
+    checksum: 'CRC32',
   },
   small: {
     name: 'small',
@@ -63,6 +69,7 @@ const FULL: Record<WorkloadName, WorkloadSpec> = {
     maxBytes: 16 * KiB,
     content: 'random',
     compression: 'store',
+    checksum: 'CRC32',
   },
   text: {
     name: 'text',
@@ -71,6 +78,7 @@ const FULL: Record<WorkloadName, WorkloadSpec> = {
     maxBytes: 4 * MiB,
     content: 'text',
     compression: 'deflate',
+    checksum: 'CRC32',
   },
   large: {
     name: 'large',
@@ -80,6 +88,7 @@ const FULL: Record<WorkloadName, WorkloadSpec> = {
     content: 'random',
     largeBytes: 4 * 1024 * MiB + 3 * MiB + 17,
     compression: 'store',
+    checksum: 'CRC32',
   },
 };
 
@@ -212,6 +221,7 @@ export async function seedWorkload(
               Bucket: bucket,
               Key: object.key,
               Body: Readable.from(largeChunks(object.size)),
+              ChecksumAlgorithm: spec.checksum,
             },
             partSize: LARGE_BLOCK,
             queueSize: 4,
@@ -221,7 +231,14 @@ export async function seedWorkload(
         const body = content(spec, object);
         expected.push({ ...object, crc32: zlib.crc32(body) });
         if (!reused) {
-          await client.send(new PutObjectCommand({ Bucket: bucket, Key: object.key, Body: body }));
+          await client.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: object.key,
+              Body: body,
+              ChecksumAlgorithm: spec.checksum,
+            }),
+          );
         }
       }
     }),

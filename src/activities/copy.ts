@@ -222,6 +222,8 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   const signal = ctx.cancellationSignal;
   const copies = new Jobs(COPY_CONCURRENCY);
   const uploads = new Jobs(request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY);
+  // Staged parts hold little (the bytes after an entry) and wait on five requests in a row.
+  const staging = new Jobs(COPY_CONCURRENCY);
 
   const copyFrom = (entry: CopiedEntry, from: number) => ({
     bucket: source.bucket,
@@ -294,15 +296,14 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       if (before) crc = crc32Combine(crc, before.crc, before.size);
       const writer = new MadeParts(region.pieces, async (piece, bytes) => {
         if (held.has(piece.part)) return;
-        await uploads.run(async () => {
+        await (piece.kind === 'staged' ? staging : uploads).run(async () => {
           if (piece.kind === 'staged') await stage(piece, bytes);
           else await session.uploadPart(piece.part, bytes);
           partDone();
         });
       });
       const write = async (chunk: Buffer): Promise<void> => {
-        copies.throwIfFailed();
-        uploads.throwIfFailed();
+        for (const jobs of [copies, uploads, staging]) jobs.throwIfFailed();
         crc = zlib.crc32(chunk, crc);
         keepAlive.progressed();
         await writer.write(chunk);
@@ -329,13 +330,12 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       }
     }
     await copying;
-    await Promise.all([copies.settle(), uploads.settle()]);
+    await Promise.all([copies.settle(), uploads.settle(), staging.settle()]);
   } catch (err) {
     // Nothing of this attempt may still be writing once it has ended (the cleanup after a
     // failure or cancel runs then).
-    copies.stop();
-    uploads.stop();
-    await Promise.allSettled([copying, copies.settle(), uploads.settle()]);
+    for (const jobs of [copies, uploads, staging]) jobs.stop();
+    await Promise.allSettled([copying, copies.settle(), uploads.settle(), staging.settle()]);
     throw err;
   } finally {
     keepAlive.stop();

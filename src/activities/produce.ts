@@ -41,6 +41,8 @@ export interface PlanIo {
   dst: S3Client;
   statePrefix: string;
   chunks: number;
+  /** The plan chunk read last. */
+  lastChunk?: { chunk: number; objects: ListedObject[] };
 }
 
 /** One planned entry with its place in the layout; place is null after the last entry. */
@@ -58,12 +60,7 @@ export interface Placed {
 export async function* placed(io: PlanIo, anchor: Anchor): AsyncGenerator<Placed, void, undefined> {
   const layout = ArchiveLayout.fromCheckpoint(anchor.layout);
   for (let chunk = anchor.cursor.chunk; chunk < io.chunks; chunk++) {
-    const objects = await readPlanChunk(
-      io.dst,
-      io.request.destination.bucket,
-      io.statePrefix,
-      chunk,
-    );
+    const objects = await planChunk(io, chunk);
     const first = chunk === anchor.cursor.chunk ? anchor.cursor.index : 0;
     for (let index = first; index < objects.length; index++) {
       const before = layout.checkpoint();
@@ -73,6 +70,14 @@ export async function* placed(io: PlanIo, anchor: Anchor): AsyncGenerator<Placed
     }
   }
   yield { cursor: { chunk: io.chunks, index: 0 }, before: layout.checkpoint(), place: null };
+}
+
+/** A plan chunk, kept while walks read it again (server-side copy walks once per region). */
+async function planChunk(io: PlanIo, chunk: number): Promise<ListedObject[]> {
+  if (io.lastChunk?.chunk === chunk) return io.lastChunk.objects;
+  const objects = await readPlanChunk(io.dst, io.request.destination.bucket, io.statePrefix, chunk);
+  io.lastChunk = { chunk, objects };
+  return objects;
 }
 
 /** The entry containing byte `at` (or the one starting there, or the end). */

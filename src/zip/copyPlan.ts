@@ -15,6 +15,12 @@
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** The largest range one UploadPartCopy may copy. */
 export const MAX_COPY_RANGE = 5 * 1024 * 1024 * 1024;
+/**
+ * The range one UploadPartCopy copies at most here (or partSize, if larger): the store answers
+ * only when the copy is done, so a copy must end well inside the S3 client's socket timeout
+ * (8 s without a byte) even on a slow store.
+ */
+export const COPY_RANGE = 256 * 1024 * 1024;
 export const MAX_PARTS = 10_000;
 
 /** An entry whose data S3 can copy: its CRC-32 is known without reading it. */
@@ -77,6 +83,7 @@ export function planCopyParts(
 ): CopyPlan {
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE)
     throw new RangeError(`partSize must be at least ${MIN_PART_SIZE}, got ${partSize}`);
+  const copyRange = Math.min(MAX_COPY_RANGE, Math.max(COPY_RANGE, partSize));
   const chosen: CopyCandidate[] = [];
   for (const c of candidates) {
     if (c.size < MIN_PART_SIZE) continue;
@@ -98,7 +105,7 @@ export function planCopyParts(
     // The bytes up to the next copied entry: a part (or parts) of their own, or staged.
     const staged = next !== null && next - dataEnd < MIN_PART_SIZE;
     const direct = !staged ? c.size : c.size >= 2 * MIN_PART_SIZE ? c.size - MIN_PART_SIZE : 0;
-    for (const [from, to] of split(0, direct, MAX_COPY_RANGE))
+    for (const [from, to] of split(0, direct, copyRange))
       add({
         kind: 'copy',
         start: c.dataOffset + from,
