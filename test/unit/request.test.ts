@@ -115,6 +115,23 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
       'parallel 32 with STORE',
       withField('parallel', 32, withField('compression', { method: 'store' })),
     ],
+    [
+      'serverSideCopy with STORE',
+      withField('serverSideCopy', true, withField('compression', { method: 'store' })),
+    ],
+    [
+      'serverSideCopy with STORE and one profile on both sides',
+      withField(
+        'serverSideCopy',
+        true,
+        withField(
+          'compression',
+          { method: 'store' },
+          withField('source.profile', 'store', withField('destination.profile', 'store')),
+        ),
+      ),
+    ],
+    ['serverSideCopy off', withField('serverSideCopy', false)],
     ['planning knobs', withField('planning', { pageSize: 2, pagesPerRun: 3 })],
     ['verify on', withField('verify', true)],
     ['verify off', withField('verify', false)],
@@ -498,6 +515,80 @@ describe('validateRequest names the bad field and the fix', () => {
       ),
       'parallel',
       /use "fail"/,
+    ],
+    [
+      'serverSideCopy with compression auto (the default)',
+      withField('serverSideCopy', true),
+      'serverSideCopy',
+      /set compression.method to "store" \(it is "auto"/,
+    ],
+    [
+      'serverSideCopy with DEFLATE',
+      withField('serverSideCopy', true, withField('compression', { method: 'deflate' })),
+      'serverSideCopy',
+      /set compression.method to "store" \(it is "deflate"/,
+    ],
+    [
+      'serverSideCopy with onSourceChange skip',
+      withField(
+        'serverSideCopy',
+        true,
+        withField('onSourceChange', 'skip', withField('compression', { method: 'store' })),
+      ),
+      'serverSideCopy',
+      /onSourceChange "skip".*use "fail"/,
+    ],
+    [
+      'serverSideCopy with parallel',
+      withField(
+        'serverSideCopy',
+        true,
+        withField('parallel', 4, withField('compression', { method: 'store' })),
+      ),
+      'serverSideCopy',
+      /cannot be combined with parallel/,
+    ],
+    [
+      'serverSideCopy with different source and destination profiles',
+      withField(
+        'serverSideCopy',
+        true,
+        withField(
+          'compression',
+          { method: 'store' },
+          withField('source.profile', 'src', withField('destination.profile', 'dst')),
+        ),
+      ),
+      'serverSideCopy',
+      /give source.profile and destination.profile the same value/,
+    ],
+    [
+      'serverSideCopy with a source profile only',
+      withField(
+        'serverSideCopy',
+        true,
+        withField('compression', { method: 'store' }, withField('source.profile', 'src')),
+      ),
+      'serverSideCopy',
+      /one store, reached with one profile/,
+    ],
+    [
+      'serverSideCopy as a string',
+      withField('serverSideCopy', 'true', withField('compression', { method: 'store' })),
+      'serverSideCopy',
+      /must be true or false/,
+    ],
+    [
+      'serverSideCopy as a number',
+      withField('serverSideCopy', 1, withField('compression', { method: 'store' })),
+      'serverSideCopy',
+      /must be true or false/,
+    ],
+    [
+      'serverSideCopy null',
+      withField('serverSideCopy', null, withField('compression', { method: 'store' })),
+      'serverSideCopy',
+      /must be true or false/,
     ],
     [
       'planning page size 0',
