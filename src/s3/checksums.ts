@@ -29,8 +29,11 @@ export async function sourceCrc32(
       }),
     );
   } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'PreconditionFailed') throw new SourceChangedError(object.key, 'changed');
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    // A HEAD response has no body, so a 412 reaches the SDK without its error code.
+    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)
+      throw new SourceChangedError(object.key, 'changed');
+    const name = e.name;
     if (name === 'NotFound' || name === 'NoSuchKey')
       throw new SourceChangedError(object.key, 'missing');
     throw err;

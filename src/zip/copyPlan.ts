@@ -13,7 +13,7 @@
  * part); entries earlier in line than that are streamed.
  */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
-/** The largest range one UploadPartCopy may copy. */
+/** The largest part, and the largest range one UploadPartCopy may copy. */
 export const MAX_COPY_RANGE = 5 * 1024 * 1024 * 1024;
 /**
  * The range one UploadPartCopy copies at most here (or partSize, if larger): the store answers
@@ -149,6 +149,13 @@ function streamed(
   const length = end - start;
   if (length <= 0) return [];
   const count = last ? Math.ceil(length / partSize) : Math.max(1, Math.floor(length / partSize));
+  // With a part size over 2.5 GiB the remainder could pass S3's 5 GiB: near-equal parts then.
+  if (length - (count - 1) * partSize > MAX_COPY_RANGE)
+    return split(start, end, MAX_COPY_RANGE).map(([from, to]) => ({
+      kind: 'stream',
+      start: from,
+      end: to,
+    }));
   return split(start, end, partSize, count).map(([from, to]) => ({
     kind: 'stream',
     start: from,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   ArchiveLayout,
+  COPY_RANGE,
   MAX_COPY_RANGE,
   MAX_PARTS,
   MIN_PART_SIZE,
@@ -303,33 +304,38 @@ describe('planCopyParts', () => {
     });
   });
 
-  it('splits an object over 5 GiB into copy ranges of at most 5 GiB', () => {
+  it('splits a large object into copy ranges of at most COPY_RANGE (or partSize, when larger), never over 5 GiB', () => {
     const big = { entry: 0, dataOffset: 6 * MiB, size: 12 * GiB + 7 };
     const archiveSize = big.dataOffset + big.size + 4000;
-    const result = plan(archiveSize, [big]);
-    const copies = result.parts.filter((p) => p.kind === 'copy');
-    assert.equal(copies.length, 3);
-    for (const p of copies) {
-      assert.ok(length(p) <= MAX_COPY_RANGE, `${length(p)} > MAX_COPY_RANGE`);
-      assert.ok(length(p) >= MIN_PART_SIZE);
-    }
-    assert.equal(
-      copies.reduce((n, p) => n + length(p), 0),
-      big.size,
-    );
-    assert.equal(result.copiedBytes, big.size);
+    const check = (partSize: number, range: number): void => {
+      const result = planCopyParts(archiveSize, partSize, [big]);
+      const copies = result.parts.filter((p) => p.kind === 'copy');
+      assert.equal(copies.length, Math.ceil(big.size / range));
+      for (const p of copies) {
+        assert.ok(length(p) <= range, `${length(p)} > ${range}`);
+        assert.ok(length(p) >= MIN_PART_SIZE);
+      }
+      assert.equal(
+        copies.reduce((n, p) => n + length(p), 0),
+        big.size,
+      );
+      assert.equal(result.copiedBytes, big.size);
+    };
+    check(PART, COPY_RANGE);
+    check(GiB, GiB);
+    check(MAX_COPY_RANGE, MAX_COPY_RANGE);
 
-    // Exactly 5 GiB is one copy; one byte more is two.
-    const five = { entry: 0, dataOffset: 6 * MiB, size: MAX_COPY_RANGE };
-    const fivePlan = plan(five.dataOffset + five.size + 10, [five]);
-    assert.equal(fivePlan.parts.filter((p) => p.kind === 'copy').length, 1);
-    const over = { entry: 0, dataOffset: 6 * MiB, size: MAX_COPY_RANGE + 1 };
+    // Exactly COPY_RANGE is one copy; one byte more is two.
+    const one = { entry: 0, dataOffset: 6 * MiB, size: COPY_RANGE };
+    const onePlan = plan(one.dataOffset + one.size + 10, [one]);
+    assert.equal(onePlan.parts.filter((p) => p.kind === 'copy').length, 1);
+    const over = { entry: 0, dataOffset: 6 * MiB, size: COPY_RANGE + 1 };
     const overPlan = plan(over.dataOffset + over.size + 10, [over]);
     assert.equal(overPlan.parts.filter((p) => p.kind === 'copy').length, 2);
   });
 
-  it('splits the directly copied head of a staged object over 5 GiB into ranges of at most 5 GiB', () => {
-    const big = { entry: 0, dataOffset: 6 * MiB, size: MAX_COPY_RANGE + 5 * MiB + 1 };
+  it('splits the directly copied head of a large staged object into copy ranges', () => {
+    const big = { entry: 0, dataOffset: 6 * MiB, size: COPY_RANGE + 5 * MiB + 1 };
     const next = { entry: 1, dataOffset: big.dataOffset + big.size + 50, size: 5 * MiB };
     const result = plan(next.dataOffset + next.size + 50, [big, next]);
     const own = result.parts.filter((p) => p.kind !== 'stream' && p.entry === 0);
