@@ -17,7 +17,8 @@
 import zlib from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { abortUploads } from '../s3/destination';
 import { sourceCrc32 } from '../s3/checksums';
 import { MultipartSession } from '../s3/multipart';
 import { getState, listKeys, putState, SourceChangedError } from '../s3/objects';
@@ -60,6 +61,7 @@ const COPY_CONCURRENCY = 8;
 const SPILL_EVERY = 1000;
 
 export interface CopySummary {
+  /** Empty when no entry can be copied (then the archive is streamed instead). */
   uploadId: string;
   size: number;
   partCount: number;
@@ -143,6 +145,15 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
       parts: plan.parts,
       copied: candidates.filter((c) => chosen.has(c.entry)),
     };
+    const planned = {
+      size: summary.archiveSize,
+      partCount: plan.parts.length,
+      copiedEntries: saved.copied.length,
+      copiedBytes: plan.copiedBytes,
+      totals: layout.totals(),
+    };
+    // Nothing to copy: the workflow streams the archive instead (with its SHA-256).
+    if (saved.copied.length === 0) return { uploadId: '', ...planned };
     await putState(
       dst,
       request.destination.bucket,
@@ -152,14 +163,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
     const session = await createArchiveUpload(dst, request.destination, statePrefix, {
       checksums: false,
     });
-    return {
-      uploadId: session.uploadId,
-      size: summary.archiveSize,
-      partCount: plan.parts.length,
-      copiedEntries: saved.copied.length,
-      copiedBytes: plan.copiedBytes,
-      totals: layout.totals(),
-    };
+    return { uploadId: session.uploadId, ...planned };
   });
 }
 
@@ -181,191 +185,259 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   const location = { ...destination, statePrefix };
   const resumes = ctx.info.attempt - 1;
   const spillPrefix = `${statePrefix}copy/`;
-  if (ctx.info.attempt > 1) {
-    const completed = await completedByThisRun(dst, location, partSize, {
-      resentBytes: 0,
-      resumes: resumes - 1,
-    });
-    if (completed) {
-      let chunks = 0;
-      for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
-        if (key) chunks += 1;
-      const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, chunks);
-      const recorded = await recordArchive(
-        dst,
-        location,
-        { ...completed, parts: plan.partCount, entries: plan.totals.entryCount },
-        spill.read('manifest'),
-      );
-      return { ...recorded, copiedBytes: plan.copiedBytes, retries: attemptRetries([src, dst]) };
-    }
-  }
-  const saved = JSON.parse(
-    (await getState(dst, destination.bucket, planKey(statePrefix))).toString('utf8'),
-  ) as SavedPlan;
-  const session = MultipartSession.attach(
-    dst,
-    { bucket: destination.bucket, key: destination.key },
-    plan.uploadId,
-  );
-  const held = new Set((await session.listParts()).map((p) => p.partNumber));
-  const copied = new Map(saved.copied.map((c) => [c.entry, c]));
-  const copiedKeys = new Set(saved.copied.map((c) => c.key));
-  let partsDone = held.size;
+  let partsDone = 0;
   const details = (): unknown => ({ partsDone, partCount: plan.partCount, resumes });
+  // Heartbeats go on through completion and the manifest, which read every spilled chunk.
   const keepAlive = new KeepAlive(details);
-  const partDone = (): void => {
-    partsDone += 1;
-    keepAlive.progressed();
-    ctx.heartbeat(details());
-  };
-  const signal = ctx.cancellationSignal;
-  const copies = new Jobs(COPY_CONCURRENCY);
-  const uploads = new Jobs(request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY);
-  // Staged parts hold little (the bytes after an entry) and wait on five requests in a row.
-  const staging = new Jobs(COPY_CONCURRENCY);
-
-  const copyFrom = (entry: CopiedEntry, from: number) => ({
-    bucket: source.bucket,
-    key: entry.key,
-    etag: entry.etag,
-    from,
-    to: entry.size,
-  });
-  // The entry's last bytes and the made bytes after it, joined in a staging object that is
-  // then copied whole into the part.
-  const stage = async (part: StagedPart, made: Buffer): Promise<void> => {
-    const entry = copied.get(part.entry)!;
-    const key = stagingKey(statePrefix, part.part);
-    const staging = await MultipartSession.create(dst, {
-      bucket: destination.bucket,
-      key,
-      contentType: 'application/octet-stream',
-      serverSideEncryption: destination.serverSideEncryption,
-      checksums: false,
-    });
-    let etag: string | undefined;
-    try {
-      const first = await sourceCopy(
-        () => staging.uploadPartCopy(1, copyFrom(entry, part.from)),
-        entry.key,
-      );
-      const second = await staging.uploadPart(2, made);
-      etag = (await staging.complete([first, second], { overwrite: true, crc32: 0 })).etag;
-    } catch (err) {
-      await staging.abort().catch(() => {});
-      throw err;
+  keepAlive.progressed();
+  try {
+    if (ctx.info.attempt > 1) {
+      const completed = await completedByThisRun(dst, location, partSize, {
+        resentBytes: 0,
+        resumes: resumes - 1,
+      });
+      if (completed) {
+        // An earlier attempt completed the upload and died before recording it.
+        const crc32 = Number(
+          (await getState(dst, destination.bucket, crcKey(statePrefix))).toString(),
+        );
+        let chunks = 0;
+        for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
+          if (key) chunks += 1;
+        const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, chunks);
+        const recorded = await recordArchive(
+          dst,
+          location,
+          {
+            ...completed,
+            parts: plan.partCount,
+            entries: plan.totals.entryCount,
+            sha256: null,
+            crc32,
+            crc32ValidatedBy: 'PARTS_AND_SOURCES',
+            copiedBytes: plan.copiedBytes,
+          },
+          spill.read('manifest'),
+        );
+        return { ...recorded, retries: attemptRetries([src, dst]) };
+      }
     }
-    const size = entry.size - part.from + (part.end - part.made);
-    await session.uploadPartCopy(part.part, {
-      bucket: destination.bucket,
-      key,
-      etag: etag ?? '',
-      from: 0,
-      to: size,
-    });
-    await dst.send(new DeleteObjectCommand({ Bucket: destination.bucket, Key: key }));
-  };
+    const saved = await readPlan(dst, destination.bucket, statePrefix);
+    const session = MultipartSession.attach(
+      dst,
+      { bucket: destination.bucket, key: destination.key },
+      plan.uploadId,
+      'NONE',
+    );
+    const held = new Set((await session.listParts()).map((p) => p.partNumber));
+    partsDone = held.size;
+    const copied = new Map(saved.copied.map((c) => [c.entry, c]));
+    const endingAt = new Map(saved.copied.map((c) => [c.dataOffset + c.size, c]));
+    const partDone = (): void => {
+      partsDone += 1;
+      keepAlive.progressed();
+      ctx.heartbeat(details());
+    };
+    const signal = ctx.cancellationSignal;
+    const copies = new Jobs(COPY_CONCURRENCY);
+    const uploads = new Jobs(request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY);
+    // Staged parts hold little (the bytes after an entry) and wait on five requests in a row.
+    const staging = new Jobs(COPY_CONCURRENCY);
+    const allJobs = [copies, uploads, staging];
 
-  // Copied parts run in the background while the made bytes are produced.
-  const copying = (async () => {
-    for (const part of saved.parts) {
-      if (part.kind !== 'copy' || held.has(part.part)) continue;
-      if (signal.aborted || copies.failed !== undefined) return;
+    const copyFrom = (entry: CopiedEntry, from: number, to = entry.size) => ({
+      bucket: source.bucket,
+      key: entry.key,
+      etag: entry.etag,
+      from,
+      to,
+    });
+    // The entry's last bytes and the made bytes after it, joined in a staging object that is
+    // then copied whole into the part.
+    const stage = async (part: StagedPart, made: Buffer): Promise<void> => {
       const entry = copied.get(part.entry)!;
-      await copies.run(async () => {
-        await sourceCopy(
-          () =>
-            session.uploadPartCopy(part.part, {
-              ...copyFrom(entry, part.from),
-              to: part.from + part.end - part.start,
-            }),
+      const key = stagingKey(statePrefix, part.part);
+      // One a killed attempt left (a store may not list uploads by prefix, so name it).
+      await abortUploads(dst, destination.bucket, key);
+      const upload = await MultipartSession.create(dst, {
+        bucket: destination.bucket,
+        key,
+        contentType: 'application/octet-stream',
+        serverSideEncryption: destination.serverSideEncryption,
+        checksums: false,
+      });
+      let etag: string | undefined;
+      try {
+        const first = await sourceCopy(
+          () => upload.uploadPartCopy(1, copyFrom(entry, part.from)),
           entry.key,
         );
-        partDone();
+        const second = await upload.uploadPart(2, made);
+        etag = (await upload.complete([first, second], { overwrite: true, crc32: 0 })).etag;
+      } catch (err) {
+        await upload.abort().catch(() => {});
+        throw err;
+      }
+      if (!etag) throw new Error(`CompleteMultipartUpload of ${key} returned no ETag`);
+      const size = entry.size - part.from + (part.end - part.made);
+      await session.uploadPartCopy(part.part, {
+        bucket: destination.bucket,
+        key,
+        etag,
+        from: 0,
+        to: size,
       });
-    }
-  })();
+      // Left behind, it goes with the run's state prefix at the end.
+      await dst
+        .send(new DeleteObjectCommand({ Bucket: destination.bucket, Key: key }))
+        .catch(() => {});
+    };
 
-  const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, 0);
-  let crc = 0;
-  let recorded = 0;
-  try {
-    for (const region of madeRegions(saved.parts)) {
-      const before = region.start === 0 ? undefined : copiedEndingAt(saved.copied, region.start);
-      if (before) crc = crc32Combine(crc, before.crc, before.size);
-      const writer = new MadeParts(region.pieces, async (piece, bytes) => {
-        if (held.has(piece.part)) return;
-        await (piece.kind === 'staged' ? staging : uploads).run(async () => {
-          if (piece.kind === 'staged') await stage(piece, bytes);
-          else await session.uploadPart(piece.part, bytes);
+    // Copied parts run in the background while the made bytes are produced.
+    const copying = (async () => {
+      for (const part of saved.parts) {
+        if (part.kind !== 'copy' || held.has(part.part)) continue;
+        if (signal.aborted || copies.failed !== undefined) return;
+        const entry = copied.get(part.entry)!;
+        await copies.run(async () => {
+          await sourceCopy(
+            () =>
+              session.uploadPartCopy(
+                part.part,
+                copyFrom(entry, part.from, part.from + part.end - part.start),
+              ),
+            entry.key,
+          );
           partDone();
         });
-      });
-      const write = async (chunk: Buffer): Promise<void> => {
-        for (const jobs of [copies, uploads, staging]) jobs.throwIfFailed();
-        crc = zlib.crc32(chunk, crc);
-        keepAlive.progressed();
-        await writer.write(chunk);
-      };
-      const to = Math.min(region.end, plan.totals.centralDirectoryOffset);
-      if (region.start < to) {
-        await produce(io, src, before?.anchor ?? START, region.start, to, {
-          crcAt: (place) => copied.get(place.index)?.crc ?? 0,
-          chunk: (chunk) => write(chunk),
-          entryDone: (item, encoder) => {
-            spill.add(
-              encoder.lastCentralDirectoryRecord!,
-              manifestLine(encoder.lastEntry!, item.object!),
-            );
-            recorded += 1;
-          },
-          dataless: (object) => copiedKeys.has(object.key),
+      }
+    })();
+    copying.catch(() => {}); // awaited below; a failure is also in copies.failed
+
+    const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, 0);
+    let flushing: Promise<unknown> = Promise.resolve();
+    const flush = (entries: number): void => {
+      flushing = spill.flushUpTo(entries);
+      flushing.catch(() => {}); // awaited below
+    };
+    let crc = 0;
+    let recorded = 0;
+    try {
+      for (const region of madeRegions(saved.parts)) {
+        const before = region.start === 0 ? undefined : endingAt.get(region.start);
+        if (region.start !== 0 && !before)
+          throw new Error(
+            `no copied entry ends at byte ${region.start}: the saved plan is inconsistent`,
+          );
+        if (before) crc = crc32Combine(crc, before.crc, before.size);
+        const writer = new MadeParts(region.pieces, async (piece, bytes) => {
+          if (held.has(piece.part)) return;
+          await (piece.kind === 'staged' ? staging : uploads).run(async () => {
+            if (piece.kind === 'staged') await stage(piece, bytes);
+            else await session.uploadPart(piece.part, bytes);
+            partDone();
+          });
         });
+        const write = async (chunk: Buffer): Promise<void> => {
+          for (const jobs of allJobs) jobs.throwIfFailed();
+          crc = zlib.crc32(chunk, crc);
+          keepAlive.progressed();
+          await writer.write(chunk);
+        };
+        const to = Math.min(region.end, plan.totals.centralDirectoryOffset);
+        if (region.start < to) {
+          await produce(io, src, before?.anchor ?? START, region.start, to, {
+            crcAt: (place) => copied.get(place.index)?.crc ?? 0,
+            chunk: (chunk) => write(chunk),
+            entryDone: (item, encoder) => {
+              spill.add(
+                encoder.lastCentralDirectoryRecord!,
+                manifestLine(encoder.lastEntry!, item.object!),
+              );
+              recorded += 1;
+              if (recorded % SPILL_EVERY === 0) flush(recorded);
+            },
+            dataless: (entry) => copied.has(entry),
+          });
+        }
+        if (region.end === plan.size) {
+          flush(plan.totals.entryCount);
+          await flushing;
+          for await (const chunk of endOfArchive(spill.read('cd'), plan.totals)) await write(chunk);
+        }
       }
-      if (recorded >= spillNext(spill)) void spill.flushUpTo(recorded);
-      if (region.end === plan.size) {
-        await spill.flushUpTo(plan.totals.entryCount);
-        for await (const chunk of endOfArchive(spill.read('cd'), plan.totals)) await write(chunk);
-      }
+      await copying;
+      await Promise.all(allJobs.map((jobs) => jobs.settle()));
+      signal.throwIfAborted();
+    } catch (err) {
+      // Nothing of this attempt may still be writing once it has ended (the cleanup after a
+      // failure or cancel runs then).
+      for (const jobs of allJobs) jobs.stop();
+      await Promise.allSettled([copying, flushing, ...allJobs.map((jobs) => jobs.settle())]);
+      throw err;
     }
-    await copying;
-    await Promise.all([copies.settle(), uploads.settle(), staging.settle()]);
-  } catch (err) {
-    // Nothing of this attempt may still be writing once it has ended (the cleanup after a
-    // failure or cancel runs then).
-    for (const jobs of [copies, uploads, staging]) jobs.stop();
-    await Promise.allSettled([copying, copies.settle(), uploads.settle(), staging.settle()]);
-    throw err;
+
+    const parts = (await session.listParts()).filter((p) => p.partNumber <= plan.partCount);
+    if (parts.length !== plan.partCount || parts.some((p, i) => p.partNumber !== i + 1))
+      throw new Error(
+        `S3 holds ${parts.length} of the ${plan.partCount} parts of upload ${session.uploadId}; retrying`,
+      );
+    // Kept for a retry that finds the upload completed: it cannot recompute the CRC-32.
+    await putState(dst, destination.bucket, crcKey(statePrefix), Buffer.from(String(crc)));
+    const done = await completeUpload(session, destination, parts, crc, details);
+    const result = await recordArchive(
+      dst,
+      location,
+      {
+        size: plan.size,
+        parts: plan.partCount,
+        etag: done.etag,
+        versionId: done.versionId,
+        sha256: null,
+        crc32: crc,
+        crc32ValidatedBy: 'PARTS_AND_SOURCES',
+        copiedBytes: plan.copiedBytes,
+        entries: plan.totals.entryCount,
+        uploadedBytes: plan.size,
+        resumes,
+      },
+      spill.read('manifest'),
+    );
+    return { ...result, retries: attemptRetries([src, dst]) };
   } finally {
     keepAlive.stop();
   }
+}
 
-  const parts = (await session.listParts()).filter((p) => p.partNumber <= plan.partCount);
-  if (parts.length !== plan.partCount || parts.some((p, i) => p.partNumber !== i + 1))
-    throw new Error(
-      `S3 holds ${parts.length} of the ${plan.partCount} parts of upload ${session.uploadId}; retrying`,
-    );
-  const done = await completeUpload(session, destination, parts, crc, details);
-  const result = await recordArchive(
-    dst,
-    location,
-    {
-      size: plan.size,
-      parts: plan.partCount,
-      etag: done.etag,
-      versionId: done.versionId,
-      sha256: null,
-      crc32: crc,
-      crc32ValidatedBy: 'PARTS_AND_SOURCES',
-      copiedBytes: plan.copiedBytes,
-      entries: plan.totals.entryCount,
-      uploadedBytes: plan.size,
-      resumes,
-    },
-    spill.read('manifest'),
-  );
-  return { ...result, retries: attemptRetries([src, dst]) };
+function crcKey(statePrefix: string): string {
+  return `${statePrefix}copy/crc32`;
+}
+
+async function readPlan(dst: S3Client, bucket: string, statePrefix: string): Promise<SavedPlan> {
+  return JSON.parse(
+    (await getState(dst, bucket, planKey(statePrefix))).toString('utf8'),
+  ) as SavedPlan;
+}
+
+/**
+ * Aborts the staging uploads a run may have left (a killed attempt, a cancel): by their
+ * exact keys from the saved plan, because MinIO lists uploads only by exact key.
+ */
+export async function abortStagingUploads(
+  dst: S3Client,
+  bucket: string,
+  statePrefix: string,
+): Promise<void> {
+  let saved: SavedPlan;
+  try {
+    saved = await readPlan(dst, bucket, statePrefix);
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NotFound') return; // not a copy run, or not planned yet
+    throw err;
+  }
+  for (const part of saved.parts)
+    if (part.kind === 'staged') await abortUploads(dst, bucket, stagingKey(statePrefix, part.part));
 }
 
 /** A copy whose source no longer has the listed ETag (412) or is gone is a changed source. */
@@ -378,17 +450,6 @@ async function sourceCopy<T>(run: () => Promise<T>, key: string): Promise<T> {
     if (name === 'NoSuchKey') throw new SourceChangedError(key, 'missing');
     throw err;
   }
-}
-
-/** The copied entry whose data ends at archive byte `at`. */
-function copiedEndingAt(entries: CopiedEntry[], at: number): CopiedEntry {
-  const entry = entries.find((c) => c.dataOffset + c.size === at);
-  if (!entry) throw new Error(`no copied entry ends at byte ${at}: the saved plan is inconsistent`);
-  return entry;
-}
-
-function spillNext(spill: CentralDirectorySpill): number {
-  return (spill.chunks + 1) * SPILL_EVERY;
 }
 
 /** Bytes [start, end) of one part that the worker makes. */

@@ -1,7 +1,8 @@
 import { createS3Client, UnknownProfileError } from '../s3/client';
 import { attemptRetries } from './retries';
 import { s3Failure } from './failures';
-import { abortUploads, abortUploadsUnder } from '../s3/destination';
+import { abortUploads } from '../s3/destination';
+import { abortStagingUploads } from './copy';
 import { deletePrefix } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
 
@@ -33,7 +34,7 @@ export async function discardRun(input: DiscardInput): Promise<{ retries: number
   try {
     const dst = await createS3Client({ profile: destination.profile });
     await abortUploads(dst, destination.bucket, destination.key);
-    await abortUploadsUnder(dst, destination.bucket, input.statePrefix); // staging objects
+    await abortStagingUploads(dst, destination.bucket, input.statePrefix);
     await deletePrefix(dst, destination.bucket, input.statePrefix);
     return { retries: attemptRetries([dst]) };
   } catch (err) {

@@ -143,7 +143,7 @@ export interface ProduceHooks {
    * Objects whose data is placed by other means (server-side copy): never read, and nothing
    * is read ahead past them (the bytes after them are produced by a later call).
    */
-  dataless?(object: ListedObject): boolean;
+  dataless?(entry: number): boolean;
 }
 
 /**
@@ -182,20 +182,22 @@ export async function produce(
       if (encoder.entryInFlight) {
         const from = resumeSourceOffset(checkpoint) ?? 0;
         const source =
-          item.spec!.directory || hooks.dataless?.(item.object!)
+          item.spec!.directory || hooks.dataless?.(place.index)
             ? []
             : await readListedObject(src, bucket, item.object!, from, signal);
         bytes = encoder.continueEntry(source);
       } else {
         if (readAhead?.chunk !== item.cursor.chunk) {
           readAhead?.reader.close();
+          // A chunk's objects are consecutive entries: entry = first + index in the chunk.
+          const first = place.index - item.cursor.index;
           const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
-            stopAt: hooks.dataless,
+            stopAt: (index) => hooks.dataless?.(first + index) ?? false,
           });
           readAhead = { chunk: item.cursor.chunk, reader };
         }
         const source =
-          item.spec!.directory || hooks.dataless?.(item.object!)
+          item.spec!.directory || hooks.dataless?.(place.index)
             ? []
             : await readAhead.reader.open(item.cursor.index);
         bytes = encoder.entry(item.spec!, source);

@@ -47,10 +47,10 @@ export class ReadAhead {
   private next: number;
   private readonly limits: ReadAheadLimits;
   /**
-   * Reading ahead stops at such an object: its data is placed by other means, and what comes
+   * Reading ahead stops at such an object (by its index in `objects`): its data is placed by other means, and what comes
    * after it is made by a later pass (server-side copy), so bytes fetched past it are wasted.
    */
-  private readonly stopAt: (object: ListedObject) => boolean;
+  private readonly stopAt: (index: number) => boolean;
 
   constructor(
     private readonly client: S3Client,
@@ -58,7 +58,7 @@ export class ReadAhead {
     private readonly objects: ListedObject[],
     from: number,
     private readonly signal: AbortSignal,
-    options: { limits?: ReadAheadLimits; stopAt?: (object: ListedObject) => boolean } = {},
+    options: { limits?: ReadAheadLimits; stopAt?: (index: number) => boolean } = {},
   ) {
     this.limits = options.limits ?? DEFAULT_READ_AHEAD;
     this.stopAt = options.stopAt ?? (() => false);
@@ -95,7 +95,7 @@ export class ReadAhead {
   private fill(): void {
     while (this.next < this.objects.length && this.fetched.size < this.limits.count) {
       const object = this.objects[this.next];
-      if (this.stopAt(object)) return;
+      if (this.stopAt(this.next)) return;
       const small = object.size <= this.limits.smallObject && !object.key.endsWith('/');
       if (small && this.fetchedBytes + object.size > this.limits.bytes) return;
       if (small) {

@@ -58,21 +58,6 @@ export async function abortUploads(client: S3Client, bucket: string, key: string
   return aborted;
 }
 
-/** Aborts every multipart upload of a key under `prefix`. */
-export async function abortUploadsUnder(
-  client: S3Client,
-  bucket: string,
-  prefix: string,
-): Promise<number> {
-  let aborted = 0;
-  for await (const u of listUploads(client, bucket, prefix)) {
-    if (!u.key.startsWith(prefix)) continue;
-    await MultipartSession.attach(client, { bucket, key: u.key }, u.uploadId).abort();
-    aborted += 1;
-  }
-  return aborted;
-}
-
 /**
  * Streams an object's bytes. A body that breaks is read on from the byte it reached, pinned to
  * the ETag first seen.

@@ -9,6 +9,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 
 export interface MultipartTarget {
@@ -64,8 +65,11 @@ export class MultipartSession {
     readonly client: S3Client,
     readonly target: MultipartTarget,
     readonly uploadId: string,
-    /** FULL_OBJECT: the store validates the whole object's CRC-32 at completion. */
-    readonly checksumType: ChecksumType,
+    /**
+     * FULL_OBJECT: the store validates the whole object's CRC-32 at completion. NONE: the upload
+     * has no checksum algorithm (parts are sent with Content-MD5, which every store checks).
+     */
+    readonly checksumType: ChecksumType | 'NONE',
   ) {}
 
   /**
@@ -74,7 +78,7 @@ export class MultipartSession {
    * checksums, still verified part by part.
    */
   static async create(client: S3Client, target: MultipartTarget): Promise<MultipartSession> {
-    if (target.checksums === false) return MultipartSession.createWith(client, target, null);
+    if (target.checksums === false) return MultipartSession.createWith(client, target, 'NONE');
     try {
       return await MultipartSession.createWith(client, target, 'FULL_OBJECT');
     } catch (err) {
@@ -88,11 +92,13 @@ export class MultipartSession {
   private static async createWith(
     client: S3Client,
     target: MultipartTarget,
-    checksumType: ChecksumType | null,
+    checksumType: ChecksumType | 'NONE',
   ): Promise<MultipartSession> {
     const out = await client.send(
       new CreateMultipartUploadCommand({
-        ...(checksumType ? { ChecksumType: checksumType, ChecksumAlgorithm: 'CRC32' } : {}),
+        ...(checksumType !== 'NONE'
+          ? { ChecksumType: checksumType, ChecksumAlgorithm: 'CRC32' as const }
+          : {}),
         Metadata: target.metadata,
         Bucket: target.bucket,
         Key: target.key,
@@ -105,21 +111,28 @@ export class MultipartSession {
       throw new Error(
         `CreateMultipartUpload returned no UploadId for s3://${target.bucket}/${target.key}`,
       );
-    return new MultipartSession(client, target, out.UploadId, checksumType ?? 'COMPOSITE');
+    return new MultipartSession(client, target, out.UploadId, checksumType);
   }
 
   static attach(
     client: S3Client,
     target: MultipartTarget,
     uploadId: string,
-    checksumType: ChecksumType = 'COMPOSITE',
+    checksumType: ChecksumType | 'NONE' = 'COMPOSITE',
   ): MultipartSession {
     return new MultipartSession(client, target, uploadId, checksumType);
   }
 
-  /** Uploads one part with a CRC-32 the store verifies (x-amz-checksum-crc32). */
+  /**
+   * Uploads one part with a CRC-32 the store verifies (x-amz-checksum-crc32), or, in an upload
+   * without a checksum algorithm (where AWS refuses that header), with Content-MD5.
+   */
   async uploadPart(partNumber: number, body: Buffer): Promise<UploadedPart> {
     const crc32 = zlib.crc32(body);
+    const integrity =
+      this.checksumType === 'NONE'
+        ? { ContentMD5: crypto.createHash('md5').update(body).digest('base64') }
+        : { ChecksumCRC32: crc32Base64(crc32) };
     const out = await this.client.send(
       new UploadPartCommand({
         Bucket: this.target.bucket,
@@ -128,7 +141,7 @@ export class MultipartSession {
         PartNumber: partNumber,
         Body: body,
         ContentLength: body.length,
-        ChecksumCRC32: crc32Base64(crc32),
+        ...integrity,
       }),
     );
     if (!out.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);

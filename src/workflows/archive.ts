@@ -270,7 +270,7 @@ export async function archive(
     enter('stream', {}, { ZipflowEntries: [state.entries], ZipflowBytes: [state.bytes] });
     const streamInput = { request, statePrefix, chunks: state.chunks, partSize };
     const result = request.serverSideCopy
-      ? await copyArchive({ ...streamInput, plan: await prepareCopy(streamInput) })
+      ? await copyOrStream(streamInput)
       : request.parallel === undefined
         ? await streamArchive(streamInput)
         : await assembleInParallel(streamInput, request.parallel);
@@ -327,6 +327,12 @@ export async function archive(
     });
     throw namedFailure(err);
   }
+}
+
+/** Server-side copy, or streaming when no entry can be copied. */
+async function copyOrStream(input: activities.AssemblyInput): Promise<activities.StreamResult> {
+  const plan = await prepareCopy(input);
+  return plan.copiedEntries > 0 ? copyArchive({ ...input, plan }) : streamArchive(input);
 }
 
 /**

@@ -8,7 +8,8 @@
  *   - streamed parts of their own, when they are at least 5 MiB, or
  *   - appended to a staging object: [copy of the entry's last bytes][those bytes], itself
  *     copied whole as one part. The entry's earlier bytes (when it has 10 MiB or more) are
- *     copied directly, so the staging copy is 5–10 MiB whatever the entry's size.
+ *     copied directly, so a staging object holds 5–10 MiB of the entry (plus under 5 MiB
+ *     after it) whatever the entry's size.
  * The first copied entry needs at least 5 MiB of streamed bytes before its data (the first
  * part); entries earlier in line than that are streamed.
  */
@@ -74,7 +75,8 @@ export interface CopyPlan {
 
 /**
  * Plans the parts of an archive of `archiveSize` bytes. `candidates` come in archive order;
- * the ones under 5 MiB, or too early to leave a 5 MiB first part, are streamed.
+ * the ones under 5 MiB, too early to leave a 5 MiB first part, or past what S3's 10,000
+ * parts allow, are streamed.
  */
 export function planCopyParts(
   archiveSize: number,
@@ -84,12 +86,42 @@ export function planCopyParts(
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE)
     throw new RangeError(`partSize must be at least ${MIN_PART_SIZE}, got ${partSize}`);
   const copyRange = Math.min(MAX_COPY_RANGE, Math.max(COPY_RANGE, partSize));
-  const chosen: CopyCandidate[] = [];
+  let chosen: CopyCandidate[] = [];
   for (const c of candidates) {
     if (c.size < MIN_PART_SIZE) continue;
     if (chosen.length === 0 && c.dataOffset < MIN_PART_SIZE) continue;
     chosen.push(c);
   }
+  const plan = (copied: CopyCandidate[]): CopyPlan =>
+    layOutParts(archiveSize, partSize, copyRange, copied);
+  let result = plan(chosen);
+  if (result.parts.length > MAX_PARTS) {
+    // Copying fewer entries takes fewer parts: copy the longest run from the start that fits
+    // and stream the rest (the count is near enough monotonic for a bisection).
+    let fits = 0;
+    let over = chosen.length;
+    while (over - fits > 1) {
+      const mid = Math.floor((fits + over) / 2);
+      if (plan(chosen.slice(0, mid)).parts.length <= MAX_PARTS) fits = mid;
+      else over = mid;
+    }
+    chosen = chosen.slice(0, fits);
+    result = plan(chosen);
+  }
+  if (result.parts.length > MAX_PARTS)
+    throw new RangeError(
+      `the archive would need ${result.parts.length} parts, more than S3's ${MAX_PARTS}`,
+    );
+  return result;
+}
+
+/** The parts when exactly `chosen` are copied (in archive order, each >= 5 MiB). */
+function layOutParts(
+  archiveSize: number,
+  partSize: number,
+  copyRange: number,
+  chosen: CopyCandidate[],
+): CopyPlan {
   const parts: PlannedPart[] = [];
   const add = (
     part: Omit<StreamedPart, 'part'> | Omit<CopiedPart, 'part'> | Omit<StagedPart, 'part'>,
@@ -129,10 +161,6 @@ export function planCopyParts(
     copiedBytes += c.size;
   });
   streamed(at, archiveSize, partSize, true).forEach(add);
-  if (parts.length > MAX_PARTS)
-    throw new RangeError(
-      `the archive would need ${parts.length} parts, more than S3's ${MAX_PARTS}`,
-    );
   return { parts, copied: chosen.map((c) => c.entry), copiedBytes };
 }
 

@@ -80,9 +80,9 @@ after(async () => {
   await destination.remove();
 });
 
-function request(key: string, serverSideCopy: boolean): ArchiveRequest {
+function request(key: string, serverSideCopy: boolean, prefix = 'set/'): ArchiveRequest {
   return {
-    source: { bucket: source.name, prefix: 'set/' },
+    source: { bucket: source.name, prefix },
     destination: { bucket: destination.name, key },
     compression: { method: 'store' },
     partSize: PART_SIZE,
@@ -236,6 +236,52 @@ test('server-side copy with a request it cannot serve (DEFLATE) is refused, nami
       },
     );
     await assertNothingLeft();
+  } finally {
+    await close();
+  }
+});
+
+test('server-side copy with nothing the store can copy (objects under 5 MiB) streams the archive, with its SHA-256', async () => {
+  const key = `${uniqueName('nothing-to-copy')}.zip`;
+  const { client: temporal, close } = await temporalClient();
+  try {
+    const result = (await withWorker({}, (taskQueue) =>
+      temporal.workflow.execute('archive', {
+        taskQueue,
+        workflowId: archiveWorkflowId({ bucket: destination.name, key }),
+        args: [request(key, true, 'set/b/2-small-')],
+      }),
+    )) as ArchiveResult;
+    assert.equal(result.entries, 20);
+    assert.equal(result.copiedBytes, undefined);
+    assert.match(result.sha256 ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(result.crc32ValidatedBy, 'FULL_OBJECT');
+    await assertNothingLeft();
+  } finally {
+    await close();
+  }
+});
+
+test('server-side copy cancelled mid-run stops, then leaves no multipart upload (staging ones included) and no state', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  const slowStore = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: faultSeed(),
+    rate: 0,
+    stallMs: 0,
+    latencyMs: 300,
+  });
+  t.after(() => slowStore.close());
+  try {
+    await onWorkerProcess(temporal, slowStore.url, async ({ handle, key }) => {
+      await waitUntil('S3 holds a part of the archive', async () => {
+        return (await partsHeld(client, destination.name, key)) >= 1;
+      });
+      await handle.cancel();
+      await assert.rejects(handle.result(), WorkflowFailedError);
+      assert.equal((await handle.describe()).status.name, 'CANCELLED');
+      await assertNothingLeft();
+    });
   } finally {
     await close();
   }

@@ -360,16 +360,26 @@ describe('planCopyParts', () => {
         return true;
       },
     );
-    // Copied parts count too: 10,000 parts of 8 MiB fit when streamed, but a hundred copied
-    // 5 MiB entries 5 MiB apart each take a part, and so does each 5 MiB between them.
-    const archiveSize = MAX_PARTS * PART;
-    assert.equal(planCopyParts(archiveSize, PART, []).parts.length, MAX_PARTS);
-    const copied = Array.from({ length: 100 }, (_, i) => ({
+  });
+
+  it(`copies only as many entries as ${MAX_PARTS} parts allow and streams the rest`, () => {
+    // 9,980 parts of 8 MiB when streamed; a hundred copied 5 MiB entries 5 MiB apart each take
+    // a part, and so does each 5 MiB between them: only some of them fit.
+    const archiveSize = (MAX_PARTS - 20) * PART;
+    assert.equal(planCopyParts(archiveSize, PART, []).parts.length, MAX_PARTS - 20);
+    const candidates = Array.from({ length: 100 }, (_, i) => ({
       entry: i,
       dataOffset: 5 * MiB + i * 10 * MiB,
       size: 5 * MiB,
     }));
-    assert.throws(() => planCopyParts(archiveSize, PART, copied), RangeError);
+    const result = plan(archiveSize, candidates);
+    assert.ok(result.parts.length <= MAX_PARTS, `${result.parts.length} parts`);
+    assert.ok(result.copied.length > 0 && result.copied.length < candidates.length);
+    assert.deepEqual(
+      result.copied,
+      candidates.slice(0, result.copied.length).map((c) => c.entry),
+      'the first entries are copied, the later ones streamed',
+    );
   });
 
   it('lists the copied entries in archive order and counts their bytes', () => {
