@@ -51,6 +51,8 @@ import {
   type Placed,
   type PlanIo,
 } from './produce';
+import { Jobs, mapLimited } from './jobs';
+import { MadeParts, madeRegions } from './madeParts';
 import { attemptRetries } from './retries';
 
 /** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
@@ -450,109 +452,4 @@ async function sourceCopy<T>(run: () => Promise<T>, key: string): Promise<T> {
     if (name === 'NoSuchKey') throw new SourceChangedError(key, 'missing');
     throw err;
   }
-}
-
-/** Bytes [start, end) of one part that the worker makes. */
-type Piece = { part: number; start: number; end: number } & ({ kind: 'stream' } | StagedPart);
-
-/** Runs of contiguous made bytes: each starts at byte 0 or right after a copied entry's data. */
-function madeRegions(parts: PlannedPart[]): Array<{ start: number; end: number; pieces: Piece[] }> {
-  const regions: Array<{ start: number; end: number; pieces: Piece[] }> = [];
-  for (const part of parts) {
-    if (part.kind === 'copy') continue;
-    const piece: Piece =
-      part.kind === 'staged' ? { ...part, start: part.made } : { ...part, kind: 'stream' };
-    const last = regions[regions.length - 1];
-    if (last && last.end === piece.start) {
-      last.pieces.push(piece);
-      last.end = piece.end;
-    } else {
-      regions.push({ start: piece.start, end: piece.end, pieces: [piece] });
-    }
-  }
-  return regions;
-}
-
-/** Cuts a region's bytes into its pieces and hands each one over when it is whole. */
-class MadeParts {
-  private index = 0;
-  private held: Buffer[] = [];
-  private heldBytes = 0;
-
-  constructor(
-    private readonly pieces: Piece[],
-    private readonly complete: (piece: Piece, bytes: Buffer) => Promise<void>,
-  ) {}
-
-  async write(chunk: Buffer): Promise<void> {
-    let rest = chunk;
-    while (rest.length > 0) {
-      const piece = this.pieces[this.index];
-      if (!piece) throw new Error('more bytes than the planned parts hold');
-      const take = Math.min(rest.length, piece.end - piece.start - this.heldBytes);
-      this.held.push(rest.subarray(0, take));
-      this.heldBytes += take;
-      rest = rest.subarray(take);
-      if (this.heldBytes === piece.end - piece.start) {
-        const bytes = Buffer.concat(this.held);
-        this.held = [];
-        this.heldBytes = 0;
-        this.index += 1;
-        await this.complete(piece, bytes);
-      }
-    }
-  }
-}
-
-/** At most `limit` tasks at once; run() waits for a free slot, so callers feel backpressure. */
-class Jobs {
-  private readonly running = new Set<Promise<void>>();
-  failed: unknown = undefined;
-  private stopped = false;
-
-  constructor(private readonly limit: number) {}
-
-  async run(task: () => Promise<void>): Promise<void> {
-    while (this.running.size >= this.limit) await Promise.race(this.running);
-    this.throwIfFailed();
-    if (this.stopped) return;
-    const job: Promise<void> = task()
-      .catch((err: unknown) => {
-        this.failed ??= err;
-      })
-      .finally(() => this.running.delete(job));
-    this.running.add(job);
-  }
-
-  throwIfFailed(): void {
-    if (this.failed !== undefined) throw this.failed;
-  }
-
-  stop(): void {
-    this.stopped = true;
-  }
-
-  /** Waits for every task started; throws the first failure. */
-  async settle(): Promise<void> {
-    await Promise.all(this.running);
-    this.throwIfFailed();
-  }
-}
-
-/** fn over items, at most `limit` at once; results in the items' order. */
-async function mapLimited<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
