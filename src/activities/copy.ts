@@ -84,6 +84,8 @@ interface CopiedEntry extends CopyCandidate {
 interface SavedPlan {
   parts: PlannedPart[];
   copied: CopiedEntry[];
+  /** Data bytes of the first copied entry streamed in the first part (see planCopyParts). */
+  firstHead: number;
 }
 
 function planKey(statePrefix: string): string {
@@ -146,6 +148,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
     const saved: SavedPlan = {
       parts: plan.parts,
       copied: candidates.filter((c) => chosen.has(c.entry)),
+      firstHead: plan.firstHead,
     };
     const planned = {
       size: summary.archiveSize,
@@ -322,7 +325,13 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       flushing = spill.flushUpTo(entries);
       flushing.catch(() => {}); // awaited below
     };
+    // The first copied entry may have its first bytes streamed (the first part): those are
+    // read and counted here, and only the rest is copied.
+    const head = saved.firstHead > 0 ? saved.copied[0] : undefined;
+    const headEnd = head ? head.dataOffset + saved.firstHead : 0;
+    let headCrc = 0;
     let crc = 0;
+    let position = 0;
     let recorded = 0;
     try {
       for (const region of madeRegions(saved.parts)) {
@@ -331,7 +340,14 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
           throw new Error(
             `no copied entry ends at byte ${region.start}: the saved plan is inconsistent`,
           );
-        if (before) crc = crc32Combine(crc, before.crc, before.size);
+        if (before === head && head) {
+          // CRC of the copied rest = CRC of the whole ⊕ the head's CRC shifted over the rest.
+          const rest = head.size - saved.firstHead;
+          crc = crc32Combine(crc, (head.crc ^ crc32Combine(headCrc, 0, rest)) >>> 0, rest);
+        } else if (before) {
+          crc = crc32Combine(crc, before.crc, before.size);
+        }
+        position = region.start;
         const writer = new MadeParts(region.pieces, async (piece, bytes) => {
           if (held.has(piece.part)) return;
           await (piece.kind === 'staged' ? staging : uploads).run(async () => {
@@ -343,6 +359,11 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
         const write = async (chunk: Buffer): Promise<void> => {
           for (const jobs of allJobs) jobs.throwIfFailed();
           crc = zlib.crc32(chunk, crc);
+          if (head && position < headEnd && position + chunk.length > head.dataOffset) {
+            const from = Math.max(0, head.dataOffset - position);
+            headCrc = zlib.crc32(chunk.subarray(from, headEnd - position), headCrc);
+          }
+          position += chunk.length;
           keepAlive.progressed();
           await writer.write(chunk);
         };
@@ -359,7 +380,9 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
               recorded += 1;
               if (recorded % SPILL_EVERY === 0) flush(recorded);
             },
-            dataless: (entry) => copied.has(entry),
+            dataless: (entry) => copied.has(entry) && entry !== head?.entry,
+            // The head entry is read only up to the first part's end: not ahead, whole.
+            stopReadAhead: (entry) => copied.has(entry),
           });
         }
         if (region.end === plan.size) {

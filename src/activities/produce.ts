@@ -144,6 +144,8 @@ export interface ProduceHooks {
    * is read ahead past them (the bytes after them are produced by a later call).
    */
   dataless?(entry: number): boolean;
+  /** Entries at which reading ahead stops (default: the dataless ones). */
+  stopReadAhead?(entry: number): boolean;
 }
 
 /**
@@ -169,6 +171,8 @@ export async function produce(
     hooks.started?.(checkpoint);
     const encoder = ZipEncoder.resume(checkpoint);
     let position = at;
+    // Data bytes of an entry that lie before `to`.
+    const dataEndAt = (p: EntryLayout): number => Math.max(0, Math.min(p.size, to - p.dataOffset));
     const pass = async (chunk: Buffer): Promise<boolean> => {
       const cut = chunk.subarray(0, Math.max(0, to - position));
       position += cut.length;
@@ -181,10 +185,11 @@ export async function produce(
       let bytes: AsyncGenerator<Buffer>;
       if (encoder.entryInFlight) {
         const from = resumeSourceOffset(checkpoint) ?? 0;
+        // Nothing left to read when the start lies in the data descriptor.
         const source =
-          item.spec!.directory || hooks.dataless?.(place.index)
+          item.spec!.directory || hooks.dataless?.(place.index) || from >= place.size
             ? []
-            : await readListedObject(src, bucket, item.object!, from, signal);
+            : await readListedObject(src, bucket, item.object!, from, signal, dataEndAt(place));
         bytes = encoder.continueEntry(source);
       } else {
         if (readAhead?.chunk !== item.cursor.chunk) {
@@ -192,14 +197,17 @@ export async function produce(
           // A chunk's objects are consecutive entries: entry = first + index in the chunk.
           const first = place.index - item.cursor.index;
           const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
-            stopAt: (index) => hooks.dataless?.(first + index) ?? false,
+            stopAt: (index) => (hooks.stopReadAhead ?? hooks.dataless)?.(first + index) ?? false,
           });
           readAhead = { chunk: item.cursor.chunk, reader };
         }
+        const partial = dataEndAt(place) < place.size;
         const source =
-          item.spec!.directory || hooks.dataless?.(place.index)
+          item.spec!.directory || hooks.dataless?.(place.index) || dataEndAt(place) === 0
             ? []
-            : await readAhead.reader.open(item.cursor.index);
+            : partial // ends inside this entry's data: read no further than needed
+              ? await readListedObject(src, bucket, item.object!, 0, signal, dataEndAt(place))
+              : await readAhead.reader.open(item.cursor.index);
         bytes = encoder.entry(item.spec!, source);
       }
       // The record of an entry is complete once its descriptor is made, before its last bytes go

@@ -218,12 +218,15 @@ export async function readListedObject(
   object: ListedObject,
   fromByte = 0,
   signal?: AbortSignal,
+  /** Read only up to this byte (exclusive): the caller stops there. */
+  toByte = object.size,
 ): Promise<ByteSource> {
   if (fromByte > 0 && fromByte >= object.size) return []; // resumed at the end of its data
-  const first = await getListed(client, bucket, object, fromByte, signal);
+  const end = Math.min(toByte, object.size);
+  const first = await getListed(client, bucket, object, fromByte, end, signal);
   return resumableBody(first, fromByte, (at) => {
     noteRetry(client);
-    return getListed(client, bucket, object, at, signal);
+    return getListed(client, bucket, object, at, end, signal);
   });
 }
 
@@ -254,6 +257,7 @@ async function getListed(
   bucket: string,
   object: ListedObject,
   fromByte: number,
+  toByte: number,
   signal: AbortSignal | undefined,
 ): Promise<AsyncIterable<Uint8Array>> {
   // One short-lived signal per read, linked to the caller's: the SDK adds a listener to the
@@ -265,7 +269,12 @@ async function getListed(
         Bucket: bucket,
         Key: object.key,
         IfMatch: object.etag || undefined,
-        Range: fromByte > 0 ? `bytes=${fromByte}-` : undefined,
+        Range:
+          toByte < object.size
+            ? `bytes=${fromByte}-${toByte - 1}`
+            : fromByte > 0
+              ? `bytes=${fromByte}-`
+              : undefined,
       }),
       { abortSignal: link.signal },
     );

@@ -10,8 +10,8 @@
  *     copied whole as one part. The entry's earlier bytes (when it has 10 MiB or more) are
  *     copied directly, so a staging object holds 5–10 MiB of the entry (plus under 5 MiB
  *     after it) whatever the entry's size.
- * The first copied entry needs at least 5 MiB of streamed bytes before its data (the first
- * part); entries earlier in line than that are streamed.
+ * The first part is streamed and at least 5 MiB: when the first copied entry starts inside it,
+ * its first bytes are streamed there and the copy takes the rest.
  */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** The largest part, and the largest range one UploadPartCopy may copy. */
@@ -71,6 +71,11 @@ export interface CopyPlan {
   copied: number[];
   /** Source bytes S3 copies into the archive (not counting staging copies). */
   copiedBytes: number;
+  /**
+   * Data bytes of the first copied entry that are streamed (it starts within the first 5 MiB
+   * of the archive, which is a streamed part): its copy begins at this byte of the object.
+   */
+  firstHead: number;
 }
 
 /**
@@ -89,7 +94,9 @@ export function planCopyParts(
   let chosen: CopyCandidate[] = [];
   for (const c of candidates) {
     if (c.size < MIN_PART_SIZE) continue;
-    if (chosen.length === 0 && c.dataOffset < MIN_PART_SIZE) continue;
+    // The first part is streamed and at least 5 MiB: a first candidate starting earlier has
+    // its first bytes streamed in it, if what is left is still 5 MiB.
+    if (chosen.length === 0 && c.size - headOf(c) < MIN_PART_SIZE) continue;
     chosen.push(c);
   }
   const plan = (copied: CopyCandidate[]): CopyPlan =>
@@ -115,6 +122,11 @@ export function planCopyParts(
   return result;
 }
 
+/** Data bytes of the first copied entry that go, streamed, into the 5 MiB first part. */
+function headOf(first: CopyCandidate): number {
+  return Math.max(0, MIN_PART_SIZE - first.dataOffset);
+}
+
 /** The parts when exactly `chosen` are copied (in archive order, each >= 5 MiB). */
 function layOutParts(
   archiveSize: number,
@@ -131,13 +143,18 @@ function layOutParts(
   let copiedBytes = 0;
   let at = 0;
   chosen.forEach((c, i) => {
-    streamed(at, c.dataOffset, partSize, false).forEach(add);
+    const head = i === 0 ? headOf(c) : 0;
+    streamed(at, c.dataOffset + head, partSize, false).forEach(add);
     const dataEnd = c.dataOffset + c.size;
     const next = i + 1 < chosen.length ? chosen[i + 1].dataOffset : null;
     // The bytes up to the next copied entry: a part (or parts) of their own, or staged.
     const staged = next !== null && next - dataEnd < MIN_PART_SIZE;
-    const direct = !staged ? c.size : c.size >= 2 * MIN_PART_SIZE ? c.size - MIN_PART_SIZE : 0;
-    for (const [from, to] of split(0, direct, copyRange))
+    const direct = !staged
+      ? c.size
+      : c.size - head >= 2 * MIN_PART_SIZE
+        ? c.size - MIN_PART_SIZE
+        : head;
+    for (const [from, to] of split(head, direct, copyRange))
       add({
         kind: 'copy',
         start: c.dataOffset + from,
@@ -158,10 +175,11 @@ function layOutParts(
     } else {
       at = dataEnd;
     }
-    copiedBytes += c.size;
+    copiedBytes += c.size - head;
   });
   streamed(at, archiveSize, partSize, true).forEach(add);
-  return { parts, copied: chosen.map((c) => c.entry), copiedBytes };
+  const firstHead = chosen.length > 0 ? headOf(chosen[0]) : 0;
+  return { parts, copied: chosen.map((c) => c.entry), copiedBytes, firstHead };
 }
 
 /**

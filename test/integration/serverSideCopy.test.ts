@@ -73,6 +73,10 @@ before(async () => {
   await put('set/d/', Buffer.alloc(0));
   await put('set/d/empty.txt', Buffer.alloc(0));
   await put('set/e/tail.bin', crypto.randomBytes(6 * MiB + 99));
+  // A large object right after a small one: its data starts inside the first 5 MiB.
+  await put('lead/0.txt', Buffer.from('first'));
+  await put('lead/1-big.bin', crypto.randomBytes(13 * MiB + 7));
+  await put('lead/2.txt', Buffer.from('last'));
 });
 
 after(async () => {
@@ -92,13 +96,14 @@ function request(key: string, serverSideCopy: boolean, prefix = 'set/'): Archive
 
 async function sequentialReference(
   temporal: Client,
+  prefix = 'set/',
 ): Promise<{ key: string; result: ArchiveResult }> {
   const key = `${uniqueName('sequential')}.zip`;
   const result = await withWorker({}, (taskQueue) =>
     temporal.workflow.execute('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      args: [request(key, false)],
+      args: [request(key, false, prefix)],
     }),
   );
   return { key, result };
@@ -114,6 +119,7 @@ async function onWorkerProcess(
   temporal: Client,
   endpoint: string,
   run: (r: { handle: WorkflowHandle; key: string; restart(): Promise<void> }) => Promise<void>,
+  prefix = 'set/',
 ): Promise<void> {
   const taskQueue = uniqueName('tq-copy');
   const env = { AWS_ENDPOINT_URL_S3: endpoint };
@@ -123,7 +129,7 @@ async function onWorkerProcess(
     const handle = await temporal.workflow.start('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      args: [request(key, true)],
+      args: [request(key, true, prefix)],
     });
     await run({
       handle,
@@ -282,6 +288,37 @@ test('server-side copy cancelled mid-run stops, then leaves no multipart upload 
       assert.equal((await handle.describe()).status.name, 'CANCELLED');
       await assertNothingLeft();
     });
+  } finally {
+    await close();
+  }
+});
+
+test('server-side copy of a large object that starts inside the first 5 MiB: its first bytes are streamed in the first part, the rest copied; byte-identical', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  const wire = await CountingProxy.start(process.env.AWS_ENDPOINT_URL_S3!);
+  t.after(() => wire.close());
+  try {
+    const reference = await sequentialReference(temporal, 'lead/');
+    await onWorkerProcess(
+      temporal,
+      wire.endpoint,
+      async ({ handle, key }) => {
+        const result = (await handle.result()) as ArchiveResult;
+        const big = objects.get('lead/1-big.bin')!.length;
+        t.diagnostic(`${result.copiedBytes} of ${big} copied; worker read ${wire.bytes.read}`);
+        assertSameBytes(
+          await getObject(client, destination.name, key),
+          await getObject(client, destination.name, reference.key),
+          PART_SIZE,
+        );
+        assert.equal(result.crc32, reference.result.crc32);
+        // Everything of the big object after the 5 MiB first part is copied.
+        assert.ok(result.copiedBytes! > big - 5 * MiB && result.copiedBytes! < big);
+        assert.ok(wire.bytes.read < 6 * MiB, `worker read ${wire.bytes.read} bytes`);
+        await assertNothingLeft();
+      },
+      'lead/',
+    );
   } finally {
     await close();
   }

@@ -7,6 +7,7 @@ import {
   MAX_PARTS,
   MIN_PART_SIZE,
   planCopyParts,
+  type CopiedPart,
   type CopyCandidate,
   type CopyPlan,
   type PlannedPart,
@@ -58,10 +59,11 @@ function assertValidPlan(
   });
   assert.equal(at, archiveSize, 'the parts do not reach the end of the archive');
 
-  // Each copied entry's bytes are placed exactly once by its copy and staged parts.
+  // Each copied entry's bytes are placed exactly once by its copy and staged parts (the first
+  // one's first firstHead bytes by the streamed first part).
   for (const entry of plan.copied) {
     const c = byEntry.get(entry)!;
-    let from = 0;
+    let from = entry === plan.copied[0] ? plan.firstHead : 0;
     for (const p of plan.parts) {
       if (p.kind === 'stream' || p.entry !== entry) continue;
       assert.equal(p.from, from, `entry ${entry}: source bytes from ${from} missing`);
@@ -144,18 +146,31 @@ describe('planCopyParts', () => {
     assert.equal(exactly.copiedBytes, MIN_PART_SIZE);
   });
 
-  it('streams a first candidate whose data starts before 5 MiB: the first part is a streamed 5 MiB', () => {
-    const early = { entry: 0, dataOffset: MIN_PART_SIZE - 1, size: 20 * MiB };
-    const later = { entry: 1, dataOffset: 40 * MiB, size: 6 * MiB };
-    const result = plan(50 * MiB, [early, later]);
-    assert.deepEqual(result.copied, [1]);
-    assert.equal(result.copiedBytes, 6 * MiB);
-    assert.ok(result.parts.every((p) => p.kind === 'stream' || p.entry === 1));
-    assert.equal(result.parts[0].kind, 'stream');
+  it('streams the first bytes of a first candidate that starts inside the first 5 MiB, and copies the rest', () => {
+    const early = { entry: 0, dataOffset: 100, size: 20 * MiB };
+    const result = plan(30 * MiB, [early]);
+    assert.deepEqual(result.copied, [0]);
+    assert.equal(result.firstHead, MIN_PART_SIZE - 100);
+    assert.equal(result.copiedBytes, 20 * MiB - (MIN_PART_SIZE - 100));
+    assert.deepEqual(result.parts.map(shape).slice(0, 2), [
+      ['stream', 0, MIN_PART_SIZE],
+      ['copy', MIN_PART_SIZE, 100 + 20 * MiB],
+    ]);
+    assert.equal((result.parts[1] as CopiedPart).from, MIN_PART_SIZE - 100);
 
-    // Starting exactly at 5 MiB leaves a first part of 5 MiB: copied.
+    // Too little left after the first part: streamed whole, and the next candidate copied.
+    const short = { entry: 0, dataOffset: 100, size: MIN_PART_SIZE + 50 };
+    const later = { entry: 1, dataOffset: 40 * MiB, size: 6 * MiB };
+    const streamedFirst = plan(50 * MiB, [short, later]);
+    assert.deepEqual(streamedFirst.copied, [1]);
+    assert.equal(streamedFirst.firstHead, 0);
+    assert.equal(streamedFirst.copiedBytes, 6 * MiB);
+    assert.equal(streamedFirst.parts[0].kind, 'stream');
+
+    // Starting exactly at 5 MiB leaves a first part of 5 MiB and nothing streamed of it.
     const onTime = plan(30 * MiB, [{ entry: 0, dataOffset: MIN_PART_SIZE, size: 6 * MiB }]);
     assert.deepEqual(onTime.copied, [0]);
+    assert.equal(onTime.firstHead, 0);
     assert.deepEqual(onTime.parts.map(shape).slice(0, 2), [
       ['stream', 0, MIN_PART_SIZE],
       ['copy', MIN_PART_SIZE, 11 * MiB],
