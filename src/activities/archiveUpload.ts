@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
 import { abortUploads, objectExists } from '../s3/destination';
 import type { ArchiveRequest } from '../shared/request';
@@ -46,7 +46,7 @@ export async function completeArchive(a: {
       crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
     })),
   );
-  const done = await completeUpload(session, destination, held, crc32, a.details);
+  const done = await completeUpload(session, destination, held, crc32, a.details, a.statePrefix);
   return recordArchive(
     a.dst,
     { ...destination, statePrefix: a.statePrefix },
@@ -68,7 +68,9 @@ export async function completeArchive(a: {
 
 /**
  * CompleteMultipartUpload, unless a cancel was requested; refused (DestinationExists) when the
- * key appeared meanwhile and the request does not overwrite.
+ * key appeared meanwhile and the request does not overwrite. A completion whose response was
+ * lost and that the SDK sent again finds the key taken (412) or the upload gone: when the
+ * object there is this run's, the first one succeeded.
  */
 export async function completeUpload(
   session: MultipartSession,
@@ -76,19 +78,35 @@ export async function completeUpload(
   held: HeldPart[],
   crc32: number,
   details: () => unknown,
+  statePrefix: string,
 ): ReturnType<MultipartSession['complete']> {
   await throwIfCancelRequested(details()); // completing cannot be undone: honour a cancel first
-  return session
-    .complete(held, { overwrite: destination.overwrite ?? false, crc32 })
-    .catch((err: unknown) => {
-      if ((err as { name?: string }).name === 'PreconditionFailed') {
-        throw ApplicationFailure.nonRetryable(
-          `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
-          'DestinationExists',
-        );
-      }
-      throw err;
-    });
+  try {
+    return await session.complete(held, { overwrite: destination.overwrite ?? false, crc32 });
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'PreconditionFailed' && name !== 'NoSuchUpload') throw err;
+    const head = await session.client
+      .send(
+        new HeadObjectCommand({
+          Bucket: destination.bucket,
+          Key: destination.key,
+          ChecksumMode: 'ENABLED',
+        }),
+      )
+      .catch(() => undefined);
+    if (head?.Metadata?.[RUN_METADATA] === statePrefix) {
+      const full = head.ChecksumType === 'FULL_OBJECT' ? head.ChecksumCRC32 : undefined;
+      return { etag: head.ETag, versionId: head.VersionId, validatedCrc32: full };
+    }
+    if (name === 'PreconditionFailed') {
+      throw ApplicationFailure.nonRetryable(
+        `s3://${destination.bucket}/${destination.key} appeared while the archive was written: set destination.overwrite to true to replace it`,
+        'DestinationExists',
+      );
+    }
+    throw err;
+  }
 }
 
 /**

@@ -409,7 +409,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       );
     // Kept for a retry that finds the upload completed: it cannot recompute the CRC-32.
     await putState(dst, destination.bucket, crcKey(statePrefix), Buffer.from(String(crc)));
-    const done = await completeUpload(session, destination, parts, crc, details);
+    const done = await completeUpload(session, destination, parts, crc, details, statePrefix);
     const result = await recordArchive(
       dst,
       location,

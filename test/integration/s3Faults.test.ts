@@ -115,3 +115,38 @@ test('an attempt waiting out S3 requests that stall one after another keeps hear
     await close();
   }
 });
+
+test('a CompleteMultipartUpload whose response is lost and which the SDK sends again finds the archive it made, and the run completes', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  // The store completes the upload, the client never hears of it, and its retry meets
+  // If-None-Match on the object the first request made (412), or an upload already gone.
+  let cut = 0;
+  const proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: 0,
+    rate: 0,
+    stallMs: 0,
+    faultFor: ({ method, url }) =>
+      method === 'POST' && /[?&]uploadId=/.test(url) && cut < 1
+        ? (cut++, 'resetResponse')
+        : undefined,
+  });
+  const key = archiveKey('lost-completion');
+  const taskQueue = uniqueName('tq-lost-completion');
+  const worker = startWorkerProcess(taskQueue, [], { env: { AWS_ENDPOINT_URL_S3: proxy.url } });
+  try {
+    const result = (await temporal.workflow.execute('archive', {
+      taskQueue,
+      workflowId: archiveWorkflowId({ bucket: fixture.destination, key }),
+      args: [mixedRequest(fixture.source, fixture.destination, key)],
+    })) as ArchiveResult;
+    t.diagnostic(`retries ${result.retries}, resumes ${result.resumes}`);
+    assert.equal(proxy.stats().faults.resetResponse, 1);
+    assert.equal(result.resumes, 0, 'the streaming activity completed in its first attempt');
+    assert.ok(result.sha256);
+  } finally {
+    await killHard(worker);
+    await proxy.close();
+    await close();
+  }
+});
