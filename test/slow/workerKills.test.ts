@@ -59,18 +59,23 @@ test('a worker SIGKILLed 4–6 times at seeded random moments: each new worker r
     try {
       let held = 0;
       for (let i = 0; i < kills && !done; i++) {
-        // A moment while this worker streams: once S3 holds a part more than at the last kill,
-        // then a seeded delay of up to 1.5 s.
+        // A moment while a worker streams: once S3 holds the i-th of `kills` part counts spread
+        // over the run (and more than at the last kill), then a seeded delay of up to 500 ms.
+        // Spread, so that every planned kill lands before the last part.
         const before = held;
+        const target = Math.max(
+          before + 1,
+          Math.floor(((i + 1) * (reference.parts - 1)) / (kills + 1)),
+        );
         await waitUntil(
-          `S3 holds more than ${before} parts`,
+          `S3 holds ${target} parts`,
           async () =>
-            done || (held = await partsHeld(fixture.client, fixture.destination, key)) > before,
+            done || (held = await partsHeld(fixture.client, fixture.destination, key)) >= target,
           180_000,
         ).catch(async (err: unknown) => {
           throw new Error(`${String(err)}; pending: ${await pendingActivities(handle)}`);
         });
-        const delay = Math.floor(random() * 1500);
+        const delay = Math.floor(random() * 500);
         await new Promise((r) => setTimeout(r, delay));
         if (done) break;
         held = Math.max(held, await partsHeld(fixture.client, fixture.destination, key));
