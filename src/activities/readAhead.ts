@@ -47,8 +47,9 @@ export class ReadAhead {
   private next: number;
   private readonly limits: ReadAheadLimits;
   /**
-   * Reading ahead stops at such an object (by its index in `objects`): its data is placed by other means, and what comes
-   * after it is made by a later pass (server-side copy), so bytes fetched past it are wasted.
+   * Reading ahead stops at such an object (by its index in `objects`): its data is placed by
+   * other means, and what comes after it is made by a later pass (server-side copy), so bytes
+   * fetched past it are wasted.
    */
   private readonly stopAt: (index: number) => boolean;
 
