@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
@@ -19,7 +19,7 @@ import {
   partsHeld,
   waitUntil,
 } from '../support/archive';
-import { faultSeed, startFaultProxy } from '../support/faultProxy';
+import { faultSeed, startFaultProxy, type FaultProxy } from '../support/faultProxy';
 import { PART_SIZE } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 
@@ -114,6 +114,22 @@ async function assertNothingLeft(): Promise<void> {
   assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
 }
 
+/**
+ * MinIO behind a proxy adding 300 ms to every request, so that a kill or a cancel lands while
+ * parts are still being made; closed when the test ends.
+ */
+async function slowStoreFor(t: TestContext): Promise<FaultProxy> {
+  const proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: faultSeed(),
+    rate: 0,
+    stallMs: 0,
+    latencyMs: 300,
+  });
+  t.after(() => proxy.close());
+  return proxy;
+}
+
 /** Starts a copy run on a worker process whose S3 endpoint is `endpoint`. */
 async function onWorkerProcess(
   temporal: Client,
@@ -187,15 +203,7 @@ test('server-side copy: objects with a CRC-32 in the store are copied by it, nev
 
 test('server-side copy with its worker SIGKILLed mid-run: the copy activity runs again on a new worker, which finds the parts S3 holds, and the archive is byte-identical', async (t) => {
   const { client: temporal, close } = await temporalClient();
-  // Latency on every request, so the kill lands while parts are still being made.
-  const slowStore = await startFaultProxy({
-    target: process.env.AWS_ENDPOINT_URL_S3!,
-    seed: faultSeed(),
-    rate: 0,
-    stallMs: 0,
-    latencyMs: 300,
-  });
-  t.after(() => slowStore.close());
+  const slowStore = await slowStoreFor(t);
   try {
     const reference = await sequentialReference(temporal);
     await onWorkerProcess(temporal, slowStore.url, async ({ handle, key, restart }) => {
@@ -270,14 +278,7 @@ test('server-side copy with nothing the store can copy (objects under 5 MiB) str
 
 test('server-side copy cancelled mid-run stops, then leaves no multipart upload (staging ones included) and no state', async (t) => {
   const { client: temporal, close } = await temporalClient();
-  const slowStore = await startFaultProxy({
-    target: process.env.AWS_ENDPOINT_URL_S3!,
-    seed: faultSeed(),
-    rate: 0,
-    stallMs: 0,
-    latencyMs: 300,
-  });
-  t.after(() => slowStore.close());
+  const slowStore = await slowStoreFor(t);
   try {
     await onWorkerProcess(temporal, slowStore.url, async ({ handle, key }) => {
       await waitUntil('S3 holds a part of the archive', async () => {
