@@ -83,3 +83,52 @@ test('a part writer fills at most concurrency + 1 part buffers, reused once S3 h
     await session.abort();
   }
 });
+
+test('parts go with an unsigned payload, and the store still refuses a part whose bytes changed on the way', async () => {
+  // A client of its own, to watch each UploadPart after it is signed and, on request, flip
+  // one byte of its body there, as a faulty network or proxy would.
+  const watched = await s3();
+  const seen: string[] = [];
+  let corrupt = false;
+  watched.middlewareStack.add(
+    (next, context) => (args) => {
+      const request = args.request as { headers: Record<string, string>; body?: unknown };
+      if (context.commandName === 'UploadPartCommand') {
+        seen.push(request.headers['x-amz-content-sha256']);
+        if (corrupt && Buffer.isBuffer(request.body)) {
+          const body = Buffer.from(request.body);
+          body[body.length >> 1] ^= 0xff;
+          request.body = body;
+        }
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'testWatchParts', priority: 'low' },
+  );
+  for (const checksums of [true, false]) {
+    const session = await MultipartSession.create(watched, {
+      bucket: bucket.name,
+      key: `unsigned-${checksums}.zip`,
+      checksums,
+    });
+    try {
+      const body = crypto.randomBytes(PART);
+      corrupt = false;
+      const part = await session.uploadPart(1, body);
+      assert.equal(part.crc32, zlib.crc32(body));
+      corrupt = true;
+      await assert.rejects(session.uploadPart(2, body), (err: Error) => {
+        // CRC-32 header (checksums) or Content-MD5 (no checksum algorithm), checked by the store
+        assert.match(err.name, /BadDigest|Checksum|InvalidDigest/, `${err.name}: ${err.message}`);
+        return true;
+      });
+      assert.deepEqual(
+        (await session.listParts()).map((p) => p.partNumber),
+        [1],
+      );
+    } finally {
+      await session.abort();
+    }
+  }
+  assert.deepEqual(new Set(seen), new Set(['UNSIGNED-PAYLOAD']));
+});
