@@ -1,9 +1,11 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
+import v8 from 'node:v8';
 import * as activities from './activities';
 import { bundleWorkflows } from './workflowBundle';
 import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
 import { workerActivities } from './shared/config';
+import { WORKER_V8_FLAGS } from './workerRuntime';
 
 export interface RunningWorker {
   worker: Worker;
@@ -38,6 +40,7 @@ export async function createWorker(
 
 /** Runs a worker until SIGINT/SIGTERM. */
 export async function runWorker(): Promise<void> {
+  for (const flag of WORKER_V8_FLAGS) v8.setFlagsFromString(flag);
   const { worker, connection } = await createWorker();
   try {
     await worker.run();

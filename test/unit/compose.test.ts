@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { DEFAULTS, ENV } from '../../src/shared/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
-import { WORKER_ENV, WORKER_NODE_OPTIONS } from '../../src/workerRuntime';
+import { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from '../../src/workerRuntime';
 
 // Checks docker-compose.yml and the Dockerfile against the code they configure. Docker itself
 // is not needed: this reads the files, it does not run them.
@@ -479,5 +480,10 @@ describe('Dockerfile', () => {
     }
     assert.deepEqual(env.NODE_OPTIONS?.split(/\s+/), WORKER_NODE_OPTIONS);
     for (const [name, value] of Object.entries(WORKER_ENV)) assert.equal(env[name], value, name);
+  });
+
+  it('sets V8 flags in the worker that this Node knows (an unknown one would be ignored there)', () => {
+    const run = spawnSync(process.execPath, [...WORKER_V8_FLAGS, '-e', '0'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
   });
 });
