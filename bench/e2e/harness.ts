@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DeleteBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { google } from '@temporalio/proto';
+import type { WorkflowHandle } from '@temporalio/client';
 import { connect, isNoNewObjects, startArchive, type ZipflowClient } from '../../src/client';
 import { createS3Client } from '../../src/s3/client';
 import { deletePrefix } from '../../src/s3/objects';
@@ -268,6 +270,7 @@ class Bench {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const sampledRssMiB = sampler.stop();
       if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
+      this.o.log(`${spec.name}: zipflow activities: ${await activityTimes(handle)}`);
       return {
         entries: result.entries,
         seconds,
@@ -577,4 +580,22 @@ export function replaceDocSection(doc: string, section: string): string {
   if (start < 0 || end < start)
     throw new Error(`docs/benchmarks.md has no ${DOC_START} … ${DOC_END} section`);
   return `${doc.slice(0, start + DOC_START.length)}\n\n${section.trim()}\n\n${doc.slice(end)}`;
+}
+
+/** "name 1.23 s, …": each activity's time from scheduled to closed, for the log. */
+async function activityTimes(handle: WorkflowHandle): Promise<string> {
+  const { events } = await handle.fetchHistory();
+  const ms = (t: google.protobuf.ITimestamp | null | undefined) =>
+    Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  const scheduled = new Map<string, { name: string; at: number }>();
+  const times: string[] = [];
+  for (const e of events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s)
+      scheduled.set(String(e.eventId), { name: s.activityType?.name ?? '?', at: ms(e.eventTime) });
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    const from = done && scheduled.get(String(done.scheduledEventId));
+    if (from) times.push(`${from.name} ${((ms(e.eventTime) - from.at) / 1000).toFixed(2)} s`);
+  }
+  return times.join(', ');
 }
