@@ -21,7 +21,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortUploads } from '../s3/destination';
 import { sourceCrc32 } from '../s3/checksums';
 import { MultipartSession } from '../s3/multipart';
-import { getState, listKeys, putState, SourceChangedError } from '../s3/objects';
+import { getState, listKeys, putState, sourceChangeOf } from '../s3/objects';
 import {
   ArchiveLayout,
   crc32Combine,
@@ -470,9 +470,6 @@ async function sourceCopy<T>(run: () => Promise<T>, key: string): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'PreconditionFailed') throw new SourceChangedError(key, 'changed');
-    if (name === 'NoSuchKey') throw new SourceChangedError(key, 'missing');
-    throw err;
+    throw sourceChangeOf(err, key) ?? err;
   }
 }

@@ -5,7 +5,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { crc32Combine } from '../zip';
-import { SourceChangedError, type ListedObject } from './objects';
+import { sourceChangeOf, type ListedObject } from './objects';
 
 /**
  * The CRC-32 of a whole source object as S3 knows it, without reading the object: its
@@ -29,14 +29,7 @@ export async function sourceCrc32(
       }),
     );
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    // A HEAD response has no body, so a 412 reaches the SDK without its error code.
-    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)
-      throw new SourceChangedError(object.key, 'changed');
-    const name = e.name;
-    if (name === 'NotFound' || name === 'NoSuchKey')
-      throw new SourceChangedError(object.key, 'missing');
-    throw err;
+    throw sourceChangeOf(err, object.key) ?? err;
   }
   const value = head.ChecksumCRC32;
   if (!value) return null;

@@ -203,6 +203,20 @@ export class SourceChangedError extends Error {
   }
 }
 
+/**
+ * The SourceChangedError an S3 error stands for, if any: a request pinned to the listed ETag
+ * that failed its precondition (by status too: a HEAD's 412 has no body, so no error code),
+ * or an object that is gone.
+ */
+export function sourceChangeOf(err: unknown, key: string): SourceChangedError | undefined {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  if (e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412)
+    return new SourceChangedError(key, 'changed');
+  if (e?.name === 'NoSuchKey' || e?.name === 'NotFound')
+    return new SourceChangedError(key, 'missing');
+  return undefined;
+}
+
 /** Times a broken response body is read again from where it broke, per object read. */
 export const BODY_RETRIES = 5;
 
@@ -281,11 +295,7 @@ async function getListed(
     return unlinkWhenRead(out.Body as AsyncIterable<Uint8Array>, link.unlink);
   } catch (err) {
     link.unlink();
-    const name = (err as { name?: string }).name;
-    if (name === 'PreconditionFailed') throw new SourceChangedError(object.key, 'changed');
-    if (name === 'NoSuchKey' || name === 'NotFound')
-      throw new SourceChangedError(object.key, 'missing');
-    throw err;
+    throw sourceChangeOf(err, object.key) ?? err;
   }
 }
 
