@@ -19,7 +19,7 @@ import {
   readZip,
   waitUntil,
 } from '../support/archive';
-import { faultSeed, startFaultProxy } from '../support/faultProxy';
+import { slowStoreFor } from '../support/faultProxy';
 import { PART_SIZE, UPLOAD_CONCURRENCY } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 
@@ -112,14 +112,7 @@ async function onTwoWorkers(
   latencyMs: number,
   run: (run: { handle: WorkflowHandle; key: string; workers: ChildProcess[] }) => Promise<void>,
 ): Promise<void> {
-  const slowStore = await startFaultProxy({
-    target: process.env.AWS_ENDPOINT_URL_S3!,
-    seed: faultSeed(),
-    rate: 0,
-    stallMs: 0,
-    latencyMs,
-  });
-  t.after(() => slowStore.close());
+  const slowStore = await slowStoreFor(t, latencyMs);
   const env = { AWS_ENDPOINT_URL_S3: slowStore.url, ZIPFLOW_WORKER_ACTIVITIES: '2' };
   const taskQueue = uniqueName('tq-parallel');
   const workers = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
@@ -19,7 +19,7 @@ import {
   partsHeld,
   waitUntil,
 } from '../support/archive';
-import { faultSeed, startFaultProxy, type FaultProxy } from '../support/faultProxy';
+import { slowStoreFor } from '../support/faultProxy';
 import { PART_SIZE } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 
@@ -112,22 +112,6 @@ async function sequentialReference(
 async function assertNothingLeft(): Promise<void> {
   assert.deepEqual(await openUploads(client, destination.name), []);
   assert.deepEqual(await keysUnder(client, destination.name, '.zipflow/'), []);
-}
-
-/**
- * MinIO behind a proxy adding 300 ms to every request, so that a kill or a cancel lands while
- * parts are still being made; closed when the test ends.
- */
-async function slowStoreFor(t: TestContext): Promise<FaultProxy> {
-  const proxy = await startFaultProxy({
-    target: process.env.AWS_ENDPOINT_URL_S3!,
-    seed: faultSeed(),
-    rate: 0,
-    stallMs: 0,
-    latencyMs: 300,
-  });
-  t.after(() => proxy.close());
-  return proxy;
 }
 
 /** Starts a copy run on a worker process whose S3 endpoint is `endpoint`. */

@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { archiveWorkflowId, type ArchiveResult } from '../../src/shared/request';
 import { temporalClient, uniqueName } from '../support/env';
 import { partsHeld, waitUntil } from '../support/archive';
-import { faultSeed, seededRandom, startFaultProxy } from '../support/faultProxy';
+import { faultSeed, seededRandom, slowStoreFor } from '../support/faultProxy';
 import {
   archiveKey,
   assertSameArchive,
@@ -34,14 +34,7 @@ test('a worker SIGKILLed 4–6 times at seeded random moments: each new worker r
 
     // The workers reach MinIO through the proxy with no faults but 300 ms per request: the
     // stream then lasts long enough for kills at moments spread over it.
-    const slowStore = await startFaultProxy({
-      target: process.env.AWS_ENDPOINT_URL_S3!,
-      seed,
-      rate: 0,
-      stallMs: 0,
-      latencyMs: 300,
-    });
-    t.after(() => slowStore.close());
+    const slowStore = await slowStoreFor(t, 300, seed);
     const store = { AWS_ENDPOINT_URL_S3: slowStore.url };
     const key = archiveKey('killed');
     const taskQueue = uniqueName('tq-kills');

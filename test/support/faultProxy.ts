@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
+import type { TestContext } from 'node:test';
 
 /**
  * A fault-injecting HTTP proxy between a worker and an S3-compatible store, on loopback.
@@ -263,4 +264,25 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * MinIO (AWS_ENDPOINT_URL_S3) behind a proxy with no faults that adds `latencyMs` to every
+ * request, so that a run lasts long enough for a kill or a cancel to land while parts are still
+ * being made; closed when the test ends.
+ */
+export async function slowStoreFor(
+  t: Pick<TestContext, 'after'>,
+  latencyMs = 300,
+  seed = faultSeed(),
+): Promise<FaultProxy> {
+  const proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed,
+    rate: 0,
+    stallMs: 0,
+    latencyMs,
+  });
+  t.after(() => proxy.close());
+  return proxy;
 }
