@@ -40,7 +40,9 @@ import type { AssemblyInput } from './assemble';
 import { CentralDirectorySpill } from './centralDirectory';
 import { manifestLine } from './entries';
 import { completedByThisRun, recordArchive, type StreamResult } from './finalize';
+import { CopyProgress } from './copyProgress';
 import { KeepAlive } from './keepAlive';
+import { ProgressReporter } from './progress';
 import {
   clients,
   failuresNamed,
@@ -238,8 +240,10 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     partsDone = held.size;
     const copied = new Map(saved.copied.map((c) => [c.entry, c]));
     const endingAt = new Map(saved.copied.map((c) => [c.dataOffset + c.size, c]));
-    const partDone = (): void => {
+    const progress = new CopyProgress(saved.parts, held, resumes);
+    const partDone = (part: Parameters<CopyProgress['partHeld']>[0]): void => {
       partsDone += 1;
+      progress.partHeld(part);
       keepAlive.progressed();
       ctx.heartbeat(details());
     };
@@ -313,7 +317,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
               ),
             entry.key,
           );
-          partDone();
+          partDone(part);
         });
       }
     })();
@@ -333,6 +337,8 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     let crc = 0;
     let position = 0;
     let recorded = 0;
+    const reporter = new ProgressReporter(() => progress.figures(position));
+    reporter.start();
     try {
       for (const region of madeRegions(saved.parts)) {
         const before = region.start === 0 ? undefined : endingAt.get(region.start);
@@ -353,7 +359,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
           await (piece.kind === 'staged' ? staging : uploads).run(async () => {
             if (piece.kind === 'staged') await stage(piece, bytes);
             else await session.uploadPart(piece.part, bytes);
-            partDone();
+            partDone(piece);
           });
         });
         const write = async (chunk: Buffer): Promise<void> => {
@@ -373,6 +379,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
             crcAt: (place) => copied.get(place.index)?.crc ?? 0,
             chunk: (chunk) => write(chunk),
             entryDone: (item, encoder) => {
+              progress.entryPassed(item.place!.index, encoder.lastEntry!.uncompressedSize);
               spill.add(
                 encoder.lastCentralDirectoryRecord!,
                 manifestLine(encoder.lastEntry!, item.object!),
@@ -400,6 +407,8 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       for (const jobs of allJobs) jobs.stop();
       await Promise.allSettled([copying, flushing, ...allJobs.map((jobs) => jobs.settle())]);
       throw err;
+    } finally {
+      await reporter.stop();
     }
 
     const parts = (await session.listParts()).filter((p) => p.partNumber <= plan.partCount);

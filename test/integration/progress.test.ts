@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { archiveWorkflowId, type ArchiveRequest } from '../../src/shared/request';
-import { STREAM_PROGRESS_SIGNAL, type ArchiveProgress } from '../../src/shared/progress';
+import type { ArchiveProgress } from '../../src/shared/progress';
+import { lastStreamProgress } from '../support/archive';
 import { progressQuery } from '../../src/workflows';
 import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
 
@@ -72,13 +73,7 @@ test('the progress query of a finished run reports its totals, the streamed figu
 
     // The streaming activity reached its workflow through the worker's client: the last signal
     // carries the same figures the run ended with.
-    const history = await handle.fetchHistory();
-    const signals = (history.events ?? [])
-      .map((e) => e.workflowExecutionSignaledEventAttributes)
-      .filter((a) => a?.signalName === STREAM_PROGRESS_SIGNAL);
-    assert.ok(signals.length >= 1, 'the activity signalled its progress');
-    const last = signals[signals.length - 1]!.input!.payloads![0]!.data!;
-    assert.deepEqual(JSON.parse(Buffer.from(last).toString()), {
+    assert.deepEqual(await lastStreamProgress(handle), {
       entriesDone: sizes.length,
       bytesDone: bytes,
       partsDone: result.parts,

@@ -8,6 +8,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import yauzl from 'yauzl';
+import type { temporal } from '@temporalio/proto';
+import { STREAM_PROGRESS_SIGNAL, type StreamProgress } from '../../src/shared/progress';
 
 export async function getObject(client: S3Client, bucket: string, key: string): Promise<Buffer> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -102,4 +104,20 @@ export function assertSameBytes(zip: Buffer, expected: Buffer, partSize: number)
     `archives differ from byte ${same} (part ${Math.floor(same / partSize) + 1})`,
   );
   assert.equal(zip.length, expected.length);
+}
+
+/**
+ * The figures of the last progress signal a run's activity sent to its workflow (fails when it
+ * sent none).
+ */
+export async function lastStreamProgress(handle: {
+  fetchHistory(): Promise<temporal.api.history.v1.IHistory>;
+}): Promise<StreamProgress> {
+  const history = await handle.fetchHistory();
+  const signals = (history.events ?? [])
+    .map((e) => e.workflowExecutionSignaledEventAttributes)
+    .filter((a) => a?.signalName === STREAM_PROGRESS_SIGNAL);
+  assert.ok(signals.length >= 1, 'the activity signalled its progress');
+  const last = signals[signals.length - 1]!.input!.payloads![0]!.data!;
+  return JSON.parse(Buffer.from(last).toString()) as StreamProgress;
 }
