@@ -18,7 +18,7 @@ import { createS3Client } from '../../src/s3/client';
 import { deletePrefix } from '../../src/s3/objects';
 import { ENV } from '../../src/shared/config';
 import { DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/request';
-import { WORKER_ENV, WORKER_NODE_OPTIONS } from '../../src/workerRuntime';
+import { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from '../../src/workerRuntime';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import { CountingProxy } from './countingProxy';
 import {
@@ -549,7 +549,7 @@ export function e2eMarkdown(r: E2eResult): string {
       r.options.workerRuntime
         ? `started with ${WORKER_NODE_OPTIONS.join(' ')} ${Object.entries(WORKER_ENV)
             .map(([k, v]) => `${k}=${v}`)
-            .join(' ')} (src/workerRuntime.ts)`
+            .join(' ')}, setting ${WORKER_V8_FLAGS.join(' ')} itself (src/workerRuntime.ts)`
         : 'started with no node options'
     }.`,
     '',
@@ -582,20 +582,24 @@ export function replaceDocSection(doc: string, section: string): string {
   return `${doc.slice(0, start + DOC_START.length)}\n\n${section.trim()}\n\n${doc.slice(end)}`;
 }
 
-/** "name 1.23 s, …": each activity's time from scheduled to closed, for the log. */
+/** "name 1.23 s, name ×3 0.40 s, …": time from scheduled to closed, summed by activity. */
 async function activityTimes(handle: WorkflowHandle): Promise<string> {
   const { events } = await handle.fetchHistory();
   const ms = (t: google.protobuf.ITimestamp | null | undefined) =>
     Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
   const scheduled = new Map<string, { name: string; at: number }>();
-  const times: string[] = [];
+  const byName = new Map<string, { count: number; ms: number }>();
   for (const e of events ?? []) {
     const s = e.activityTaskScheduledEventAttributes;
     if (s)
       scheduled.set(String(e.eventId), { name: s.activityType?.name ?? '?', at: ms(e.eventTime) });
     const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
     const from = done && scheduled.get(String(done.scheduledEventId));
-    if (from) times.push(`${from.name} ${((ms(e.eventTime) - from.at) / 1000).toFixed(2)} s`);
+    if (!from) continue;
+    const sum = byName.get(from.name) ?? { count: 0, ms: 0 };
+    byName.set(from.name, { count: sum.count + 1, ms: sum.ms + ms(e.eventTime) - from.at });
   }
-  return times.join(', ');
+  return [...byName]
+    .map(([name, t]) => `${name}${t.count > 1 ? ` ×${t.count}` : ''} ${(t.ms / 1000).toFixed(2)} s`)
+    .join(', ');
 }
