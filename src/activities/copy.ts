@@ -21,7 +21,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortUploads } from '../s3/destination';
 import { sourceCrc32 } from '../s3/checksums';
 import { MultipartSession } from '../s3/multipart';
-import { getState, listKeys, putState, sourceChangeOf } from '../s3/objects';
+import { getState, getStateIfAny, listKeys, putState, sourceChangeOf } from '../s3/objects';
 import {
   ArchiveLayout,
   crc32Combine,
@@ -192,8 +192,12 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   const location = { ...destination, statePrefix };
   const resumes = ctx.info.attempt - 1;
   const spillPrefix = `${statePrefix}copy/`;
-  let partsDone = 0;
-  const details = (): unknown => ({ partsDone, partCount: plan.partCount, resumes });
+  let progress: CopyProgress | undefined; // once the saved plan is read
+  const details = (): unknown => ({
+    partsDone: progress?.partsDone ?? 0,
+    partCount: plan.partCount,
+    resumes,
+  });
   // Heartbeats go on through completion and the manifest, which read every spilled chunk.
   const keepAlive = new KeepAlive(details);
   keepAlive.progressed();
@@ -237,13 +241,12 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       'NONE',
     );
     const held = new Set((await session.listParts()).map((p) => p.partNumber));
-    partsDone = held.size;
     const copied = new Map(saved.copied.map((c) => [c.entry, c]));
     const endingAt = new Map(saved.copied.map((c) => [c.dataOffset + c.size, c]));
-    const progress = new CopyProgress(saved.parts, held, resumes);
+    const counts = new CopyProgress(saved.parts, held, resumes);
+    progress = counts;
     const partDone = (part: Parameters<CopyProgress['partHeld']>[0]): void => {
-      partsDone += 1;
-      progress.partHeld(part);
+      counts.partHeld(part);
       keepAlive.progressed();
       ctx.heartbeat(details());
     };
@@ -337,7 +340,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     let crc = 0;
     let position = 0;
     let recorded = 0;
-    const reporter = new ProgressReporter(() => progress.figures(position));
+    const reporter = new ProgressReporter(() => counts.figures(position));
     reporter.start();
     try {
       for (const region of madeRegions(saved.parts)) {
@@ -379,7 +382,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
             crcAt: (place) => copied.get(place.index)?.crc ?? 0,
             chunk: (chunk) => write(chunk),
             entryDone: (item, encoder) => {
-              progress.entryPassed(item.place!.index, encoder.lastEntry!.uncompressedSize);
+              counts.entryPassed(item.place!.index, encoder.lastEntry!.uncompressedSize);
               spill.add(
                 encoder.lastCentralDirectoryRecord!,
                 manifestLine(encoder.lastEntry!, item.object!),
@@ -462,14 +465,9 @@ export async function abortStagingUploads(
   bucket: string,
   statePrefix: string,
 ): Promise<void> {
-  let saved: SavedPlan;
-  try {
-    saved = await readPlan(dst, bucket, statePrefix);
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'NoSuchKey' || name === 'NotFound') return; // not a copy run, or not planned yet
-    throw err;
-  }
+  const body = await getStateIfAny(dst, bucket, planKey(statePrefix));
+  if (body === undefined) return; // not a copy run, or not planned yet
+  const saved = JSON.parse(body.toString('utf8')) as SavedPlan;
   for (const part of saved.parts)
     if (part.kind === 'staged') await abortUploads(dst, bucket, stagingKey(statePrefix, part.part));
 }

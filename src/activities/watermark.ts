@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { createS3Client } from '../s3/client';
 import { withS3Failures } from './failures';
-import { getState, putState } from '../s3/objects';
+import { getStateIfAny, putState } from '../s3/objects';
 import type { ArchiveRequest } from '../shared/request';
 
 export const WATERMARK_PREFIX = '.zipflow/watermarks/';
@@ -74,13 +74,8 @@ async function readWatermarkObject(
 ): Promise<Watermark | undefined> {
   const { destination } = request;
   const dst = await createS3Client({ profile: destination.profile });
-  try {
-    const body = await getState(dst, destination.bucket, key);
-    return JSON.parse(body.toString('utf8')) as Watermark;
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw err;
-  }
+  const body = await getStateIfAny(dst, destination.bucket, key);
+  return body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as Watermark);
 }
 
 /** Reads the watermark of an incremental run's schedule or request. */

@@ -341,6 +341,20 @@ export async function getState(client: S3Client, bucket: string, key: string): P
   }
 }
 
+/** A state object's bytes, or undefined when there is none. */
+export async function getStateIfAny(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<Buffer | undefined> {
+  try {
+    return await getState(client, bucket, key);
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
 /** Deletes every object under a prefix (state objects of a run). */
 export async function deletePrefix(
   client: S3Client,
