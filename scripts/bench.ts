@@ -10,6 +10,8 @@
  *                    --mid-mb 2-8 (object sizes of mid, in 10^6 bytes)
  *                    --large-mib 4099 --samples 12 --timeout-min 20 --out FILE --no-doc
  *                    --part-mib 8 --concurrency 4   (defaults: the request's defaults)
+ *                    --rounds 3   (runs of each implementation per workload, interleaved; the
+ *                                  table shows the median. Default: 3 for mid, 1 for the rest)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
  *
  * Without TEMPORAL_ADDRESS / AWS_ENDPOINT_URL_S3 / AWS_ACCESS_KEY_ID in the environment it
@@ -64,6 +66,7 @@ interface Flags {
   partMiB?: number;
   concurrency?: number;
   timeoutMinutes?: number;
+  rounds?: number;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -149,6 +152,10 @@ function parseFlags(argv: string[]): Flags {
       case '--timeout-min':
         flags.timeoutMinutes = count();
         break;
+      case '--rounds':
+        flags.rounds = count();
+        if (flags.rounds < 1) throw new Error('--rounds needs 1 or more');
+        break;
       default:
         throw new Error(`unknown flag ${flag}; see the comment at the top of scripts/bench.ts`);
     }
@@ -228,6 +235,16 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.partMiB !== undefined ? { partSize: flags.partMiB * MiB } : {}),
       ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
       ...(flags.timeoutMinutes !== undefined ? { timeoutMinutes: flags.timeoutMinutes } : {}),
+      ...(flags.rounds !== undefined
+        ? {
+            rounds: {
+              mid: flags.rounds,
+              small: flags.rounds,
+              text: flags.rounds,
+              large: flags.rounds,
+            },
+          }
+        : {}),
       // A shared stack gets fresh buckets, removed at the end; the bench's own keeps its seeds.
       sourceBucket: shared ? `zfbench-src-${suffix}` : 'zipflow-bench-src',
       destinationBucket: shared ? `zfbench-dst-${suffix}` : 'zipflow-bench-dst',

@@ -20,7 +20,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import * as yazl from 'yazl';
 import { createS3Client } from '../../src/s3/client';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
-import { procStatusMiB } from './procStatus';
+import { procIoBytes, procStatusMiB, wireSince } from './procStatus';
 
 interface Listed {
   key: string;
@@ -95,6 +95,15 @@ interface ZipArchiveLike extends NodeJS.EventEmitter {
 
 async function run(config: BaselineConfig): Promise<BaselineReport> {
   const client = await createS3Client();
+  // archiver 8 is ESM-only; loaded at run time from this CommonJS module, before the clock
+  // starts (its module reads would count as traffic otherwise).
+  const archiver =
+    config.kind === 'archiver'
+      ? ((await import('archiver')) as unknown as {
+          ZipArchive: new (options: object) => ZipArchiveLike;
+        })
+      : undefined;
+  const io = procIoBytes('self');
   const started = process.hrtime.bigint();
   const objects = await list(client, config.sourceBucket, config.prefix);
   const upload = (body: Readable): Promise<unknown> =>
@@ -107,11 +116,8 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
   const store = config.compression === 'store';
   if (config.kind === 'raw') {
     await upload(Readable.from(concatenated(client, config.sourceBucket, objects, 16)));
-  } else if (config.kind === 'archiver') {
-    // archiver 8 is ESM-only; loaded at run time from this CommonJS module.
-    const { ZipArchive } = (await import('archiver')) as unknown as {
-      ZipArchive: new (options: object) => ZipArchiveLike;
-    };
+  } else if (archiver) {
+    const { ZipArchive } = archiver;
     const archive = new ZipArchive(store ? { store: true } : { zlib: { level: config.level } });
     // archiver's stream is readable-stream's, not node:stream's: pipe it, as the recipe does.
     const body = new PassThrough();
@@ -156,6 +162,7 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
     inputBytes: objects.reduce((n, o) => n + o.size, 0),
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
     vmHwmMiB: procStatusMiB('self', 'VmHWM'),
+    wire: wireSince(io, procIoBytes('self')),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { WireBytes } from './procStatus';
+
 /** What the harness tells a baseline process to do (passed as JSON in argv[2]). */
 export interface BaselineConfig {
   kind: 'raw' | 'archiver' | 'yazl' | 'zipstream';
@@ -19,4 +21,6 @@ export interface BaselineReport {
   seconds: number;
   /** The process's own VmHWM (/proc/self/status) when it finished, MiB. */
   vmHwmMiB: number;
+  /** Its S3 bytes over the same span as `seconds` (Node: /proc/self/io; Python: its sockets). */
+  wire: WireBytes;
 }

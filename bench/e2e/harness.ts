@@ -2,8 +2,9 @@
  * The end-to-end benchmark: S3 (MinIO) → archive → S3 multipart upload, for zipflow's real
  * workflow and four baselines that write the same contents to the same store. Each measured
  * implementation runs in its own process (zipflow: a `zipflow worker` process; baselines:
- * bench/e2e/baseline.ts or the Python script), its S3 traffic passes through its own counting
- * relay, its memory is read from /proc, and what it wrote is read back and checked.
+ * bench/e2e/baseline.ts or the Python script), its S3 traffic is counted by the process's own
+ * /proc/<pid>/io (Python: by its sockets), its memory is read from /proc, and what it wrote is
+ * read back and checked. Nothing sits between a process and the store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -20,7 +21,6 @@ import { ENV } from '../../src/shared/config';
 import { DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/request';
 import { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from '../../src/workerRuntime';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
-import { CountingProxy } from './countingProxy';
 import {
   ensureBucket,
   seedWorkload,
@@ -29,7 +29,7 @@ import {
   type WorkloadName,
   type WorkloadSpec,
 } from './data';
-import { procStatusMiB, RssSampler } from './procStatus';
+import { procIoBytes, procStatusMiB, RssSampler, wireSince, type WireBytes } from './procStatus';
 import { ensurePythonVenv, REPO_ROOT } from './pythonVenv';
 import { verifyConcatenation, verifyZip, type Verification } from './verify';
 
@@ -70,6 +70,8 @@ export interface E2eOptions {
   workerRuntime: boolean;
   /** Entries per archive whose bytes are read back and compared. */
   samples: number;
+  /** Times each implementation runs on a workload (interleaved); rows are the median run. */
+  rounds: Record<WorkloadName, number>;
   /** A run of one implementation on one workload that takes longer is stopped and fails. */
   timeoutMinutes: number;
   logDir: string;
@@ -87,11 +89,13 @@ export interface E2eRow {
   /** Source (uncompressed) bytes / 10^6 / seconds. */
   mbPerSecond: number;
   objectsPerSecond: number;
+  /** MB/s of each round, in the order run; the row's own figures are the median round's. */
+  roundsMbPerSecond: number[];
   /** VmHWM of the process that did the work (zipflow: the worker, start-up included). */
   peakRssMiB: number;
   /** Highest VmRSS sampled every 100 ms while the workload ran. */
   sampledRssMiB: number;
-  /** S3 bytes on the wire through the process (headers included), from its counting relay. */
+  /** S3 bytes on the wire to and from the process (headers included), counted by /proc or the process. */
   s3BytesRead: number;
   s3BytesSent: number;
   /** zipflow's rate ÷ this row's (MB/s and objects/s give the same ratio: same inputs). */
@@ -137,6 +141,8 @@ export function defaultOptions(
     level: 6,
     workerRuntime: true,
     samples: quick ? 4 : 12,
+    // mid is short and its ratios are the closest targets: three rounds steady them.
+    rounds: { mid: quick ? 1 : 3, small: 1, text: 1, large: 1 },
     timeoutMinutes: quick ? 3 : 20,
   };
 }
@@ -185,6 +191,7 @@ interface Measured {
   seconds: number;
   peakRssMiB: number;
   sampledRssMiB: number;
+  wire: WireBytes;
 }
 
 class Bench {
@@ -216,12 +223,7 @@ class Bench {
     return fs.openSync(path.join(this.o.logDir, `${this.runId}-${name}.log`), 'a');
   }
 
-  async zipflow(
-    spec: WorkloadSpec,
-    key: string,
-    proxy: CountingProxy,
-    serverSideCopy = false,
-  ): Promise<Measured> {
+  async zipflow(spec: WorkloadSpec, key: string, serverSideCopy = false): Promise<Measured> {
     const taskQueue = `bench-${spec.name}-${crypto.randomBytes(4).toString('hex')}`;
     const log = this.logFile(`${spec.name}-zipflow-worker`);
     const runtime = this.o.workerRuntime;
@@ -233,7 +235,7 @@ class Bench {
         env: {
           ...process.env,
           ...(runtime ? WORKER_ENV : {}),
-          [ENV.s3Endpoint]: proxy.endpoint,
+          [ENV.s3Endpoint]: this.endpoint,
           [ENV.taskQueue]: taskQueue,
         },
         stdio: ['ignore', log, log],
@@ -243,6 +245,7 @@ class Bench {
     try {
       await waitForWorker(this.temporal, taskQueue, worker);
       const sampler = new RssSampler(worker.pid!);
+      const io = procIoBytes(worker.pid!);
       const started = process.hrtime.bigint();
       const handle = await startArchive(
         { ...this.temporal, taskQueue },
@@ -269,6 +272,7 @@ class Bench {
       clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const sampledRssMiB = sampler.stop();
+      const wire = wireSince(io, procIoBytes(worker.pid!));
       if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
       this.o.log(`${spec.name}: zipflow activities: ${await activityTimes(handle)}`);
       return {
@@ -276,18 +280,14 @@ class Bench {
         seconds,
         peakRssMiB: procStatusMiB(worker.pid!, 'VmHWM'),
         sampledRssMiB,
+        wire,
       };
     } finally {
       await stopChild(worker);
     }
   }
 
-  async baseline(
-    kind: Baseline,
-    spec: WorkloadSpec,
-    key: string,
-    proxy: CountingProxy,
-  ): Promise<Measured> {
+  async baseline(kind: Baseline, spec: WorkloadSpec, key: string): Promise<Measured> {
     const config: BaselineConfig = {
       kind,
       sourceBucket: this.o.sourceBucket,
@@ -306,7 +306,7 @@ class Bench {
     const log = this.logFile(`${spec.name}-${kind}`);
     const child = spawn(command, [...args, JSON.stringify(config)], {
       cwd: REPO_ROOT,
-      env: { ...process.env, [ENV.s3Endpoint]: proxy.endpoint },
+      env: { ...process.env, [ENV.s3Endpoint]: this.endpoint },
       stdio: ['ignore', 'pipe', log],
     });
     fs.closeSync(log);
@@ -335,62 +335,77 @@ class Bench {
       seconds: report.seconds,
       peakRssMiB: report.vmHwmMiB,
       sampledRssMiB,
+      wire: report.wire,
     };
   }
 
+  /**
+   * Runs every implementation on one workload, `rounds` times over, interleaved (zipflow, raw,
+   * archiver, …, then again), so that a slow spell of the shared machine falls on several
+   * implementations rather than on one. Each row is the implementation's median round.
+   */
   async workload(spec: WorkloadSpec, expected: ExpectedObject[]): Promise<E2eRow[]> {
-    const rows: E2eRow[] = [];
-    const inputBytes = expected.reduce((n, o) => n + o.size, 0);
-    for (const implementation of this.o.implementations) {
-      if (!runsOn(implementation, spec)) continue;
-      const base = `${this.runId}/${spec.name}/${implementation}`;
-      const key = `${base}.${implementation === 'raw' ? 'bin' : 'zip'}`;
-      this.o.log(`${spec.name}: ${IMPLEMENTATION_LABELS[implementation]}`);
-      const proxy = await CountingProxy.start(this.endpoint);
-      let m: Measured;
-      try {
-        m =
-          implementation === 'zipflow' || implementation === 'zipflow-copy'
-            ? await this.zipflow(spec, key, proxy, implementation === 'zipflow-copy')
-            : await this.baseline(implementation, spec, key, proxy);
-      } finally {
-        await proxy.close();
+    const implementations = this.o.implementations.filter((i) => runsOn(i, spec));
+    const rounds = new Map<Implementation, E2eRow[]>(implementations.map((i) => [i, []]));
+    for (let n = 1; n <= this.o.rounds[spec.name]; n += 1) {
+      for (const implementation of implementations) {
+        rounds.get(implementation)!.push(await this.round(spec, expected, implementation, n));
       }
-      if (m.entries !== expected.length) {
-        throw new Error(`${implementation} archived ${m.entries} objects of ${expected.length}`);
-      }
-      const location = { bucket: this.o.destinationBucket, key };
-      const readBack = { client: this.s3, location, spec, expected, samples: this.o.samples };
-      const verification =
-        implementation === 'raw' ? await verifyConcatenation(readBack) : await verifyZip(readBack);
-      const outputBytes = await this.sizeOf(key);
-      await deletePrefix(this.s3, this.o.destinationBucket, base);
-      const row: E2eRow = {
-        workload: spec.name,
-        implementation,
-        entries: m.entries,
-        inputBytes,
-        outputBytes,
-        seconds: round(m.seconds, 2),
-        mbPerSecond: round(inputBytes / 1e6 / m.seconds, 1),
-        objectsPerSecond: round(m.entries / m.seconds, 1),
-        peakRssMiB: round(m.peakRssMiB, 1),
-        sampledRssMiB: round(m.sampledRssMiB, 1),
-        s3BytesRead: proxy.bytes.read,
-        s3BytesSent: proxy.bytes.sent,
-        zipflowRatio: NaN,
-        verification,
-      };
-      this.o.log(
-        `${spec.name}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)`,
-      );
-      rows.push(row);
     }
+    const rows = implementations.map((i) => medianRow(rounds.get(i)!));
     const zipflow = rows.find((r) => r.implementation === 'zipflow');
     for (const r of rows) {
       r.zipflowRatio = zipflow ? round(zipflow.mbPerSecond / r.mbPerSecond, 2) : NaN;
     }
     return rows;
+  }
+
+  private async round(
+    spec: WorkloadSpec,
+    expected: ExpectedObject[],
+    implementation: Implementation,
+    n: number,
+  ): Promise<E2eRow> {
+    const inputBytes = expected.reduce((sum, o) => sum + o.size, 0);
+    const base = `${this.runId}/${spec.name}/${implementation}-${n}`;
+    const key = `${base}.${implementation === 'raw' ? 'bin' : 'zip'}`;
+    const of = this.o.rounds[spec.name] > 1 ? ` (round ${n} of ${this.o.rounds[spec.name]})` : '';
+    this.o.log(`${spec.name}: ${IMPLEMENTATION_LABELS[implementation]}${of}`);
+    const m =
+      implementation === 'zipflow' || implementation === 'zipflow-copy'
+        ? await this.zipflow(spec, key, implementation === 'zipflow-copy')
+        : await this.baseline(implementation, spec, key);
+    if (m.entries !== expected.length) {
+      throw new Error(`${implementation} archived ${m.entries} objects of ${expected.length}`);
+    }
+    const location = { bucket: this.o.destinationBucket, key };
+    const readBack = { client: this.s3, location, spec, expected, samples: this.o.samples };
+    const verification =
+      implementation === 'raw' ? await verifyConcatenation(readBack) : await verifyZip(readBack);
+    const outputBytes = await this.sizeOf(key);
+    await deletePrefix(this.s3, this.o.destinationBucket, base);
+    const mbPerSecond = round(inputBytes / 1e6 / m.seconds, 1);
+    const row: E2eRow = {
+      workload: spec.name,
+      implementation,
+      entries: m.entries,
+      inputBytes,
+      outputBytes,
+      seconds: round(m.seconds, 2),
+      mbPerSecond,
+      objectsPerSecond: round(m.entries / m.seconds, 1),
+      roundsMbPerSecond: [mbPerSecond],
+      peakRssMiB: round(m.peakRssMiB, 1),
+      sampledRssMiB: round(m.sampledRssMiB, 1),
+      s3BytesRead: m.wire.read,
+      s3BytesSent: m.wire.sent,
+      zipflowRatio: NaN,
+      verification,
+    };
+    this.o.log(
+      `${spec.name}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)`,
+    );
+    return row;
   }
 
   private async sizeOf(key: string): Promise<number> {
@@ -399,6 +414,21 @@ class Bench {
     );
     return head.ContentLength ?? 0;
   }
+}
+
+/**
+ * One row for an implementation's rounds: the round with the median time (of an even number,
+ * the slower middle one), with the highest memory of any round and every round's MB/s.
+ */
+export function medianRow(rounds: E2eRow[]): E2eRow {
+  const bySeconds = [...rounds].sort((a, b) => a.seconds - b.seconds);
+  const median = bySeconds[Math.floor(bySeconds.length / 2)];
+  return {
+    ...median,
+    roundsMbPerSecond: rounds.map((r) => r.mbPerSecond),
+    peakRssMiB: Math.max(...rounds.map((r) => r.peakRssMiB)),
+    sampledRssMiB: Math.max(...rounds.map((r) => r.sampledRssMiB)),
+  };
 }
 
 /**
@@ -514,6 +544,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     level: o.level,
     workerRuntime: o.workerRuntime,
     samples: o.samples,
+    rounds: o.rounds,
     timeoutMinutes: o.timeoutMinutes,
   };
   return {
@@ -553,11 +584,11 @@ export function e2eMarkdown(r: E2eResult): string {
         : 'started with no node options'
     }.`,
     '',
-    '| workload | implementation | objects | input MB | output MB | seconds | MB/s | objects/s | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | zipflow ÷ this | verified |',
+    '| workload | implementation | objects | input MB | output MB | seconds | MB/s (each round) | objects/s | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | zipflow ÷ this | verified |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...r.rows.map(
       (row) =>
-        `| ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)} | ${num(row.objectsPerSecond)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${row.verification.entries.toLocaleString('en-US')} entries, ${row.verification.sampledEntries} read back |`,
+        `| ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${row.verification.entries.toLocaleString('en-US')} entries, ${row.verification.sampledEntries} read back |`,
     ),
     '',
     '| workload | target | measured | status |',

@@ -6,12 +6,13 @@ zipstream-ng's ZipStream fed each source object's GetObject body (in listing ord
 file object by boto3's upload_fileobj, with the same part size and concurrency as zipflow.
 Endpoint and credentials come from the environment (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION). Prints one JSON line: entries, inputBytes, seconds,
-vmHwmMiB.
+vmHwmMiB, wire.
 """
 
 import io
 import json
 import os
+import socket
 import sys
 import time
 import zipfile
@@ -44,6 +45,43 @@ class IterReader(io.RawIOBase):
         return n
 
 
+class WireCount:
+    """Bytes through this process's sockets (headers included), counted where they are sent
+    and received. /proc/self/io would miss them: Python's sockets use send(2) and recv(2)."""
+
+    read = 0
+    sent = 0
+
+    @classmethod
+    def install(cls):
+        recv, recv_into = socket.socket.recv, socket.socket.recv_into
+        send, sendall = socket.socket.send, socket.socket.sendall
+
+        def counted_recv(sock, *args):
+            data = recv(sock, *args)
+            cls.read += len(data)
+            return data
+
+        def counted_recv_into(sock, *args):
+            n = recv_into(sock, *args)
+            cls.read += n
+            return n
+
+        def counted_send(sock, data, *args):
+            n = send(sock, data, *args)
+            cls.sent += n
+            return n
+
+        def counted_sendall(sock, data, *args):
+            sendall(sock, data, *args)
+            cls.sent += memoryview(data).nbytes
+
+        socket.socket.recv = counted_recv
+        socket.socket.recv_into = counted_recv_into
+        socket.socket.send = counted_send
+        socket.socket.sendall = counted_sendall
+
+
 def vm_hwm_mib():
     with open("/proc/self/status") as status:
         for line in status:
@@ -65,6 +103,7 @@ def main(config):
             max_pool_connections=config["concurrency"] + 4,
         ),
     )
+    WireCount.install()
     started = time.perf_counter()
     objects = []
     for page in s3.get_paginator("list_objects_v2").paginate(
@@ -102,6 +141,7 @@ def main(config):
                 "inputBytes": sum(o["Size"] for o in objects),
                 "seconds": time.perf_counter() - started,
                 "vmHwmMiB": vm_hwm_mib(),
+                "wire": {"read": WireCount.read, "sent": WireCount.sent},
             }
         )
     )

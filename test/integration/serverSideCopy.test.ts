@@ -9,7 +9,7 @@ import {
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
-import { CountingProxy } from '../../bench/e2e/countingProxy';
+import { CountingProxy } from '../support/countingProxy';
 import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
 import {
   assertSameBytes,
