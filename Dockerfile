@@ -5,7 +5,7 @@ FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production
 # Worker memory settings: src/workerRuntime.ts says why, docs/benchmarks.md what they save.
-ENV NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=4" MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
+ENV NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=2" MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
 
 COPY package.json package-lock.json ./

@@ -3,8 +3,9 @@
  * the benchmark runs its worker so; test/unit/compose.test.ts keeps them in step):
  * - a 128 MiB V8 old space: the worker's heap holds no archive data (parts and read-ahead are
  *   Buffers outside it), and a cap makes the collector run before the heap sprawls;
- * - 4 MiB semi-spaces: V8 otherwise grows its young generation to 3 × 16 MiB under the
- *   allocation rate of streaming;
+ * - 2 MiB semi-spaces: V8 otherwise grows its young generation to 3 × 16 MiB under the
+ *   allocation rate of streaming (`mid`: 4 MiB peaked at 240–260 MiB, 2 MiB at 224–233, at
+ *   the same speed);
  * - two glibc malloc arenas instead of 8 per core: the native core's and libuv's threads would
  *   otherwise each keep freed memory in an arena of their own;
  * - a fixed malloc mmap threshold of 128 KiB: glibc otherwise raises it each time a large
@@ -12,7 +13,7 @@
  *   (`mid`: 258 → 244 MiB peak).
  * Figures in docs/benchmarks.md.
  */
-export const WORKER_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-space-size=4'];
+export const WORKER_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-space-size=2'];
 export const WORKER_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_MMAP_THRESHOLD_: '131072',
