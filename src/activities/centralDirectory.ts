@@ -52,14 +52,26 @@ export class CentralDirectorySpill {
       this.spilledEntries = entryCount;
       this.chunks = seq + 1;
       this.written = this.written.then(async () => {
-        await Promise.all([
+        // Both PUTs end before the chunk counts as failed: a PUT still being retried after its
+        // attempt has ended could land after a later attempt rewrote the chunk, or after the
+        // run's state was removed.
+        const puts = await Promise.allSettled([
           putState(this.client, this.bucket, this.key('cd', seq), records),
           putState(this.client, this.bucket, this.key('manifest', seq), manifest),
         ]);
+        for (const put of puts) if (put.status === 'rejected') throw put.reason;
       });
     }
     const chunks = this.chunks;
     return this.written.then(() => chunks);
+  }
+
+  /** Resolves once every chunk write begun so far has ended, written or failed. */
+  settled(): Promise<void> {
+    return this.written.then(
+      () => {},
+      () => {},
+    );
   }
 
   async *read(kind: 'cd' | 'manifest'): AsyncGenerator<Buffer> {

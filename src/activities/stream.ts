@@ -281,6 +281,10 @@ class ArchiveStreamer {
     this.progress.start();
     try {
       return await this.stream();
+    } catch (err) {
+      // Nothing of an ended attempt may still be writing state (see CentralDirectorySpill).
+      await this.spill.settled();
+      throw err;
     } finally {
       await this.progress.stop();
     }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CentralDirectorySpill } from '../../src/activities/centralDirectory';
 import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
@@ -16,6 +17,13 @@ const bodies = new Map<string, Buffer>();
 /** When each request reached the proxy, and when the first spill chunk's PUT was answered. */
 const seen: { at: number; method: string; url: string }[] = [];
 let firstSpillAnswered = 0;
+/** Called when a held spill PUT reaches the proxy. */
+let onHeldSpill: () => void = () => {};
+/** Spill chunks under this prefix: the cd PUT fails, the manifest PUT is answered late. */
+const FAILING = 'failing-spill/';
+const FAILING_MANIFEST_MS = 1_500;
+/** Extra latency for reading the source objects (so a run is still streaming when cancelled). */
+let readDelayMs = 0;
 
 before(async () => {
   for (let i = 0; i < 6; i++) bodies.set(`${i}.bin`, crypto.randomBytes(4 * 1024 * 1024 + i));
@@ -31,12 +39,17 @@ before(async () => {
     stallMs: 0,
     delayFor: ({ method, url }) => {
       seen.push({ at: Date.now(), method, url });
-      if (method === 'PUT' && url.includes('/cd/00000000')) {
+      if (method === 'GET' && url.includes('/spill/')) return readDelayMs;
+      if (method === 'PUT' && url.includes(`${FAILING}manifest/`)) return FAILING_MANIFEST_MS;
+      if (method === 'PUT' && url.includes('/cd/00000000') && !url.includes(FAILING)) {
         firstSpillAnswered = Date.now() + HOLD_MS;
+        onHeldSpill();
         return HOLD_MS;
       }
       return 0;
     },
+    faultFor: ({ method, url }) =>
+      method === 'PUT' && url.includes(`${FAILING}cd/`) ? 'internalError' : undefined,
   });
   // The SDK reads the endpoint when a client first sends: the activity's clients use the proxy.
   process.env.AWS_ENDPOINT_URL_S3 = proxy.url;
@@ -69,4 +82,68 @@ test('a slow spill write at a part boundary does not hold up the stream: later p
   assert.equal(entries.size, bodies.size);
   for (const [name, body] of bodies) assert.ok(entries.get(name)!.equals(body), name);
   assert.equal(result.entries, bodies.size);
+});
+
+test('a spill chunk whose cd PUT fails is reported failed only once its manifest PUT has ended too', async () => {
+  // No retries: the cd PUT fails at once, while the manifest PUT is still held.
+  const direct = new S3Client({
+    endpoint: proxy.url,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    forcePathStyle: true,
+    maxAttempts: 1,
+  });
+  const prefix = `.zipflow/state/${uniqueName('spill')}/${FAILING}`;
+  const spill = new CentralDirectorySpill(direct, buckets.destination, prefix);
+  try {
+    spill.add(Buffer.from('record'), '{"name":"a"}');
+    const started = Date.now();
+    await assert.rejects(spill.flushUpTo(1), /InternalError|internal error/i);
+    const failedAfter = Date.now() - started;
+    assert.ok(
+      failedAfter >= FAILING_MANIFEST_MS - 100,
+      `failed after ${failedAfter} ms, before the held manifest PUT was answered`,
+    );
+    // The manifest PUT had ended: it is there now, and nothing of this chunk is still writing.
+    await direct.send(
+      new HeadObjectCommand({ Bucket: buckets.destination, Key: `${prefix}manifest/00000000` }),
+    );
+    await spill.settled();
+  } finally {
+    await client.send(
+      new DeleteObjectCommand({ Bucket: buckets.destination, Key: `${prefix}manifest/00000000` }),
+    );
+    direct.destroy();
+  }
+});
+
+test('an attempt that ends while a spill chunk is being written ends after that write, not before', async () => {
+  const input = await runs.plan({
+    source: { bucket: buckets.source, prefix: 'spill/' },
+    destination: { bucket: buckets.destination, key: `${uniqueName('spill-cancel')}.zip` },
+    compression: { method: 'store' },
+  });
+  let cancel: (() => void) | undefined;
+  // Cancelled 100 ms into the held (4 s) write of its first spill chunk, while the next
+  // objects are still being read.
+  onHeldSpill = () => setTimeout(() => cancel?.(), 100);
+  readDelayMs = 1_000;
+  try {
+    const outcome = await runs
+      .stream(input, undefined, (_details, cancelAttempt) => {
+        cancel ??= cancelAttempt;
+      })
+      .then(
+        () => 'completed',
+        (err: unknown) => err,
+      );
+    const endedAt = Date.now();
+    assert.notEqual(outcome, 'completed', 'the attempt was cancelled');
+    assert.ok(
+      endedAt >= firstSpillAnswered,
+      `the attempt ended ${firstSpillAnswered - endedAt} ms before its spill write was answered`,
+    );
+  } finally {
+    onHeldSpill = () => {};
+    readDelayMs = 0;
+  }
 });
