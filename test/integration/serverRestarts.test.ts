@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import {
   readStackState,
   restartServer,
@@ -25,15 +25,18 @@ import { killHard, startWorkerProcess } from '../support/workerProcess';
 // Restarting servers would disturb other test files on the shared stack: this file runs its
 // own Temporal dev server and MinIO, and points everything in this process at them.
 let stack: StackState;
-const fixture = mixedSourceFixture(2, async () => {
-  stack = await startStack({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-restarts-')) });
-  Object.assign(process.env, stack.env);
-});
-
-after(async () => {
-  // The latest pids, also when a restart failed half-way.
-  await stopStack(readStackState(stack.dir) ?? stack);
-});
+const fixture = mixedSourceFixture(
+  2,
+  async () => {
+    stack = await startStack({
+      dir: fs.mkdtempSync(path.join(os.tmpdir(), 'zipflow-restarts-')),
+    });
+    Object.assign(process.env, stack.env);
+  },
+  // After the buckets' removal, also when it finds leftovers: the latest pids, also when a
+  // restart failed half-way.
+  () => stopStack(readStackState(stack.dir) ?? stack),
+);
 
 /** Runs an archive on a worker process, restarting `server` once S3 holds two parts. */
 async function archiveAcrossRestart(

@@ -50,9 +50,15 @@ export interface MixedSource {
 
 /**
  * Registers hooks that fill a source bucket with putMixedSource (after `setup`, if given) and
- * make a destination bucket, and remove both at the end. The fields are set once `before` ran.
+ * make a destination bucket, and remove both at the end, then run `teardown` even when the
+ * removal fails (a failing `after` hook skips the ones after it). The fields are set once
+ * `before` ran.
  */
-export function mixedSourceFixture(scale = 1, setup?: () => Promise<void>): MixedSource {
+export function mixedSourceFixture(
+  scale = 1,
+  setup?: () => Promise<void>,
+  teardown?: () => Promise<void>,
+): MixedSource {
   const fixture = { objects: new Map() } as MixedSource;
   const buckets: { remove(): Promise<void> }[] = [];
   before(async () => {
@@ -66,7 +72,11 @@ export function mixedSourceFixture(scale = 1, setup?: () => Promise<void>): Mixe
     fixture.objects = await putMixedSource(fixture.client, source.name, scale);
   });
   after(async () => {
-    for (const bucket of buckets) await bucket.remove();
+    try {
+      for (const bucket of buckets) await bucket.remove();
+    } finally {
+      await teardown?.();
+    }
   });
   return fixture;
 }
