@@ -385,6 +385,23 @@ export interface VerifyInput {
   expectedSha256?: string;
 }
 
+/**
+ * Progress comes per entry checked and per chunk hashed; a heartbeat for each costs more than
+ * checking a small entry. Liveness needs far fewer (the heartbeat timeout is tens of seconds).
+ */
+const PROGRESS_HEARTBEAT_MS = 1_000;
+
+/** Calls `fn` on the first call and then at most once per `ms`, dropping the calls between. */
+function atMostEvery<T>(ms: number, fn: (value: T) => void): (value: T) => void {
+  let last = -Infinity;
+  return (value) => {
+    const now = Date.now();
+    if (now - last < ms) return;
+    last = now;
+    fn(value);
+  };
+}
+
 /** Problems the activity lists: the report travels in workflow history (DESIGN invariant 2). */
 export const ACTIVITY_MAX_PROBLEMS = 20;
 
@@ -402,7 +419,7 @@ export async function verifyArchive(input: VerifyInput): Promise<VerificationRep
       {
         expectedSha256: input.expectedSha256,
         maxProblems: ACTIVITY_MAX_PROBLEMS,
-        onProgress: (progress) => ctx.heartbeat(progress),
+        onProgress: atMostEvery(PROGRESS_HEARTBEAT_MS, (progress) => ctx.heartbeat(progress)),
         signal: ctx.cancellationSignal,
       },
     );

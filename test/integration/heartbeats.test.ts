@@ -5,6 +5,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { StreamRuns } from '../support/streamRuns';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { verifyArchive } from '../../src/activities/verify';
+import type { VerificationReport } from '../../src/shared/verification';
 
 // Many small entries in one part: what a heartbeat carries changes only at part boundaries.
 const ENTRIES = 400;
@@ -25,6 +28,8 @@ after(async () => {
   await buckets.remove();
 });
 
+let archiveKey: string | undefined;
+
 test('the streaming activity heartbeats per part held, not per entry', async () => {
   const input = await runs.plan({
     source: { bucket: buckets.source, prefix: 'tiny/' },
@@ -44,4 +49,26 @@ test('the streaming activity heartbeats per part held, not per entry', async () 
     await getObject(client, buckets.destination, input.request.destination.key),
   );
   assert.equal(zip.size, ENTRIES);
+  archiveKey = input.request.destination.key;
+});
+
+test('the verify activity heartbeats its progress at most once a second, not per entry', async () => {
+  assert.ok(archiveKey, 'the archive of the test before');
+  const env = new MockActivityEnvironment();
+  let heartbeats = 0;
+  env.on('heartbeat', () => {
+    heartbeats += 1;
+  });
+  const started = Date.now();
+  const report: VerificationReport = await env.run(verifyArchive, {
+    bucket: buckets.destination,
+    key: archiveKey,
+  });
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(report.ok, true, report.problems.join('\n'));
+  assert.equal(report.entries, ENTRIES);
+  assert.ok(
+    heartbeats >= 1 && heartbeats <= Math.ceil(seconds) + 1,
+    `${heartbeats} heartbeats in ${seconds} s for ${ENTRIES} entries`,
+  );
 });
