@@ -454,9 +454,12 @@ function crcKey(statePrefix: string): string {
 }
 
 async function readPlan(dst: S3Client, bucket: string, statePrefix: string): Promise<SavedPlan> {
-  return JSON.parse(
-    (await getState(dst, bucket, planKey(statePrefix))).toString('utf8'),
-  ) as SavedPlan;
+  return parsePlan(await getState(dst, bucket, planKey(statePrefix)));
+}
+
+/** The plan as prepareCopy saved it (JSON). */
+function parsePlan(body: Buffer): SavedPlan {
+  return JSON.parse(body.toString('utf8')) as SavedPlan;
 }
 
 /**
@@ -470,8 +473,7 @@ export async function abortStagingUploads(
 ): Promise<void> {
   const body = await getStateIfAny(dst, bucket, planKey(statePrefix));
   if (body === undefined) return; // not a copy run, or not planned yet
-  const saved = JSON.parse(body.toString('utf8')) as SavedPlan;
-  for (const part of saved.parts)
+  for (const part of parsePlan(body).parts)
     if (part.kind === 'staged') await abortUploads(dst, bucket, stagingKey(statePrefix, part.part));
 }
 
