@@ -11,8 +11,8 @@ import {
   readKeyListPage,
   type ListedObject,
 } from '../s3/objects';
-import { RequestError, type ArchiveRequest } from '../shared/request';
-import { validateName, ZipInputError } from '../zip';
+import { entryOrderOf, RequestError, type ArchiveRequest } from '../shared/request';
+import { packedOrder, validateName, ZipInputError } from '../zip';
 import { withS3Failures } from './failures';
 import { compileSelection, entryNameFor, relativeKey } from './select';
 
@@ -80,10 +80,11 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
   ]);
   const selected = selectionOf(request);
   const page = await sourcePage(src, request, selected, input.continuationToken);
-  const objects = named(
+  const listed = named(
     request,
     page.objects.filter((o) => selected(o.key) && modifiedIn(input.modified, o.lastModified)),
   );
+  const objects = entryOrderOf(request) === 'packed' ? packedOrder(listed) : listed;
   if (objects.length > 0) {
     const body = objects.map((o) => JSON.stringify(o)).join('\n');
     await putState(dst, destination.bucket, planKey(input.statePrefix, input.chunk), body);

@@ -106,6 +106,15 @@ export interface ArchiveRequest {
    * whole archive. Default false.
    */
   serverSideCopy?: boolean;
+  /**
+   * Entry order. `listing`: the source's order (ListObjectsV2, the key list, or source.keys).
+   * `packed`: within each listing page (up to 1,000 objects), entries under 5 MiB are moved
+   * so that at least 5 MiB of them sits before each larger entry, which server-side copy then
+   * places directly instead of staging it (the store would copy it twice). Either way the
+   * order is the plan's, so the same request gives the same bytes. Default: `packed` with
+   * serverSideCopy, `listing` otherwise.
+   */
+  entryOrder?: EntryOrder;
   /** An archive of nothing is an error (default false): usually a wrong prefix or filter. */
   allowEmpty?: boolean;
   /**
@@ -132,6 +141,14 @@ export interface ArchiveRequest {
    * VerificationFailed; the archive is left in place.
    */
   verify?: boolean;
+}
+
+export const ENTRY_ORDERS = ['listing', 'packed'] as const;
+export type EntryOrder = (typeof ENTRY_ORDERS)[number];
+
+/** The request's entry order, defaults applied: packing pays only when the store copies. */
+export function entryOrderOf(request: ArchiveRequest): EntryOrder {
+  return request.entryOrder ?? (request.serverSideCopy ? 'packed' : 'listing');
 }
 
 /** Seconds an object must be older than the nominal time to be taken by an incremental run. */
@@ -644,6 +661,7 @@ const REQUEST_FIELDS = [
   'uploadConcurrency',
   'parallel',
   'serverSideCopy',
+  'entryOrder',
   'allowEmpty',
   'onSourceChange',
   'planning',
@@ -752,6 +770,15 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkIncremental(request.incremental);
   checkParallel(request);
   checkServerSideCopy(request);
+  if (
+    request.entryOrder !== undefined &&
+    !(ENTRY_ORDERS as readonly unknown[]).includes(request.entryOrder)
+  ) {
+    throw new RequestError(
+      'entryOrder',
+      `must be "listing" (the source's order) or "packed" (sizes arranged for server-side copy), not ${JSON.stringify(request.entryOrder)}`,
+    );
+  }
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&

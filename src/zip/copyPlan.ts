@@ -122,6 +122,32 @@ export function planCopyParts(
   return result;
 }
 
+/**
+ * An order for one page of STORE entries that packs well for server-side copy: before each
+ * entry of 5 MiB or more (one S3 may copy) come at least 5 MiB of smaller entries, while they
+ * last, so the bytes between two copied entries make parts of their own instead of being
+ * staged (copied twice). Smaller entries that fill no such gap go last. Each kind keeps its
+ * listing order, so the same page always gives the same order.
+ */
+export function packedOrder<T extends { size: number }>(entries: readonly T[]): T[] {
+  const small = entries.filter((e) => e.size < MIN_PART_SIZE);
+  const order: T[] = [];
+  let next = 0;
+  for (const entry of entries) {
+    if (entry.size < MIN_PART_SIZE) continue;
+    let gap = 0;
+    let end = next;
+    while (gap < MIN_PART_SIZE && end < small.length) gap += small[end++].size;
+    if (gap >= MIN_PART_SIZE) {
+      order.push(...small.slice(next, end));
+      next = end;
+    }
+    order.push(entry);
+  }
+  order.push(...small.slice(next));
+  return order;
+}
+
 /** Data bytes of the first copied entry that go, streamed, into the 5 MiB first part. */
 function headOf(first: CopyCandidate): number {
   return Math.max(0, MIN_PART_SIZE - first.dataOffset);

@@ -52,7 +52,14 @@ export { dataDescriptorLength, readDataDescriptor } from './records';
 export { ZipInputError, ZipStateError } from './errors';
 export { splitParts, deferredParts, crcUnknownAt, crcOfFirstBytes } from './ranges';
 export type { PartRange, PartSplit, EntryPlace, CrcPiece } from './ranges';
-export { planCopyParts, MIN_PART_SIZE, MAX_COPY_RANGE, COPY_RANGE, MAX_PARTS } from './copyPlan';
+export {
+  planCopyParts,
+  packedOrder,
+  MIN_PART_SIZE,
+  MAX_COPY_RANGE,
+  COPY_RANGE,
+  MAX_PARTS,
+} from './copyPlan';
 export type {
   CopyCandidate,
   CopyPlan,

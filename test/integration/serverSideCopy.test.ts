@@ -7,6 +7,7 @@ import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporal
 import {
   archiveWorkflowId,
   type ArchiveRequest,
+  type EntryOrder,
   type ArchiveResult,
 } from '../../src/shared/request';
 import { CountingProxy } from '../support/countingProxy';
@@ -18,6 +19,7 @@ import {
   lastStreamProgress,
   openUploads,
   partsHeld,
+  readZip,
   waitUntil,
 } from '../support/archive';
 import { slowStoreFor } from '../support/faultProxy';
@@ -78,6 +80,12 @@ before(async () => {
   await put('lead/0.txt', Buffer.from('first'));
   await put('lead/1-big.bin', crypto.randomBytes(13 * MiB + 7));
   await put('lead/2.txt', Buffer.from('last'));
+  // Three large objects listed back to back, then six of 2.6 MiB: packed, two small ones go
+  // before each large one.
+  for (const [i, mib] of [6, 7, 6].entries()) {
+    await put(`pack/big-${i}.bin`, crypto.randomBytes(mib * MiB + i));
+  }
+  for (let i = 0; i < 6; i++) await put(`pack/small-${i}.bin`, crypto.randomBytes(2.6 * MiB));
 });
 
 after(async () => {
@@ -85,26 +93,37 @@ after(async () => {
   await destination.remove();
 });
 
-function request(key: string, serverSideCopy: boolean, prefix = 'set/'): ArchiveRequest {
+/**
+ * `entryOrder` "default" leaves it out of the request. The copy runs of `set/` and `lead/`
+ * keep the listing order, which their layouts (staged, direct, first-part cases) are made for.
+ */
+function request(
+  key: string,
+  serverSideCopy: boolean,
+  prefix: string,
+  entryOrder: EntryOrder | 'default',
+): ArchiveRequest {
   return {
     source: { bucket: source.name, prefix },
     destination: { bucket: destination.name, key },
     compression: { method: 'store' },
     partSize: PART_SIZE,
     ...(serverSideCopy ? { serverSideCopy } : {}),
+    ...(entryOrder === 'default' ? {} : { entryOrder }),
   };
 }
 
 async function sequentialReference(
   temporal: Client,
   prefix = 'set/',
+  entryOrder: EntryOrder = 'listing',
 ): Promise<{ key: string; result: ArchiveResult }> {
   const key = `${uniqueName('sequential')}.zip`;
   const result = await withWorker({}, (taskQueue) =>
     temporal.workflow.execute('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      args: [request(key, false, prefix)],
+      args: [request(key, false, prefix, entryOrder)],
     }),
   );
   return { key, result };
@@ -121,6 +140,7 @@ async function onWorkerProcess(
   endpoint: string,
   run: (r: { handle: WorkflowHandle; key: string; restart(): Promise<void> }) => Promise<void>,
   prefix = 'set/',
+  entryOrder: EntryOrder | 'default' = 'listing',
 ): Promise<void> {
   const taskQueue = uniqueName('tq-copy');
   const env = { AWS_ENDPOINT_URL_S3: endpoint };
@@ -130,7 +150,7 @@ async function onWorkerProcess(
     const handle = await temporal.workflow.start('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      args: [request(key, true, prefix)],
+      args: [request(key, true, prefix, entryOrder)],
     });
     await run({
       handle,
@@ -241,7 +261,7 @@ test('server-side copy with a request it cannot serve (DEFLATE) is refused, nami
         temporal.workflow.execute('archive', {
           taskQueue,
           workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-          args: [{ ...request(key, true), compression: { method: 'deflate' } }],
+          args: [{ ...request(key, true, 'set/', 'default'), compression: { method: 'deflate' } }],
         }),
       ),
       (err: unknown) => {
@@ -264,7 +284,7 @@ test('server-side copy with nothing the store can copy (objects under 5 MiB) str
       temporal.workflow.execute('archive', {
         taskQueue,
         workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-        args: [request(key, true, 'set/b/2-small-')],
+        args: [request(key, true, 'set/b/2-small-', 'default')],
       }),
     )) as ArchiveResult;
     assert.equal(result.entries, 20);
@@ -320,6 +340,57 @@ test('server-side copy of a large object that starts inside the first 5 MiB: its
         await assertNothingLeft();
       },
       'lead/',
+    );
+  } finally {
+    await close();
+  }
+});
+
+test('server-side copy packs by default: smaller objects move between larger ones, so every large one is copied directly, and the archive equals a streamed run of the same order', async (t) => {
+  const { client: temporal, close } = await temporalClient();
+  const wire = await CountingProxy.start(process.env.AWS_ENDPOINT_URL_S3!);
+  t.after(() => wire.close());
+  try {
+    const reference = await sequentialReference(temporal, 'pack/', 'packed');
+    await onWorkerProcess(
+      temporal,
+      wire.endpoint,
+      async ({ handle, key }) => {
+        const result = (await handle.result()) as ArchiveResult;
+        const zip = await getObject(client, destination.name, key);
+        t.diagnostic(
+          `${result.parts} parts, ${result.copiedBytes} copied, worker read ${wire.bytes.read}`,
+        );
+        assertSameBytes(zip, await getObject(client, destination.name, reference.key), PART_SIZE);
+        const entries = await readZip(zip);
+        for (const [name, bytes] of entries) assert.ok(bytes.equals(objects.get(`pack/${name}`)!));
+        assert.deepEqual(
+          [...entries.keys()],
+          [
+            'small-0.bin',
+            'small-1.bin',
+            'big-0.bin',
+            'small-2.bin',
+            'small-3.bin',
+            'big-1.bin',
+            'small-4.bin',
+            'small-5.bin',
+            'big-2.bin',
+          ],
+        );
+        // Listed as they are, the first large object would start inside the streamed first
+        // 5 MiB (and be streamed) and the second would be staged against the third. Packed,
+        // all three are copied whole, each between parts of streamed ones: 7 parts.
+        const sizeOf = (name: string) => objects.get(`pack/${name}`)!.length;
+        const big = ['big-0.bin', 'big-1.bin', 'big-2.bin'].reduce((n, k) => n + sizeOf(k), 0);
+        assert.equal(result.copiedBytes, big);
+        assert.equal(result.parts, 7);
+        const streamed = [0, 1, 2, 3, 4, 5].reduce((n, i) => n + sizeOf(`small-${i}.bin`), 0);
+        assert.ok(wire.bytes.read < streamed + MiB, `read ${wire.bytes.read} of ${streamed}`);
+        await assertNothingLeft();
+      },
+      'pack/',
+      'default',
     );
   } finally {
     await close();

@@ -54,6 +54,7 @@ test('archive arguments become a request the validator accepts', () => {
     sse: 'aws:kms',
     kmsKeyId: 'alias/archive',
     onSourceChange: 'skip',
+    entryOrder: 'packed',
     overwrite: true,
   });
   assert.deepEqual(validateRequest(JSON.parse(JSON.stringify(request))), {
@@ -69,6 +70,7 @@ test('archive arguments become a request the validator accepts', () => {
     naming: { mode: 'flatten', prefix: 'logs' },
     partSize: 64 * 1024 * 1024,
     uploadConcurrency: 8,
+    entryOrder: 'packed',
     onSourceChange: 'skip',
   });
 });
@@ -84,6 +86,9 @@ test('sizes take units; bad sizes, numbers and URLs are usage errors (exit 2) th
   const level = await parse('archive', 's3://a/b', 's3://c/d.zip', '--level', 'high');
   assert.equal(describeError(level.thrown).code, EXIT.usage);
   assert.match(level.err, /--level <n>.*whole number/s);
+  const order = await parse('archive', 's3://a/b', 's3://c/d.zip', '--entry-order', 'size');
+  assert.equal(describeError(order.thrown).code, EXIT.usage);
+  assert.match(order.err, /--entry-order.*size.*listing, packed/s);
   const url = await parse('archive', 'a/b', 's3://c/d.zip');
   assert.ok(url.thrown instanceof RequestError);
   assert.deepEqual(describeError(url.thrown), {

@@ -132,6 +132,8 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
       ),
     ],
     ['serverSideCopy off', withField('serverSideCopy', false)],
+    ['entry order listing', withField('entryOrder', 'listing')],
+    ['entry order packed, also without serverSideCopy', withField('entryOrder', 'packed')],
     ['planning knobs', withField('planning', { pageSize: 2, pagesPerRun: 3 })],
     ['verify on', withField('verify', true)],
     ['verify off', withField('verify', false)],
@@ -571,6 +573,12 @@ describe('validateRequest names the bad field and the fix', () => {
       ),
       'serverSideCopy',
       /one store, reached with one profile/,
+    ],
+    [
+      'an unknown entry order',
+      withField('entryOrder', 'size'),
+      'entryOrder',
+      /must be "listing" \(the source's order\) or "packed".*not "size"/,
     ],
     [
       'serverSideCopy as a string',

@@ -1,8 +1,10 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveProgress } from '../../shared/progress';
 import {
+  ENTRY_ORDERS,
   STORAGE_CLASSES,
   type ArchiveRequest,
+  type EntryOrder,
   isNoNewObjects,
   type ArchiveRunResult,
   type CompressionMethod,
@@ -32,6 +34,7 @@ interface ArchiveOptions {
   concurrency?: number;
   parallel?: number;
   serverSideCopy?: boolean;
+  entryOrder?: EntryOrder;
   storageClass?: StorageClass;
   contentType?: string;
   sse?: 'AES256' | 'aws:kms';
@@ -114,6 +117,7 @@ export function requestFromArguments(
     uploadConcurrency: o.concurrency,
     parallel: o.parallel,
     serverSideCopy: o.serverSideCopy,
+    entryOrder: o.entryOrder,
     onSourceChange: o.onSourceChange,
     allowEmpty: o.allowEmpty,
   };
@@ -201,6 +205,12 @@ export function registerArchive(program: Command): void {
     .option(
       '--server-side-copy',
       'have the store copy objects of 5 MiB or more that carry a CRC-32 checksum (needs --compression store)',
+    )
+    .addOption(
+      new Option(
+        '--entry-order <order>',
+        'listing, or packed: smaller objects moved between larger ones so the store copies those directly (default packed with --server-side-copy, else listing)',
+      ).choices(ENTRY_ORDERS),
     )
     .addOption(
       new Option('--storage-class <class>', 'storage class of the archive').choices(
