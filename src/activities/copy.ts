@@ -54,7 +54,7 @@ import {
   type PlanIo,
 } from './produce';
 import { Jobs, mapLimited } from './jobs';
-import { MadeParts, madeRegions } from './madeParts';
+import { MadeParts, madeRegions, PieceBuffers } from './madeParts';
 import { attemptRetries } from './retries';
 
 /** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
@@ -259,6 +259,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     // 256 MiB bound; at 4, 242-245 MiB and no slower (docs/benchmarks.md).
     const staging = new Jobs(uploadConcurrency);
     const allJobs = [copies, uploads, staging];
+    const buffers = new PieceBuffers(uploadConcurrency + 1);
 
     const copyFrom = (entry: CopiedEntry, from: number, to = entry.size) => ({
       bucket: source.bucket,
@@ -269,7 +270,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     });
     // The entry's last bytes and the made bytes after it, joined in a staging object that is
     // then copied whole into the part.
-    const stage = async (part: StagedPart, made: Buffer): Promise<void> => {
+    const stage = async (part: StagedPart, made: Buffer, release: () => void): Promise<void> => {
       const entry = copied.get(part.entry)!;
       const key = stagingKey(statePrefix, part.part);
       // One a killed attempt left (a store may not list uploads by prefix, so name it).
@@ -283,11 +284,13 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       });
       let etag: string | undefined;
       try {
+        // The made bytes go first, so their buffer is free again while the store copies.
+        const second = await upload.uploadPart(2, made);
+        release();
         const first = await sourceCopy(
           () => upload.uploadPartCopy(1, copyFrom(entry, part.from)),
           entry.key,
         );
-        const second = await upload.uploadPart(2, made);
         etag = (await upload.complete([first, second], { overwrite: true, crc32: 0 })).etag;
       } catch (err) {
         await upload.abort().catch(() => {});
@@ -360,11 +363,15 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
           crc = crc32Combine(crc, before.crc, before.size);
         }
         position = region.start;
-        const writer = new MadeParts(region.pieces, async (piece, bytes) => {
-          if (held.has(piece.part)) return;
+        const writer = new MadeParts(region.pieces, buffers, async (piece, bytes, release) => {
+          if (held.has(piece.part)) return release();
           await (piece.kind === 'staged' ? staging : uploads).run(async () => {
-            if (piece.kind === 'staged') await stage(piece, bytes);
-            else await session.uploadPart(piece.part, bytes);
+            try {
+              if (piece.kind === 'staged') await stage(piece, bytes, release);
+              else await session.uploadPart(piece.part, bytes);
+            } finally {
+              release();
+            }
             partDone(piece);
           });
         });

@@ -29,15 +29,20 @@ export function madeRegions(
   return regions;
 }
 
-/** Cuts a region's bytes into its pieces and hands each one over when it is whole. */
+/**
+ * Cuts a region's bytes into its pieces and hands each one over when it is whole. Bytes are
+ * copied once, into the piece's buffer, so the source chunks die young instead of being held
+ * (and promoted) until the piece is whole; `release` hands the buffer back once S3 has it.
+ */
 export class MadeParts {
   private index = 0;
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  private filling: Buffer | undefined;
+  private filled = 0;
 
   constructor(
     private readonly pieces: Piece[],
-    private readonly complete: (piece: Piece, bytes: Buffer) => Promise<void>,
+    private readonly buffers: PieceBuffers,
+    private readonly complete: (piece: Piece, bytes: Buffer, release: () => void) => Promise<void>,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
@@ -45,17 +50,57 @@ export class MadeParts {
     while (rest.length > 0) {
       const piece = this.pieces[this.index];
       if (!piece) throw new Error('more bytes than the planned parts hold');
-      const take = Math.min(rest.length, piece.end - piece.start - this.heldBytes);
-      this.held.push(rest.subarray(0, take));
-      this.heldBytes += take;
-      rest = rest.subarray(take);
-      if (this.heldBytes === piece.end - piece.start) {
-        const bytes = Buffer.concat(this.held);
-        this.held = [];
-        this.heldBytes = 0;
+      const size = piece.end - piece.start;
+      this.filling ??= this.buffers.take(size);
+      const copied = rest.copy(this.filling, this.filled, 0, size - this.filled);
+      this.filled += copied;
+      rest = rest.subarray(copied);
+      if (this.filled === size) {
+        const buffer = this.filling;
+        this.filling = undefined;
+        this.filled = 0;
         this.index += 1;
-        await this.complete(piece, bytes);
+        let released = false;
+        const release = (): void => {
+          if (released) return; // given back once: two pieces must never fill one buffer
+          released = true;
+          this.buffers.give(buffer);
+        };
+        await this.complete(piece, buffer.subarray(0, size), release);
       }
+    }
+  }
+}
+
+/**
+ * Buffers of pieces S3 has taken, filled again: a run allocates about as many as it has
+ * pieces in flight, not one per piece (dead part-sized buffers wait for a full collection).
+ */
+export class PieceBuffers {
+  private readonly free: Buffer[] = [];
+
+  constructor(private readonly keep: number) {}
+
+  /** A free buffer of `size` to 2 × `size` bytes, or a new one of `size`. */
+  take(size: number): Buffer {
+    let best = -1;
+    this.free.forEach((b, i) => {
+      if (
+        b.length >= size &&
+        b.length <= 2 * size &&
+        (best < 0 || b.length < this.free[best].length)
+      )
+        best = i;
+    });
+    return best >= 0 ? this.free.splice(best, 1)[0] : Buffer.allocUnsafeSlow(size);
+  }
+
+  give(buffer: Buffer): void {
+    this.free.push(buffer);
+    // Over `keep`, the smallest goes.
+    if (this.free.length > this.keep) {
+      this.free.sort((x, y) => y.length - x.length);
+      this.free.pop();
     }
   }
 }
