@@ -54,7 +54,8 @@ import {
   type PlanIo,
 } from './produce';
 import { Jobs, mapLimited } from './jobs';
-import { MadeParts, madeRegions, PieceBuffers } from './madeParts';
+import { MadeParts, madeRegions } from './madeParts';
+import { PartBuffers } from './partBuffers';
 import { attemptRetries } from './retries';
 
 /** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
@@ -259,7 +260,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     // 256 MiB bound; at 4, 242-245 MiB and no slower (docs/benchmarks.md).
     const staging = new Jobs(uploadConcurrency);
     const allJobs = [copies, uploads, staging];
-    const buffers = new PieceBuffers(uploadConcurrency + 1);
+    const buffers = new PartBuffers(uploadConcurrency + 1);
 
     const copyFrom = (entry: CopiedEntry, from: number, to = entry.size) => ({
       bucket: source.bucket,

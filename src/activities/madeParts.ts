@@ -3,6 +3,7 @@
  * archive they form, and how a run is cut into its parts.
  */
 import type { PlannedPart, StagedPart } from '../zip';
+import type { PartBuffers } from './partBuffers';
 
 /** Bytes [start, end) of one part that the worker makes. */
 export type Piece = { part: number; start: number; end: number } & (
@@ -41,7 +42,7 @@ export class MadeParts {
 
   constructor(
     private readonly pieces: Piece[],
-    private readonly buffers: PieceBuffers,
+    private readonly buffers: PartBuffers,
     private readonly complete: (piece: Piece, bytes: Buffer, release: () => void) => Promise<void>,
   ) {}
 
@@ -68,39 +69,6 @@ export class MadeParts {
         };
         await this.complete(piece, buffer.subarray(0, size), release);
       }
-    }
-  }
-}
-
-/**
- * Buffers of pieces S3 has taken, filled again: a run allocates about as many as it has
- * pieces in flight, not one per piece (dead part-sized buffers wait for a full collection).
- */
-export class PieceBuffers {
-  private readonly free: Buffer[] = [];
-
-  constructor(private readonly keep: number) {}
-
-  /** A free buffer of `size` to 2 × `size` bytes, or a new one of `size`. */
-  take(size: number): Buffer {
-    let best = -1;
-    this.free.forEach((b, i) => {
-      if (
-        b.length >= size &&
-        b.length <= 2 * size &&
-        (best < 0 || b.length < this.free[best].length)
-      )
-        best = i;
-    });
-    return best >= 0 ? this.free.splice(best, 1)[0] : Buffer.allocUnsafeSlow(size);
-  }
-
-  give(buffer: Buffer): void {
-    this.free.push(buffer);
-    // Over `keep`, the smallest goes.
-    if (this.free.length > this.keep) {
-      this.free.sort((x, y) => y.length - x.length);
-      this.free.pop();
     }
   }
 }

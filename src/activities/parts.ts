@@ -1,6 +1,7 @@
 import { crc32Combine } from '../zip';
 import { crc32Base64, type HeldPart, type MultipartSession } from '../s3/multipart';
 import zlib from 'node:zlib';
+import { PartBuffers } from './partBuffers';
 
 /**
  * Cuts the archive byte stream into parts of exactly `partSize` bytes (the last may be
@@ -12,10 +13,9 @@ import zlib from 'node:zlib';
  * same size and CRC-32 (the bytes are deterministic, so a held part is the same part).
  */
 export class PartWriter {
-  /** The part being filled, and the buffers of sent parts free to fill again. */
   private filling: Buffer | undefined;
   private filled = 0;
-  private readonly spare: Buffer[] = [];
+  private readonly buffers: PartBuffers;
   private position: number;
   private nextPartNumber: number;
   private readonly inFlight = new Set<Promise<void>>();
@@ -50,6 +50,7 @@ export class PartWriter {
       deferred?: { firstPart: number; lastPart: number } | null;
     } = {},
   ) {
+    this.buffers = new PartBuffers(concurrency + 1);
     this.startedBefore = options.startedBefore ?? 0;
     this.position = options.position ?? 0;
     this.nextPartNumber = (options.partsDone ?? 0) + 1;
@@ -74,7 +75,7 @@ export class PartWriter {
     }
     this.position += chunk.length;
     while (chunk.length > 0) {
-      this.filling ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(this.partSize);
+      this.filling ??= this.buffers.take(this.partSize);
       const copied = chunk.copy(this.filling, this.filled);
       this.filled += copied;
       chunk = chunk.subarray(copied);
@@ -95,9 +96,7 @@ export class PartWriter {
     this.filling = undefined;
     this.filled = 0;
     // Reused once S3 has the part (or the upload failed: the run stops anyway).
-    const release = (): void => {
-      if (buffer.length === this.partSize) this.spare.push(buffer);
-    };
+    const release = (): void => this.buffers.give(buffer);
     await this.send(body, release);
   }
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
-import { MadeParts, PieceBuffers, type Piece } from '../../src/activities/madeParts';
+import { MadeParts, type Piece } from '../../src/activities/madeParts';
+import { PartBuffers } from '../../src/activities/partBuffers';
 
 const pieces = (sizes: number[]): Piece[] => {
   let at = 0;
@@ -15,7 +16,7 @@ const pieces = (sizes: number[]): Piece[] => {
 test('MadeParts hands over each piece whole, whatever the chunking, and fills a buffer again only once it is released', async () => {
   const sizes = [5000, 7000, 4000, 6000, 5000];
   const bytes = crypto.randomBytes(sizes.reduce((n, s) => n + s, 0));
-  const buffers = new PieceBuffers(1);
+  const buffers = new PartBuffers(1);
   const received: Array<{ part: number; bytes: Buffer; copy: Buffer; release: () => void }> = [];
   const writer = new MadeParts(pieces(sizes), buffers, async (piece, made, release) => {
     received.push({ part: piece.part, bytes: made, copy: Buffer.from(made), release });
@@ -43,7 +44,7 @@ test('MadeParts hands over each piece whole, whatever the chunking, and fills a 
 });
 
 test('a piece buffer released twice is given back once, so no two pieces ever fill it', async () => {
-  const buffers = new PieceBuffers(4);
+  const buffers = new PartBuffers(4);
   let release = (): void => {};
   const writer = new MadeParts(pieces([10]), buffers, async (_piece, _bytes, r) => {
     release = r;
@@ -52,18 +53,4 @@ test('a piece buffer released twice is given back once, so no two pieces ever fi
   release();
   release();
   assert.notEqual(buffers.take(10).buffer, buffers.take(10).buffer);
-});
-
-test('PieceBuffers keeps at most `keep` free buffers, the largest, and never hands out one over twice the size asked', () => {
-  const buffers = new PieceBuffers(2);
-  const small = Buffer.alloc(100);
-  const mid = Buffer.alloc(1000);
-  const large = Buffer.alloc(1500);
-  buffers.give(small);
-  buffers.give(mid);
-  buffers.give(large);
-  assert.equal(buffers.take(100).length, 100, 'a new one: the 100-byte buffer was dropped');
-  assert.equal(buffers.take(700), mid);
-  assert.equal(buffers.take(700).length, 700, 'the 1,500-byte buffer is over twice 700');
-  assert.equal(buffers.take(1200), large);
 });
