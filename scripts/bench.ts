@@ -266,7 +266,9 @@ async function e2e(flags: Flags): Promise<void> {
       log('updated docs/benchmarks.md');
     }
     for (const t of result.targets) {
-      log(`target ${t.workload}: ${t.description}: ${t.met ? 'met' : 'MISSED'} (${t.measured})`);
+      log(
+        `target ${t.workload}: ${t.description}: ${t.met ? 'met' : 'MISSED'} (${t.measured}${t.ceiling ? `; this run allows ${t.ceiling.value}: ${t.ceiling.what}` : ''})`,
+      );
     }
   } finally {
     await stop();

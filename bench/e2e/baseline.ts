@@ -10,6 +10,12 @@
  *   entry at a time, piped into Upload (the common Node recipe).
  * - yazl: the same with yazl 3.3.1 (addReadStreamLazy).
  *
+ * Two probes of the store's own limits, which no archiver on it can pass:
+ * - gets: every object read (GetObject, as many at once as zipflow reads ahead) and dropped,
+ *   nothing written: the request ceiling for many small objects.
+ * - copies: every object of 5 MiB or more placed whole as a part by UploadPartCopy (as many
+ *   at once as zipflow's copy run), nothing else: the store's copy ceiling.
+ *
  * S3 settings (endpoint, credentials) come from the environment through the project's client
  * factory, so checksum behaviour is the same as zipflow's.
  */
@@ -18,7 +24,13 @@ import { PassThrough, Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import * as yazl from 'yazl';
+import zlib from 'node:zlib';
+import { COPY_CONCURRENCY } from '../../src/activities/copy';
+import { mapLimited } from '../../src/activities/jobs';
+import { DEFAULT_READ_AHEAD } from '../../src/activities/readAhead';
 import { createS3Client } from '../../src/s3/client';
+import { MultipartSession, type HeldPart } from '../../src/s3/multipart';
+import { MIN_PART_SIZE } from '../../src/zip';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import { procIoBytes, procStatusMiB, wireSince } from './procStatus';
 
@@ -27,6 +39,7 @@ interface Listed {
   name: string;
   size: number;
   mtime: Date;
+  etag: string;
 }
 
 async function list(client: S3Client, bucket: string, prefix: string): Promise<Listed[]> {
@@ -42,6 +55,7 @@ async function list(client: S3Client, bucket: string, prefix: string): Promise<L
         name: o.Key!.slice(prefix.length),
         size: o.Size ?? 0,
         mtime: o.LastModified ?? new Date(0),
+        etag: o.ETag ?? '',
       });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -87,6 +101,43 @@ async function* concatenated(
   }
 }
 
+/** The gets probe: each object read whole and dropped, its CRC-32 kept to check the reads. */
+function readEach(client: S3Client, bucket: string, objects: Listed[]) {
+  return mapLimited(objects, DEFAULT_READ_AHEAD.count, async (o) => {
+    let crc32 = 0;
+    let size = 0;
+    for await (const chunk of await getBody(client, bucket, o.key)) {
+      crc32 = zlib.crc32(chunk as Buffer, crc32);
+      size += (chunk as Buffer).length;
+    }
+    return { key: o.key, size, crc32 };
+  });
+}
+
+/** The copies probe: objects of 5 MiB or more, each copied whole into a part, in order. */
+async function copyEach(client: S3Client, config: BaselineConfig, objects: Listed[]) {
+  const target = { bucket: config.destinationBucket, key: config.destinationKey, checksums: false };
+  const session = await MultipartSession.create(client, target);
+  try {
+    const parts: HeldPart[] = await mapLimited(
+      objects.map((o, i) => ({ o, partNumber: i + 1 })),
+      COPY_CONCURRENCY,
+      ({ o, partNumber }) =>
+        session.uploadPartCopy(partNumber, {
+          bucket: config.sourceBucket,
+          key: o.key,
+          etag: o.etag,
+          from: 0,
+          to: o.size,
+        }),
+    );
+    await session.complete(parts, { overwrite: true, crc32: 0 });
+  } catch (err) {
+    await session.abort();
+    throw err;
+  }
+}
+
 interface ZipArchiveLike extends NodeJS.EventEmitter {
   pipe<T extends NodeJS.WritableStream>(destination: T): T;
   append(source: Readable, data: { name: string; date: Date; store?: boolean }): this;
@@ -105,7 +156,9 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
       : undefined;
   const io = procIoBytes('self');
   const started = process.hrtime.bigint();
-  const objects = await list(client, config.sourceBucket, config.prefix);
+  const listed = await list(client, config.sourceBucket, config.prefix);
+  const objects = config.kind === 'copies' ? listed.filter((o) => o.size >= MIN_PART_SIZE) : listed;
+  let read: BaselineReport['read'];
   const upload = (body: Readable): Promise<unknown> =>
     new Upload({
       client,
@@ -114,7 +167,11 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
       queueSize: config.concurrency,
     }).done();
   const store = config.compression === 'store';
-  if (config.kind === 'raw') {
+  if (config.kind === 'gets') {
+    read = await readEach(client, config.sourceBucket, objects);
+  } else if (config.kind === 'copies') {
+    await copyEach(client, config, objects);
+  } else if (config.kind === 'raw') {
     await upload(Readable.from(concatenated(client, config.sourceBucket, objects, 16)));
   } else if (archiver) {
     const { ZipArchive } = archiver;
@@ -155,7 +212,7 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
     zip.end();
     await upload(Readable.from(zip.outputStream as AsyncIterable<Buffer>));
   } else {
-    throw new Error(`baseline.ts runs raw, archiver and yazl, not ${config.kind}`);
+    throw new Error(`baseline.ts runs raw, archiver, yazl, gets and copies, not ${config.kind}`);
   }
   return {
     entries: objects.length,
@@ -163,6 +220,7 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
     vmHwmMiB: procStatusMiB('self', 'VmHWM'),
     wire: wireSince(io, procIoBytes('self')),
+    ...(read ? { read } : {}),
   };
 }
 

@@ -2,7 +2,7 @@ import type { WireBytes } from './procStatus';
 
 /** What the harness tells a baseline process to do (passed as JSON in argv[2]). */
 export interface BaselineConfig {
-  kind: 'raw' | 'archiver' | 'yazl' | 'zipstream';
+  kind: 'raw' | 'archiver' | 'yazl' | 'zipstream' | 'gets' | 'copies';
   sourceBucket: string;
   prefix: string;
   destinationBucket: string;
@@ -23,4 +23,6 @@ export interface BaselineReport {
   vmHwmMiB: number;
   /** Its S3 bytes over the same span as `seconds` (Node: /proc/self/io; Python: its sockets). */
   wire: WireBytes;
+  /** gets: each object's size and CRC-32 as read, in listing order (nothing is written). */
+  read?: Array<{ key: string; size: number; crc32: number }>;
 }

@@ -174,3 +174,22 @@ export async function verifyConcatenation({
   }
   return { entries: expected.length, sampledEntries: picked.length, bytesCompared };
 }
+
+/** The gets probe wrote nothing: each object it read must have the seeded size and CRC-32. */
+export function verifyReads(
+  expected: ExpectedObject[],
+  read: Array<{ key: string; size: number; crc32: number }>,
+): Verification {
+  if (read.length !== expected.length)
+    fail('the GETs', `${read.length} objects read, ${expected.length} expected`);
+  expected.forEach((object, i) => {
+    const got = read[i];
+    if (got.key !== object.key || got.size !== object.size || got.crc32 !== object.crc32)
+      fail(
+        'the GETs',
+        `object ${i}: ${got.key}, ${got.size} bytes, CRC-32 ${got.crc32}; expected ${object.key}, ${object.size} bytes, CRC-32 ${object.crc32}`,
+      );
+  });
+  const bytes = read.reduce((n, r) => n + r.size, 0);
+  return { entries: read.length, sampledEntries: read.length, bytesCompared: bytes };
+}

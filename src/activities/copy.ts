@@ -61,7 +61,7 @@ import { attemptRetries } from './retries';
 /** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
 const LOOKUP_CONCURRENCY = 16;
 /** UploadPartCopy requests at once: the store does the work, the worker only waits. */
-const COPY_CONCURRENCY = 8;
+export const COPY_CONCURRENCY = 8;
 /** Central-directory records per spilled chunk. */
 const SPILL_EVERY = 1000;
 

@@ -47,11 +47,15 @@ test('bench --quick measures every workload with zipflow and every baseline, eac
         // Each process's S3 bytes are counted by itself (/proc/<pid>/io, or Python's sockets):
         // at least what it must have read and sent, and no more than that plus the requests'
         // headers and zipflow's state objects (not modules loaded or logs written meanwhile).
-        // Server-side copy reads only what it does not copy.
-        if (implementation !== 'zipflow-copy') {
+        // Server-side copy reads only what it does not copy; the copies probe reads nothing.
+        if (implementation !== 'zipflow-copy' && implementation !== 'copies') {
           assert.ok(row.s3BytesRead >= row.inputBytes, `${what}: source bytes counted`);
           assert.ok(row.s3BytesSent >= row.outputBytes, `${what}: upload bytes counted`);
         }
+        if (implementation === 'copies') {
+          assert.ok(row.s3BytesRead + row.s3BytesSent < 256 * 1024, `${what}: requests only`);
+        }
+        if (implementation === 'gets') assert.equal(row.outputBytes, 0, `${what}: writes nothing`);
         const slack = (bytes: number): number => bytes * 1.5 + 256 * 1024;
         assert.ok(row.s3BytesRead <= slack(row.inputBytes), `${what}: read counts S3 only`);
         assert.ok(row.s3BytesSent <= slack(row.outputBytes), `${what}: sent counts S3 only`);
@@ -68,6 +72,15 @@ test('bench --quick measures every workload with zipflow and every baseline, eac
     t.diagnostic(`targets: ${described.join('; ')}`);
     assert.ok(result.targets.some((x) => x.workload === 'mid' && x.description.includes('raw')));
     assert.ok(result.targets.some((x) => x.workload === 'small'));
+    // The probes bound the targets they measure: GETs on small, copies on large (--quick mid
+    // has no object of 5 MiB).
+    const ceiling = (w: string, words: string) =>
+      result.targets.find((x) => x.workload === w && x.description.includes(words))?.ceiling;
+    assert.ok(ceiling('small', '3× archiver')!.value > 0, 'small: GETs-only ceiling');
+    assert.ok(ceiling('mid', '1.5× archiver')!.value > 0, 'mid: raw ceiling');
+    const large = result.rows.find((r) => r.workload === 'large' && r.implementation === 'copies')!;
+    assert.equal(large.entries, 1, 'copies: the one large object, copied whole');
+    assert.ok(ceiling('large', 'bytes through the worker')!.value < 1, 'large: nearly all copied');
     assert.equal(
       fs.readFileSync(path.join(root, 'docs', 'benchmarks.md'), 'utf8'),
       doc,

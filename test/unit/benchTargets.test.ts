@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  e2eMarkdown,
+  reachable,
+  targets,
+  type E2eResult,
+  type E2eRow,
+  type Implementation,
+} from '../../bench/e2e/harness';
+
+/** A measured row: `mbPerSecond` over `inputBytes`, nothing else that targets() reads. */
+function row(
+  workload: E2eRow['workload'],
+  implementation: Implementation,
+  mbPerSecond: number,
+  inputBytes = 1000e6,
+  extra: Partial<E2eRow> = {},
+): E2eRow {
+  return {
+    workload,
+    implementation,
+    entries: 100,
+    inputBytes,
+    outputBytes: inputBytes,
+    seconds: inputBytes / 1e6 / mbPerSecond,
+    mbPerSecond,
+    objectsPerSecond: 100 / (inputBytes / 1e6 / mbPerSecond),
+    roundsMbPerSecond: [mbPerSecond],
+    peakRssMiB: 200,
+    sampledRssMiB: 199,
+    s3BytesRead: inputBytes,
+    s3BytesSent: inputBytes,
+    zipflowRatio: NaN,
+    verification: { entries: 100, sampledEntries: 4, bytesCompared: 4000 },
+    ...extra,
+  };
+}
+
+const rows: E2eRow[] = [
+  row('mid', 'zipflow', 200),
+  // Copies the 600 MB of objects of 5 MiB or more; reads the 400 MB it streams.
+  row('mid', 'zipflow-copy', 220, 1000e6, { s3BytesRead: 401e6 }),
+  row('mid', 'raw', 210),
+  row('mid', 'archiver', 170),
+  row('mid', 'copies', 400, 600e6),
+  row('small', 'zipflow', 10, 100e6),
+  row('small', 'archiver', 9, 100e6),
+  row('small', 'gets', 18, 100e6),
+];
+
+const find = (workload: string, words: string) =>
+  targets(rows).find((t) => t.workload === workload && t.description.includes(words))!;
+
+test('each speed target says the most the same run allows, from the ceiling row or a store probe', () => {
+  const archiver = find('mid', 'archiver');
+  assert.equal(archiver.measured, 1.18);
+  assert.deepEqual(archiver.ceiling, { value: 1.24, what: 'raw multipart ÷ archiver' });
+  assert.equal(reachable(archiver), false, '210 ÷ 170 is under 1.5');
+
+  const small = find('small', 'objects/s');
+  assert.equal(small.ceiling?.value, 2, 'GETs alone: 18 ÷ 9');
+  assert.equal(reachable(small), false);
+
+  // 40% must be streamed: at 200 MB/s that alone takes 0.4 of the streaming run's time, and
+  // copying 60% at 400 MB/s takes 0.3 of it, so no copy run beats streaming by more than 2.5×.
+  const copy = find('mid', 'MB/s ≥ 3×');
+  assert.equal(copy.measured, 1.1);
+  assert.equal(copy.ceiling?.value, 2.5);
+  assert.equal(reachable(copy), false);
+
+  const through = find('mid', 'bytes through the worker');
+  assert.equal(through.measured, 40.1);
+  assert.equal(through.ceiling?.value, 40, 'the objects under 5 MiB');
+  assert.equal(reachable(through), false);
+
+  assert.equal(find('mid', 'raw multipart, no ZIP').ceiling, undefined);
+  assert.equal(reachable(find('mid', 'peak worker RSS')), true, 'no ceiling: reachable');
+});
+
+test('without the probe a target has no ceiling, and a copy run that streams little is reachable', () => {
+  const without = rows.filter((r) => r.implementation !== 'gets');
+  const small = targets(without).find((t) => t.workload === 'small' && t.unit === '×')!;
+  assert.equal(small.ceiling, undefined);
+
+  const mostlyCopied = targets([
+    row('large', 'zipflow', 250, 4000e6),
+    row('large', 'zipflow-copy', 450, 4000e6, { s3BytesRead: 5e6 }),
+    row('large', 'copies', 900, 3999e6),
+  ]).find((t) => t.description.includes('bytes through the worker'))!;
+  assert.equal(mostlyCopied.ceiling?.value, 0.03);
+  assert.equal(reachable(mostlyCopied), true);
+  assert.equal(mostlyCopied.met, true);
+});
+
+test('the targets table shows each ceiling and tells a miss that is out of reach from one that is not', () => {
+  const result = {
+    startedAt: '2026-11-25T10:00:00.000Z',
+    quick: false,
+    node: 'v20',
+    machine: { cpus: 2, loadAverageAtStart: [1, 1, 1] },
+    options: { partSize: 8 * 1024 * 1024, concurrency: 4, level: 6, workerRuntime: false },
+    seeds: [],
+    rows,
+    targets: [
+      ...targets(rows),
+      {
+        workload: 'text',
+        description: 'a made-up target',
+        measured: 1,
+        unit: '×',
+        target: 2,
+        met: false,
+      },
+    ],
+  } as unknown as E2eResult;
+  const lines = e2eMarkdown(result).split('\n');
+  const line = (words: string) => lines.find((l) => l.includes(words))!;
+  assert.match(
+    line('3× archiver'),
+    /\| 1\.11× \| 2\.00× \(GETs only ÷ archiver\) \| missed, out of reach here \|$/,
+  );
+  assert.match(line('a made-up target'), /\| 1\.00× \| — \| missed \|$/);
+  assert.match(line('peak worker RSS (VmHWM) ≤ 256 MiB |'), /\| 200 MiB \| — \| met \|$/);
+  assert.match(line('GETs only, nothing written'), /100 objects, each one's size and CRC-32 \|$/);
+});
