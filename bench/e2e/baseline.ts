@@ -226,8 +226,8 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
 
 run(JSON.parse(process.argv[2]) as BaselineConfig).then(
   (report) => {
-    console.log(JSON.stringify(report));
-    process.exit(0);
+    // Exit once the report is written: stdout is a pipe, and exit() does not wait for it.
+    process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
   },
   (err: unknown) => {
     console.error(err);
