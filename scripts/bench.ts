@@ -13,6 +13,9 @@
  *                    --rounds 3   (runs of each implementation per workload, interleaved; the
  *                                  table shows the median. Default: 3 for mid, 1 for the rest)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
+ *   npm run bench -- --render bench/results/e2e-<time>.json
+ *                    rewrites docs/benchmarks.md's table from a saved run, its targets worked
+ *                    out again from the rows (runs nothing)
  *
  * Without TEMPORAL_ADDRESS / AWS_ENDPOINT_URL_S3 / AWS_ACCESS_KEY_ID in the environment it
  * starts the local stack (Temporal dev server + MinIO) itself, keeping MinIO's data in
@@ -31,7 +34,9 @@ import {
   IMPLEMENTATIONS,
   replaceDocSection,
   runE2eBench,
+  targets,
   type E2eOptions,
+  type E2eResult,
   type Implementation,
 } from '../bench/e2e/harness';
 import {
@@ -67,6 +72,7 @@ interface Flags {
   concurrency?: number;
   timeoutMinutes?: number;
   rounds?: number;
+  render?: string;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -102,6 +108,9 @@ function parseFlags(argv: string[]): Flags {
         break;
       case '--encoder-only':
         flags.e2e = false;
+        break;
+      case '--render':
+        flags.render = path.resolve(value());
         break;
       case '--no-doc':
         flags.doc = false;
@@ -258,25 +267,35 @@ async function e2e(flags: Flags): Promise<void> {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify(result, null, 2));
     log(`wrote ${path.relative(root, out)}`);
-    const markdown = e2eMarkdown(result);
-    console.log(`## End to end\n\n${markdown}`);
-    if (flags.doc) {
-      const docFile = path.join(root, 'docs', 'benchmarks.md');
-      fs.writeFileSync(docFile, replaceDocSection(fs.readFileSync(docFile, 'utf8'), markdown));
-      log('updated docs/benchmarks.md');
-    }
-    for (const t of result.targets) {
-      log(
-        `target ${t.workload}: ${t.description}: ${t.met ? 'met' : 'MISSED'} (${t.measured}${t.ceiling ? `; this run allows ${t.ceiling.value}: ${t.ceiling.what}` : ''})`,
-      );
-    }
+    report(result, flags.doc);
   } finally {
     await stop();
   }
 }
 
+/** Prints the tables and the targets, and writes them into docs/benchmarks.md if `doc`. */
+function report(result: E2eResult, doc: boolean): void {
+  const markdown = e2eMarkdown(result);
+  console.log(`## End to end\n\n${markdown}`);
+  if (doc) {
+    const docFile = path.join(root, 'docs', 'benchmarks.md');
+    fs.writeFileSync(docFile, replaceDocSection(fs.readFileSync(docFile, 'utf8'), markdown));
+    log('updated docs/benchmarks.md');
+  }
+  for (const t of result.targets) {
+    log(
+      `target ${t.workload}: ${t.description}: ${t.met ? 'met' : 'MISSED'} (${t.measured}${t.ceiling ? `; this run allows ${t.ceiling.value}: ${t.ceiling.what}` : ''})`,
+    );
+  }
+}
+
 async function main(): Promise<number> {
   const flags = parseFlags(process.argv.slice(2));
+  if (flags.render) {
+    const saved = JSON.parse(fs.readFileSync(flags.render, 'utf8')) as E2eResult;
+    report({ ...saved, targets: targets(saved.rows) }, flags.doc);
+    return 0;
+  }
   fs.mkdirSync(resultsDir, { recursive: true });
   let code = 0;
   if (flags.encoder) {

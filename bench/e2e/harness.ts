@@ -471,8 +471,8 @@ function copyable(objects: ExpectedObject[]): ExpectedObject[] {
 
 /**
  * The targets, each with the most this run's own measurements allow where a probe or the
- * ceiling row bounds it: a target beyond that is out of reach on this store and machine,
- * whatever zipflow does.
+ * ceiling row bounds it: a target beyond that is out of reach, on this store and machine, for
+ * an archiver that reads and writes through the AWS SDK for JavaScript.
  */
 export function targets(rows: E2eRow[]): E2eTarget[] {
   const out: E2eTarget[] = [];
@@ -486,13 +486,18 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
     baseline: Baseline,
     target: number,
     what: string,
-    bound?: { by: Implementation; what: string },
+    bound?: { by: Implementation[]; what: string },
   ): void => {
     const z = row(w, 'zipflow');
     const b = row(w, baseline);
     if (!z || !b) return;
-    const measured = round(z.mbPerSecond / b.mbPerSecond, 2);
-    const by = bound && row(w, bound.by);
+    // The same inputs, so the ratio of times is the ratio of MB/s and of objects/s, unrounded.
+    const measured = round(b.seconds / z.seconds, 2);
+    // The fastest of the rows that bound it.
+    const by = bound?.by
+      .map((i) => row(w, i))
+      .filter((r) => r !== undefined)
+      .sort((x, y) => x.seconds - y.seconds)[0];
     push(
       {
         workload: w,
@@ -500,16 +505,21 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
         measured,
         unit: '×',
         target,
-        ...(by
-          ? { ceiling: { value: round(by.mbPerSecond / b.mbPerSecond, 2), what: bound.what } }
-          : {}),
+        ...(by ? { ceiling: { value: round(b.seconds / by.seconds, 2), what: bound.what } } : {}),
       },
       measured >= target,
     );
   };
   ratio('mid', 'raw', 0.9, 'MB/s');
-  ratio('mid', 'archiver', 1.5, 'MB/s', { by: 'raw', what: 'raw multipart ÷ archiver' });
-  ratio('small', 'archiver', 3, 'objects/s', { by: 'gets', what: 'GETs only ÷ archiver' });
+  ratio('mid', 'archiver', 1.5, 'MB/s', {
+    by: ['raw'],
+    what: 'raw multipart ÷ archiver: the AWS SDK for JavaScript’s ceiling',
+  });
+  // Raw multipart GETs every object too (16 ahead), and has been the faster of the two.
+  ratio('small', 'archiver', 3, 'objects/s', {
+    by: ['gets', 'raw'],
+    what: 'the faster of GETs only and raw multipart, ÷ archiver',
+  });
   for (const c of rows.filter((r) => r.implementation === 'zipflow-copy')) {
     const streaming = row(c.workload, 'zipflow');
     const copies = row(c.workload, 'copies');
@@ -679,13 +689,13 @@ export function e2eMarkdown(r: E2eResult): string {
         `| ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${verifiedCell(row)} |`,
     ),
     '',
-    '| workload | target | measured | most this run allows | status |',
+    '| workload | target | measured | ceiling in this run | status |',
     '| --- | --- | ---: | --- | --- |',
     ...r.targets.map((t) => {
       const value = (n: number): string =>
         t.unit === 'MiB' ? `${num(n, 0)} MiB` : t.unit === '%' ? `${num(n, 2)}%` : `${num(n, 2)}×`;
       const ceiling = t.ceiling ? `${value(t.ceiling.value)} (${t.ceiling.what})` : '—';
-      const status = t.met ? 'met' : reachable(t) ? 'missed' : 'missed, out of reach here';
+      const status = t.met ? 'met' : reachable(t) ? 'missed' : 'missed, beyond this run’s ceiling';
       return `| ${t.workload} | ${t.description} | ${value(t.measured)} | ${ceiling} | ${status} |`;
     }),
   ];
