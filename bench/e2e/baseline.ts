@@ -10,7 +10,8 @@
  *   entry at a time, piped into Upload (the common Node recipe).
  * - yazl: the same with yazl 3.3.1 (addReadStreamLazy).
  *
- * Two probes of the store's own limits, which no archiver on it can pass:
+ * Two probes of the store's own limits, which no archiver using the same client on the same
+ * store and machine can pass:
  * - gets: every object read (GetObject, as many at once as zipflow reads ahead) and dropped,
  *   nothing written: the request ceiling for many small objects.
  * - copies: every object of 5 MiB or more placed whole as a part by UploadPartCopy (as many
