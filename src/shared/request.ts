@@ -733,6 +733,14 @@ function checkServerSideCopy(request: Record<string, unknown>): void {
   }
 }
 
+function checkEntryOrder(value: unknown): void {
+  if (value === undefined || (ENTRY_ORDERS as readonly unknown[]).includes(value)) return;
+  throw new RequestError(
+    'entryOrder',
+    `must be "listing" (the source's order) or "packed" (sizes arranged for server-side copy), not ${JSON.stringify(value)}`,
+  );
+}
+
 function checkPlanning(value: unknown): void {
   if (value === undefined) return;
   checkObject('planning', value);
@@ -770,15 +778,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkIncremental(request.incremental);
   checkParallel(request);
   checkServerSideCopy(request);
-  if (
-    request.entryOrder !== undefined &&
-    !(ENTRY_ORDERS as readonly unknown[]).includes(request.entryOrder)
-  ) {
-    throw new RequestError(
-      'entryOrder',
-      `must be "listing" (the source's order) or "packed" (sizes arranged for server-side copy), not ${JSON.stringify(request.entryOrder)}`,
-    );
-  }
+  checkEntryOrder(request.entryOrder);
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&
