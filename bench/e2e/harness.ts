@@ -525,16 +525,13 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
     const copies = row(c.workload, 'copies');
     // Objects under 5 MiB cannot be copied (S3's part minimum): they are streamed, at best as
     // fast as streaming goes, while the rest is copied at best as fast as the probe copies.
-    const streamedShare = copies ? (c.inputBytes - copies.inputBytes) / c.inputBytes : undefined;
+    const streamedBytes = copies && c.inputBytes - copies.inputBytes;
     if (streaming && c.workload === 'mid') {
-      const measured = round(c.mbPerSecond / streaming.mbPerSecond, 2);
+      const measured = round(streaming.seconds / c.seconds, 2);
+      const share = streamedBytes === undefined ? undefined : streamedBytes / c.inputBytes;
       const best =
-        copies && streamedShare !== undefined
-          ? 1 /
-            Math.max(
-              streamedShare,
-              ((1 - streamedShare) * streaming.mbPerSecond) / copies.mbPerSecond,
-            )
+        copies && share !== undefined
+          ? 1 / Math.max(share, ((1 - share) * streaming.mbPerSecond) / copies.mbPerSecond)
           : undefined;
       push(
         {
@@ -565,10 +562,10 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
         measured: share,
         unit: '%',
         target: 2,
-        ...(copies
+        ...(streamedBytes !== undefined
           ? {
               ceiling: {
-                value: round((100 * (c.inputBytes - copies.inputBytes)) / c.outputBytes, 2),
+                value: round((100 * streamedBytes) / c.outputBytes, 2),
                 what: 'objects under 5 MiB, which are streamed',
               },
             }
