@@ -4,7 +4,7 @@ import * as activities from './activities';
 import { bundleWorkflows } from './workflowBundle';
 import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
-import { workerActivities } from './shared/config';
+import { workerActivities, workerReadConcurrency } from './shared/config';
 import { WORKER_V8_FLAGS } from './workerRuntime';
 
 export interface RunningWorker {
@@ -20,6 +20,7 @@ export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
   const settings = temporalConnectConfig();
+  workerReadConcurrency(); // a bad ZIPFLOW_READ_CONCURRENCY stops the worker here, by name
   const dataConverter = dataConverterFromEnv();
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({

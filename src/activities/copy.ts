@@ -21,7 +21,8 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortUploads } from '../s3/destination';
 import { sourceCrc32 } from '../s3/checksums';
 import { MultipartSession } from '../s3/multipart';
-import { getState, getStateIfAny, listKeys, putState, sourceChangeOf } from '../s3/objects';
+import { getState, getStateIfAny, listKeys, putState } from '../s3/objects';
+import { sourceChangeOf } from '../s3/objectReader';
 import {
   ArchiveLayout,
   crc32Combine,

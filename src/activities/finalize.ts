@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { readObject } from '../s3/destination';
+import { readObject } from '../s3/objectReader';
 import { getState, listKeys } from '../s3/objects';
 import type { ArchiveResult, ServerSideEncryption } from '../shared/request';
 import { tagArchive, writeManifest } from './manifest';
@@ -115,7 +115,7 @@ async function digestObject(
 ): Promise<{ sha256: string; crc32: number }> {
   const hash = crypto.createHash('sha256');
   let crc32 = 0;
-  for await (const chunk of readObject(client, bucket, key)) {
+  for await (const chunk of await readObject(client, { bucket, key })) {
     hash.update(chunk);
     crc32 = zlib.crc32(chunk, crc32);
   }

@@ -8,7 +8,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
-import { readListedObject, SourceChangedError, type ListedObject } from '../s3/objects';
+import type { ListedObject } from '../s3/objects';
+import { SourceChangedError } from '../s3/objectReader';
 import {
   ArchiveLayout,
   normalizeEntrySpec,
@@ -22,7 +23,7 @@ import {
 import type { ArchiveRequest } from '../shared/request';
 import { withS3Failures } from './failures';
 import { readPlanChunk } from './plan';
-import { ReadAhead } from './readAhead';
+import { ReadAhead, readLimitsFor } from './readAhead';
 import { entrySpecOf } from './entries';
 
 /** A point of the plan at an entry boundary: the layout continues from here. */
@@ -182,34 +183,28 @@ export async function produce(
     while (item.place !== null && position < to) {
       if (signal.aborted) throw signal.reason;
       const place: EntryLayout = item.place;
-      let bytes: AsyncGenerator<Buffer>;
-      if (encoder.entryInFlight) {
-        const from = resumeSourceOffset(checkpoint) ?? 0;
-        // Nothing left to read when the start lies in the data descriptor.
-        const source =
-          item.spec!.directory || hooks.dataless?.(place.index) || from >= place.size
-            ? []
-            : await readListedObject(src, bucket, item.object!, from, signal, dataEndAt(place));
-        bytes = encoder.continueEntry(source);
-      } else {
-        if (readAhead?.chunk !== item.cursor.chunk) {
-          readAhead?.reader.close();
-          // A chunk's objects are consecutive entries: entry = first + index in the chunk.
-          const first = place.index - item.cursor.index;
-          const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
-            stopAt: (index) => (hooks.stopReadAhead ?? hooks.dataless)?.(first + index) ?? false,
-          });
-          readAhead = { chunk: item.cursor.chunk, reader };
-        }
-        const partial = dataEndAt(place) < place.size;
-        const source =
-          item.spec!.directory || hooks.dataless?.(place.index) || dataEndAt(place) === 0
-            ? []
-            : partial // ends inside this entry's data: read no further than needed
-              ? await readListedObject(src, bucket, item.object!, 0, signal, dataEndAt(place))
-              : await readAhead.reader.open(item.cursor.index);
-        bytes = encoder.entry(item.spec!, source);
+      if (readAhead?.chunk !== item.cursor.chunk) {
+        readAhead?.reader.close();
+        // A chunk's objects are consecutive entries: entry = first + index in the chunk.
+        const first = place.index - item.cursor.index;
+        const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
+          limits: readLimitsFor(io.request),
+          stopAt: (index) => (hooks.stopReadAhead ?? hooks.dataless)?.(first + index) ?? false,
+          // The data of [position, to) is at most to - position bytes: nothing read past it.
+          total: to - position,
+        });
+        readAhead = { chunk: item.cursor.chunk, reader };
       }
+      // Only the data before `to` is read (an entry cut by the end of the range).
+      const from = encoder.entryInFlight ? (resumeSourceOffset(checkpoint) ?? 0) : 0;
+      const dataless = item.spec!.directory || hooks.dataless?.(place.index);
+      const source =
+        dataless || from >= dataEndAt(place)
+          ? []
+          : await readAhead.reader.open(item.cursor.index, from, dataEndAt(place));
+      const bytes = encoder.entryInFlight
+        ? encoder.continueEntry(source)
+        : encoder.entry(item.spec!, source);
       // The record of an entry is complete once its descriptor is made, before its last bytes go
       // out: hand it over first, so a checkpoint after those bytes finds it spilled.
       const owned = place.end <= to;

@@ -1,50 +1,75 @@
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { S3_RETRY } from '../s3/client';
-import { readListedObject, type ListedObject } from '../s3/objects';
+import { RangeFetch, rangesOf, type ObjectVersion } from '../s3/objectReader';
+import type { ListedObject } from '../s3/objects';
+import { workerReadConcurrency } from '../shared/config';
+import { DEFAULT_READ_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import type { ByteSource } from '../zip';
 
+const MiB = 1024 * 1024;
+
 export interface ReadAheadLimits {
-  /** Objects fetched ahead at most. */
-  count: number;
-  /** Bytes held by fetched-ahead objects at most. */
-  bytes: number;
-  /** Objects larger than this are streamed, not fetched ahead. */
-  smallObject: number;
   /**
-   * Larger objects whose GET is sent ahead: their response waits, unread, until the entry is
-   * reached (memory: what the socket buffers), so each one's request latency overlaps the
-   * entry before it instead of stalling the stream.
+   * The read side's one memory budget: bytes of objects and ranges fetched ahead and not yet
+   * encoded, whatever their size. A piece larger than the budget is still read, alone.
    */
-  opened: number;
+  bytes: number;
+  /** Ranged GETs of large objects in flight at most. */
+  concurrency: number;
+  /** Bytes per ranged GET of a large object (aligned to the source's parts when known). */
+  rangeSize: number;
+  /** Small objects fetched ahead at most (each is one GET). */
+  count: number;
+  /** Objects up to this size are one GET; larger ones are read as ranges. */
+  smallObject: number;
 }
 
-export const DEFAULT_READ_AHEAD: ReadAheadLimits = {
-  count: 32,
-  bytes: 16 * 1024 * 1024,
-  smallObject: 1024 * 1024,
-  opened: 1,
-};
+/** 8 MiB ranges: AWS's guidance for ranged GETs is 8–16 MB, and parts are 8 MiB by default. */
+export const DEFAULT_RANGE_SIZE = 8 * MiB;
 
 /**
- * A response sent ahead and left unread this long is sent again instead: unread much longer,
- * its socket would reach the S3 client's inactivity timeout and fail.
+ * The limits for `concurrency` ranged GETs at once: the budget holds that many ranges, so each
+ * GET has room to land (memory = concurrency × 8 MiB, 32 MiB by default).
  */
-const OPENED_FRESH_MS = S3_RETRY.socketTimeoutMs / 2;
+export function readAheadLimits(concurrency = DEFAULT_READ_CONCURRENCY): ReadAheadLimits {
+  return {
+    bytes: concurrency * DEFAULT_RANGE_SIZE,
+    concurrency,
+    rangeSize: DEFAULT_RANGE_SIZE,
+    count: 32,
+    smallObject: MiB,
+  };
+}
+
+export const DEFAULT_READ_AHEAD: ReadAheadLimits = readAheadLimits();
+
+/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 4. */
+export function readLimitsFor(request: ArchiveRequest): ReadAheadLimits {
+  return readAheadLimits(
+    request.readConcurrency ?? workerReadConcurrency() ?? DEFAULT_READ_CONCURRENCY,
+  );
+}
 
 /**
- * Fetches the small objects that come next in a plan chunk while the current entry is
- * encoded, so thousands of small objects do not wait on request latency one by one. Memory
- * stays within `bytes` (plus the object being read).
+ * Reads a plan chunk's objects ahead of the encoder, in plan order, within one memory budget:
+ * small objects with one GET each (many at once, so thousands of them do not wait on request
+ * latency one by one), large ones as concurrent ranged GETs, several objects ahead. Each piece
+ * is read whole into memory as soon as it is sent (RangeFetch), retried on its own and pinned to
+ * the listed ETag, and handed to the encoder in order.
  */
 export class ReadAhead {
-  private readonly fetched = new Map<number, Promise<Buffer>>();
-  private readonly opened = new Map<
-    number,
-    { source: Promise<ByteSource>; stop: AbortController; at: number }
-  >();
-  private fetchedBytes = 0;
-  private next: number;
+  /** Pieces sent and not yet handed out, by object index, in byte order. */
+  private readonly sent = new Map<number, RangeFetch[]>();
+  /** The next piece to send: object index, its ranges, and which of them. */
+  private cursor: { index: number; ranges?: Array<[number, number]>; next: number };
+  /** Bytes of the pieces sent and not yet handed out. */
+  private held = 0;
+  private rangesInFlight = 0;
+  /** Small objects sent and not yet handed out. */
+  private readonly smallSent = new Set<RangeFetch>();
+  private closed = false;
+  /** Bytes that may still be read ahead (of `total`). */
+  private unsent: number;
   private readonly limits: ReadAheadLimits;
   /**
    * Reading ahead stops at such an object (by its index in `objects`): its data is placed by
@@ -59,79 +84,129 @@ export class ReadAhead {
     private readonly objects: ListedObject[],
     from: number,
     private readonly signal: AbortSignal,
-    options: { limits?: ReadAheadLimits; stopAt?: (index: number) => boolean } = {},
+    options: {
+      limits?: ReadAheadLimits;
+      stopAt?: (index: number) => boolean;
+      /** Bytes the caller will take at most: nothing is read ahead past them. */
+      total?: number;
+    } = {},
   ) {
+    this.unsent = options.total ?? Infinity;
     this.limits = options.limits ?? DEFAULT_READ_AHEAD;
     this.stopAt = options.stopAt ?? (() => false);
-    this.next = from;
-    // Each GET in flight listens on the activity's signal: up to `count` reads ahead, plus
-    // the streamed entry and the parts being uploaded, are expected, not a leak.
-    setMaxListeners(this.limits.count + this.limits.opened + 16, signal);
+    this.cursor = { index: from, next: 0 };
+    // Each GET in flight listens on the activity's signal: up to `count` small objects and
+    // `concurrency` ranges, plus the parts being uploaded, are expected, not a leak.
+    setMaxListeners(this.limits.count + this.limits.concurrency + 16, signal);
   }
 
-  /** The bytes of objects[index]: fetched ahead when small, else a streamed GET. */
-  async open(index: number): Promise<ByteSource> {
-    const ahead = this.fetched.get(index);
-    this.fetched.delete(index);
-    if (index >= this.next) this.next = index + 1;
-    if (ahead) {
-      this.fetchedBytes -= this.objects[index].size;
-      this.fill();
-      return [await ahead];
+  /**
+   * The bytes [from, to) of objects[index] (default: all of them); objects before it that were
+   * read ahead and not taken are dropped. Indexes are opened in increasing order.
+   */
+  open(index: number, from = 0, to = this.objects[index].size): Promise<ByteSource> {
+    for (const i of [...this.sent.keys()]) if (i < index) this.drop(i);
+    const whole = from === 0 && to === this.objects[index].size;
+    if (this.cursor.index < index || !whole) {
+      // Not reached yet, or only part of it is wanted: its pieces start here.
+      for (const i of [...this.sent.keys()]) if (i >= index) this.drop(i);
+      this.cursor = { index, ranges: this.piecesOf(index, from, to), next: 0 };
     }
-    const opened = this.opened.get(index);
-    this.opened.delete(index);
     this.fill();
-    if (opened && Date.now() - opened.at < OPENED_FRESH_MS) return opened.source;
-    opened?.stop.abort();
-    return readListedObject(this.client, this.bucket, this.objects[index], 0, this.signal);
+    return Promise.resolve(this.read(index));
   }
 
   /** Ends the GETs sent ahead that no entry took (the chunk ended, or the stream failed). */
   close(): void {
-    for (const { stop } of this.opened.values()) stop.abort();
-    this.opened.clear();
+    this.closed = true;
+    for (const i of [...this.sent.keys()]) this.drop(i);
   }
 
-  private fill(): void {
-    while (this.next < this.objects.length && this.fetched.size < this.limits.count) {
-      const object = this.objects[this.next];
-      if (this.stopAt(this.next)) return;
-      const small = object.size <= this.limits.smallObject && !object.key.endsWith('/');
-      if (small && this.fetchedBytes + object.size > this.limits.bytes) return;
-      if (small) {
-        const fetch = this.fetch(object);
-        fetch.catch(() => {}); // surfaced when the entry is opened
-        this.fetched.set(this.next, fetch);
-        this.fetchedBytes += object.size;
-      } else if (!object.key.endsWith('/')) {
-        if (this.opened.size >= this.limits.opened) return;
-        const stop = new AbortController();
-        const source = readListedObject(
-          this.client,
-          this.bucket,
-          object,
-          0,
-          AbortSignal.any([this.signal, stop.signal]),
-        );
-        source.catch(() => {}); // surfaced when the entry is opened
-        this.opened.set(this.next, { source, stop, at: Date.now() });
+  private async *read(index: number): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      let piece = this.sent.get(index)?.shift();
+      if (!piece) {
+        if (this.cursor.index !== index) return; // every piece handed out
+        piece = this.send(); // the encoder waits for it: sent whatever the limits
       }
-      this.next += 1;
+      try {
+        yield* piece.read();
+      } finally {
+        this.release(piece);
+      }
     }
   }
 
-  private async fetch(object: ListedObject): Promise<Buffer> {
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of await readListedObject(
-      this.client,
-      this.bucket,
-      object,
-      0,
-      this.signal,
-    )) {
-      chunks.push(chunk);
+  private piecesOf(index: number, from: number, to: number): Array<[number, number]> {
+    const object = this.objects[index];
+    if (object.size <= this.limits.smallObject) return [[from, to]];
+    return rangesOf(this.version(index), from, to, this.limits.rangeSize);
+  }
+
+  private version(index: number): ObjectVersion {
+    return { bucket: this.bucket, ...this.objects[index] };
+  }
+
+  /** Sends pieces in order while the budget and the GET limits allow. */
+  private fill(): void {
+    while (!this.closed && this.cursor.index < this.objects.length) {
+      const { index } = this.cursor;
+      if (this.stopAt(index)) return;
+      if (this.objects[index].key.endsWith('/')) {
+        this.cursor = { index: index + 1, next: 0 }; // a folder marker: nothing to read
+        continue;
+      }
+      const ranges = (this.cursor.ranges ??= this.piecesOf(index, 0, this.objects[index].size));
+      const [from, to] = ranges[this.cursor.next];
+      if (this.held > 0 && this.held + (to - from) > this.limits.bytes) return;
+      if (to - from > this.unsent) return;
+      if (this.isLarge(index)) {
+        if (this.rangesInFlight >= this.limits.concurrency) return;
+      } else if (this.smallSent.size >= this.limits.count) return;
+      this.send();
     }
-    return Buffer.concat(chunks);
+  }
+
+  /** Sends the piece at the cursor and moves the cursor past it. */
+  private send(): RangeFetch {
+    const { index, next } = this.cursor;
+    const ranges = this.cursor.ranges ?? this.piecesOf(index, 0, this.objects[index].size);
+    const [from, to] = ranges[next];
+    const piece = new RangeFetch(this.client, this.version(index), from, to, this.signal);
+    this.held += piece.size;
+    this.unsent -= piece.size;
+    if (this.isLarge(index)) {
+      this.rangesInFlight += 1;
+      void piece.done.then(() => {
+        this.rangesInFlight -= 1;
+        this.fill();
+      });
+    } else {
+      this.smallSent.add(piece);
+    }
+    let list = this.sent.get(index);
+    if (!list) this.sent.set(index, (list = []));
+    list.push(piece);
+    this.cursor =
+      next + 1 < ranges.length ? { index, ranges, next: next + 1 } : { index: index + 1, next: 0 };
+    return piece;
+  }
+
+  private isLarge(index: number): boolean {
+    return this.objects[index].size > this.limits.smallObject;
+  }
+
+  /** A piece handed out (or dropped) gives its bytes back to the budget. */
+  private release(piece: RangeFetch): void {
+    piece.abort();
+    this.held -= piece.size;
+    this.smallSent.delete(piece);
+    this.fill();
+  }
+
+  private drop(index: number): void {
+    const pieces = this.sent.get(index) ?? [];
+    this.sent.delete(index);
+    for (const piece of pieces) this.release(piece);
   }
 }

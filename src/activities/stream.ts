@@ -6,14 +6,8 @@ import { createS3Client, s3Retries } from '../s3/client';
 import { withS3Failures } from './failures';
 import { attemptRetries } from './retries';
 import { MultipartSession, type HeldPart } from '../s3/multipart';
-import {
-  getState,
-  listKeys,
-  putState,
-  readListedObject,
-  SourceChangedError,
-  type ListedObject,
-} from '../s3/objects';
+import { getState, listKeys, putState, type ListedObject } from '../s3/objects';
+import { SourceChangedError } from '../s3/objectReader';
 import {
   autoCompression,
   endOfArchive,
@@ -29,7 +23,7 @@ import {
 } from '../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/request';
 import { CentralDirectorySpill } from './centralDirectory';
-import { ReadAhead } from './readAhead';
+import { ReadAhead, readLimitsFor } from './readAhead';
 import { ProgressReporter } from './progress';
 import { KeepAlive } from './keepAlive';
 import { PartWriter } from './parts';
@@ -297,11 +291,14 @@ class ArchiveStreamer {
       const object = await this.planEntry(this.cursor);
       this.current = { object, entriesBefore: this.encoder.entryCount };
       const from = resumeSourceOffset(this.checkpoint.encoder);
-      const source =
-        from === null
-          ? undefined
-          : await readListedObject(this.src, request.source.bucket, object, from);
-      for await (const chunk of this.encoder.continueEntry(source)) await this.emit(chunk);
+      // The rest of the object, from that byte, in ranges like any other.
+      const rest = this.readAhead([object], 0);
+      try {
+        const source = from === null ? undefined : await rest.open(0, from);
+        for await (const chunk of this.encoder.continueEntry(source)) await this.emit(chunk);
+      } finally {
+        rest.close();
+      }
       this.recordFinishedEntry();
       this.cursor = { ...this.cursor, index: this.cursor.index + 1 };
     }
@@ -316,13 +313,7 @@ class ArchiveStreamer {
         statePrefix,
         this.cursor.chunk,
       );
-      const readAhead = new ReadAhead(
-        this.src,
-        request.source.bucket,
-        objects,
-        this.cursor.index,
-        this.ctx.cancellationSignal,
-      );
+      const readAhead = this.readAhead(objects, this.cursor.index);
       try {
         await this.streamChunk(objects, readAhead);
       } finally {
@@ -356,6 +347,20 @@ class ArchiveStreamer {
       for await (const chunk of this.encoder.entry(spec, source)) await this.emit(chunk);
       this.recordFinishedEntry();
     }
+  }
+
+  private readAhead(objects: ListedObject[], from: number): ReadAhead {
+    const { request } = this.input;
+    return new ReadAhead(
+      this.src,
+      request.source.bucket,
+      objects,
+      from,
+      this.ctx.cancellationSignal,
+      {
+        limits: readLimitsFor(request),
+      },
+    );
   }
 
   private async planEntry(cursor: Cursor): Promise<ListedObject> {

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import yauzl from 'yauzl';
 import { createS3Client } from '../s3/client';
-import { S3RangeReader, type ObjectVersion } from '../s3/rangeReader';
+import { S3RangeReader, type SizedVersion } from '../s3/rangeReader';
 import { METHOD_DEFLATE, METHOD_STORE, ZIP64_EXTRA_TAG } from '../zip/constants';
 import { dataDescriptorLength, readDataDescriptor } from '../zip/records';
 import { DEFAULT_MAX_PROBLEMS, type VerificationReport } from '../shared/verification';
@@ -125,7 +125,7 @@ export async function verifyArchiveObject(
   };
 }
 
-async function headArchive(client: S3Client, bucket: string, key: string): Promise<ObjectVersion> {
+async function headArchive(client: S3Client, bucket: string, key: string): Promise<SizedVersion> {
   try {
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return { bucket, key, size: head.ContentLength ?? 0, etag: head.ETag };
@@ -214,7 +214,7 @@ function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
 
 async function checkEntries(
   client: S3Client,
-  object: ObjectVersion,
+  object: SizedVersion,
   problems: Problems,
   onEntry: () => void,
 ): Promise<void> {

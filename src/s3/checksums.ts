@@ -5,7 +5,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { crc32Combine } from '../zip';
-import { sourceChangeOf, type ListedObject } from './objects';
+import { sourceChangeOf } from './objectReader';
+import type { ListedObject } from './objects';
 
 /**
  * The CRC-32 of a whole source object as S3 knows it, without reading the object: its

@@ -1,12 +1,5 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { noteRetry } from './client';
+import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MultipartSession } from './multipart';
-import { resumableBody } from './objects';
 
 export async function objectExists(
   client: S3Client,
@@ -56,23 +49,4 @@ export async function abortUploads(client: S3Client, bucket: string, key: string
     aborted += 1;
   }
   return aborted;
-}
-
-/**
- * Streams an object's bytes. A body that breaks is read on from the byte it reached, pinned to
- * the ETag first seen.
- */
-export async function* readObject(
-  client: S3Client,
-  bucket: string,
-  key: string,
-): AsyncGenerator<Uint8Array> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  yield* resumableBody(out.Body as AsyncIterable<Uint8Array>, 0, async (at) => {
-    noteRetry(client);
-    const rest = await client.send(
-      new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${at}-`, IfMatch: out.ETag }),
-    );
-    return rest.Body as AsyncIterable<Uint8Array>;
-  });
 }

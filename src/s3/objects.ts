@@ -1,5 +1,4 @@
-import type { ByteSource } from '../zip';
-import { noteRetry } from './client';
+import { readObject } from './objectReader';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -188,137 +187,6 @@ function addKeyLine(keys: string[], line: Buffer, where: string, at: number): vo
   keys.push(key);
 }
 
-/** The source object is no longer what the listing saw: changed (ETag) or gone. */
-export class SourceChangedError extends Error {
-  constructor(
-    readonly key: string,
-    readonly reason: 'changed' | 'missing',
-  ) {
-    super(
-      reason === 'changed'
-        ? `source object ${key} changed after it was listed (its ETag no longer matches)`
-        : `source object ${key} was deleted after it was listed`,
-    );
-    this.name = 'SourceChangedError';
-  }
-}
-
-/**
- * The SourceChangedError an S3 error stands for, if any: a request pinned to the listed ETag
- * that failed its precondition (by status too: a HEAD's 412 has no body, so no error code),
- * or an object that is gone.
- */
-export function sourceChangeOf(err: unknown, key: string): SourceChangedError | undefined {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  if (e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412)
-    return new SourceChangedError(key, 'changed');
-  if (e?.name === 'NoSuchKey' || e?.name === 'NotFound')
-    return new SourceChangedError(key, 'missing');
-  return undefined;
-}
-
-/** Times a broken response body is read again from where it broke, per object read. */
-export const BODY_RETRIES = 5;
-
-/**
- * Reads an object as it was listed: If-Match on the listed ETag, optionally from a byte offset.
- * A body that breaks mid-way (connection reset, socket timeout) is read on from the byte it
- * reached with another ranged GET, pinned to the same ETag, up to BODY_RETRIES times: the SDK
- * retries requests, but not a body the caller is already reading.
- */
-export async function readListedObject(
-  client: S3Client,
-  bucket: string,
-  object: ListedObject,
-  fromByte = 0,
-  signal?: AbortSignal,
-  /** Read only up to this byte (exclusive): the caller stops there. */
-  toByte = object.size,
-): Promise<ByteSource> {
-  if (fromByte > 0 && fromByte >= object.size) return []; // resumed at the end of its data
-  const end = Math.min(toByte, object.size);
-  const first = await getListed(client, bucket, object, fromByte, end, signal);
-  return resumableBody(first, fromByte, (at) => {
-    noteRetry(client);
-    return getListed(client, bucket, object, at, end, signal);
-  });
-}
-
-/** A body that, when it breaks, goes on with `reopen(byte reached)`, up to BODY_RETRIES times. */
-export async function* resumableBody(
-  first: AsyncIterable<Uint8Array>,
-  fromByte: number,
-  reopen: (at: number) => Promise<AsyncIterable<Uint8Array>>,
-): AsyncGenerator<Uint8Array> {
-  let body = first;
-  let position = fromByte;
-  for (let retries = 0; ; retries++) {
-    try {
-      for await (const chunk of body) {
-        position += chunk.length;
-        yield chunk;
-      }
-      return;
-    } catch (err) {
-      if (retries >= BODY_RETRIES || (err as { name?: string }).name === 'AbortError') throw err;
-      body = await reopen(position);
-    }
-  }
-}
-
-async function getListed(
-  client: S3Client,
-  bucket: string,
-  object: ListedObject,
-  fromByte: number,
-  toByte: number,
-  signal: AbortSignal | undefined,
-): Promise<AsyncIterable<Uint8Array>> {
-  // One short-lived signal per read, linked to the caller's: the SDK adds a listener to the
-  // signal it is given, and thousands of reads must not pile listeners onto one signal.
-  const link = linkSignal(signal);
-  try {
-    const out = await client.send(
-      new GetObjectCommand({
-        Bucket: bucket,
-        Key: object.key,
-        IfMatch: object.etag || undefined,
-        Range:
-          toByte < object.size
-            ? `bytes=${fromByte}-${toByte - 1}`
-            : fromByte > 0
-              ? `bytes=${fromByte}-`
-              : undefined,
-      }),
-      { abortSignal: link.signal },
-    );
-    return unlinkWhenRead(out.Body as AsyncIterable<Uint8Array>, link.unlink);
-  } catch (err) {
-    link.unlink();
-    throw sourceChangeOf(err, object.key) ?? err;
-  }
-}
-
-function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal; unlink: () => void } {
-  const controller = new AbortController();
-  if (!parent) return { signal: controller.signal, unlink: () => {} };
-  const abort = (): void => controller.abort(parent.reason);
-  if (parent.aborted) abort();
-  else parent.addEventListener('abort', abort, { once: true });
-  return { signal: controller.signal, unlink: () => parent.removeEventListener('abort', abort) };
-}
-
-async function* unlinkWhenRead(
-  body: AsyncIterable<Uint8Array>,
-  unlink: () => void,
-): AsyncGenerator<Uint8Array> {
-  try {
-    yield* body;
-  } finally {
-    unlink();
-  }
-}
-
 export async function putState(
   client: S3Client,
   bucket: string,
@@ -328,17 +196,11 @@ export async function putState(
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 }
 
-/** A state object's bytes; a body that breaks while being read is fetched again. */
+/** A state object's bytes; a body that breaks while being read is read on from where it broke. */
 export async function getState(client: S3Client, bucket: string, key: string): Promise<Buffer> {
-  for (let retries = 0; ; retries++) {
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    try {
-      return Buffer.from(await out.Body!.transformToByteArray());
-    } catch (err) {
-      if (retries >= BODY_RETRIES) throw err;
-      noteRetry(client);
-    }
-  }
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await readObject(client, { bucket, key })) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 /** A state object's bytes, or undefined when there is none. */

@@ -1,24 +1,10 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { readObject, type ObjectVersion } from './objectReader';
 import yauzl from 'yauzl';
 
-/** One version of an object: reads that find another ETag fail instead of mixing versions. */
-export interface ObjectVersion {
-  bucket: string;
-  key: string;
-  size: number;
-  etag?: string;
-}
-
-/** Raised when the object was replaced while it was being read. */
-export class ObjectChangedError extends Error {
-  constructor(object: ObjectVersion) {
-    super(
-      `s3://${object.bucket}/${object.key} changed while it was being read (its ETag is no longer ${object.etag ?? 'the one first seen'})`,
-    );
-    this.name = 'ObjectChangedError';
-  }
-}
+/** An object version whose size is known (yauzl reads from the end). */
+export type SizedVersion = ObjectVersion & { size: number };
 
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 export const DEFAULT_CACHED_BLOCKS = 8;
@@ -39,7 +25,7 @@ export class S3RangeReader extends yauzl.RandomAccessReader {
 
   constructor(
     private readonly client: S3Client,
-    private readonly object: ObjectVersion,
+    private readonly object: SizedVersion,
     private readonly blockSize = DEFAULT_BLOCK_SIZE,
     private readonly cachedBlocks = DEFAULT_CACHED_BLOCKS,
   ) {
@@ -123,24 +109,9 @@ export class S3RangeReader extends yauzl.RandomAccessReader {
     for await (const chunk of await this.get(start, end)) yield Buffer.from(chunk);
   }
 
-  /** A ranged GET of bytes [start, end), pinned to the ETag first seen. */
-  private async get(start: number, end: number): Promise<AsyncIterable<Uint8Array>> {
+  /** A ranged GET of bytes [start, end), pinned to the ETag first seen (SourceChangedError). */
+  private get(start: number, end: number): Promise<AsyncIterable<Uint8Array>> {
     this.requests += 1;
-    try {
-      const out = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.object.bucket,
-          Key: this.object.key,
-          Range: `bytes=${start}-${end - 1}`,
-          IfMatch: this.object.etag,
-        }),
-      );
-      return out.Body as AsyncIterable<Uint8Array>;
-    } catch (err) {
-      if ((err as { name?: string }).name === 'PreconditionFailed') {
-        throw new ObjectChangedError(this.object);
-      }
-      throw err;
-    }
+    return readObject(this.client, this.object, { from: start, to: end });
   }
 }

@@ -1,3 +1,5 @@
+import { MAX_READ_CONCURRENCY } from './request';
+
 /**
  * Environment names zipflow reads. Temporal uses its SDKs' standard names; S3 uses the AWS
  * SDK's own (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, the credential
@@ -18,6 +20,7 @@ export const ENV = {
   temporalConfigFile: 'TEMPORAL_CONFIG_FILE',
   taskQueue: 'ZIPFLOW_TASK_QUEUE',
   workerActivities: 'ZIPFLOW_WORKER_ACTIVITIES',
+  readConcurrency: 'ZIPFLOW_READ_CONCURRENCY',
   s3Endpoint: 'AWS_ENDPOINT_URL_S3',
   endpoint: 'AWS_ENDPOINT_URL',
   region: 'AWS_REGION',
@@ -63,6 +66,21 @@ export function workerActivities(env: NodeJS.ProcessEnv = process.env): number |
   if (!Number.isInteger(n) || n < 1)
     throw new Error(
       `${ENV.workerActivities} must be a whole number of at least 1, not ${JSON.stringify(raw)}`,
+    );
+  return n;
+}
+
+/**
+ * Ranged GETs of large source objects one activity sends at once (ZIPFLOW_READ_CONCURRENCY), for
+ * requests that do not set readConcurrency; undefined for the default.
+ */
+export function workerReadConcurrency(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[ENV.readConcurrency];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_READ_CONCURRENCY)
+    throw new Error(
+      `${ENV.readConcurrency} must be a whole number from 1 to ${MAX_READ_CONCURRENCY}, not ${JSON.stringify(raw)}`,
     );
   return n;
 }

@@ -92,6 +92,11 @@ export interface ArchiveRequest {
   /** Parts uploaded at once, 1 to 32; default 4. Memory is about partSize × this. */
   uploadConcurrency?: number;
   /**
+   * Ranged GETs of large source objects at once, 1 to 64; default 4, or the worker's
+   * ZIPFLOW_READ_CONCURRENCY. The read side holds up to 8 MiB × this (objects read ahead).
+   */
+  readConcurrency?: number;
+  /**
    * Parallel assembly (1–32): the parts are split into this many ranges, built at once by
    * any workers on the task queue. Needs STORE entries (compression.method "store"), whose
    * offsets the listing fixes, and onSourceChange "fail". Default: one streaming activity.
@@ -246,6 +251,8 @@ export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * TiB;
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const MAX_UPLOAD_CONCURRENCY = 32;
+export const DEFAULT_READ_CONCURRENCY = 4;
+export const MAX_READ_CONCURRENCY = 64;
 export const MAX_PARALLEL = 32;
 export const MAX_INLINE_KEYS = 1000;
 /**
@@ -638,17 +645,27 @@ function checkPartSize(value: unknown): void {
 }
 
 function checkUploadConcurrency(value: unknown): void {
+  checkConcurrency(
+    'uploadConcurrency',
+    value,
+    MAX_UPLOAD_CONCURRENCY,
+    `(default ${DEFAULT_UPLOAD_CONCURRENCY})`,
+  );
+}
+
+function checkReadConcurrency(value: unknown): void {
+  checkConcurrency(
+    'readConcurrency',
+    value,
+    MAX_READ_CONCURRENCY,
+    `(default ${DEFAULT_READ_CONCURRENCY}); each one lets the worker hold 8 MiB more of source data`,
+  );
+}
+
+function checkConcurrency(field: string, value: unknown, max: number, note: string): void {
   if (value === undefined) return;
-  if (
-    typeof value !== 'number' ||
-    !Number.isInteger(value) ||
-    value < 1 ||
-    value > MAX_UPLOAD_CONCURRENCY
-  ) {
-    throw new RequestError(
-      'uploadConcurrency',
-      `must be a whole number from 1 to ${MAX_UPLOAD_CONCURRENCY} (default ${DEFAULT_UPLOAD_CONCURRENCY})`,
-    );
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new RequestError(field, `must be a whole number from 1 to ${max} ${note}`);
   }
 }
 
@@ -659,6 +676,7 @@ const REQUEST_FIELDS = [
   'naming',
   'partSize',
   'uploadConcurrency',
+  'readConcurrency',
   'parallel',
   'serverSideCopy',
   'entryOrder',
@@ -774,6 +792,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkNaming(request.naming);
   checkPartSize(request.partSize);
   checkUploadConcurrency(request.uploadConcurrency);
+  checkReadConcurrency(request.readConcurrency);
   checkPlanning(request.planning);
   checkIncremental(request.incremental);
   checkParallel(request);

@@ -11,7 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { sourceCrc32 } from '../../src/s3/checksums';
-import { SourceChangedError, type ListedObject } from '../../src/s3/objects';
+import { SourceChangedError } from '../../src/s3/objectReader';
+import type { ListedObject } from '../../src/s3/objects';
 import { s3, tempBucket } from '../support/env';
 
 const MiB = 1024 * 1024;

@@ -26,6 +26,17 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/** What the delay and fault choices see of a request (its Range header: ranged GETs). */
+export interface ProxiedRequest {
+  method: string;
+  url: string;
+  range?: string;
+}
+
+function proxied(req: http.IncomingMessage): ProxiedRequest {
+  return { method: req.method ?? 'GET', url: req.url ?? '/', range: req.headers.range };
+}
+
 export interface FaultProxyOptions {
   /** The store's endpoint, e.g. http://127.0.0.1:9000. */
   target: string;
@@ -39,9 +50,9 @@ export interface FaultProxyOptions {
   /** Delay before each request is handled: a slow store, to stretch a run out. */
   latencyMs?: number;
   /** Extra delay for some requests (added to `latencyMs`). */
-  delayFor?: (request: { method: string; url: string }) => number;
+  delayFor?: (request: ProxiedRequest) => number;
   /** Picks the faults itself, in place of the seeded schedule (`rate` and `weights` unused). */
-  faultFor?: (request: { method: string; url: string }) => FaultKind | undefined;
+  faultFor?: (request: ProxiedRequest) => FaultKind | undefined;
 }
 
 export interface FaultProxy {
@@ -106,9 +117,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const target = new URL(options.target);
   const scheduled = faultSchedule(options);
   const next = (req: http.IncomingMessage): FaultKind | undefined =>
-    options.faultFor
-      ? options.faultFor({ method: req.method ?? 'GET', url: req.url ?? '/' })
-      : scheduled();
+    options.faultFor ? options.faultFor(proxied(req)) : scheduled();
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   let requests = 0;
   let paused = false;
@@ -137,9 +146,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
 
   const server = http.createServer((req, res) => {
-    const delay =
-      (options.latencyMs ?? 0) +
-      (options.delayFor?.({ method: req.method ?? 'GET', url: req.url ?? '/' }) ?? 0);
+    const delay = (options.latencyMs ?? 0) + (options.delayFor?.(proxied(req)) ?? 0);
     if (delay > 0) {
       req.pause();
       const timer = setTimeout(() => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createS3Client } from '../../src/s3/client';
-import { temporalSettings, workerActivities } from '../../src/shared/config';
+import { temporalSettings, workerActivities, workerReadConcurrency } from '../../src/shared/config';
 
 const saved = { ...process.env };
 afterEach(() => {
@@ -79,4 +79,14 @@ test('ZIPFLOW_WORKER_ACTIVITIES caps the activities a worker runs at once; a bad
     /ZIPFLOW_WORKER_ACTIVITIES must be a whole number of at least 1/,
   );
   assert.throws(() => workerActivities({ ZIPFLOW_WORKER_ACTIVITIES: 'many' }), /"many"/);
+});
+
+test('ZIPFLOW_READ_CONCURRENCY sets the ranged GETs of requests without readConcurrency; a bad value names the variable', () => {
+  assert.equal(workerReadConcurrency({}), undefined);
+  assert.equal(workerReadConcurrency({ ZIPFLOW_READ_CONCURRENCY: '16' }), 16);
+  for (const bad of ['0', '65', '1.5', 'many'])
+    assert.throws(
+      () => workerReadConcurrency({ ZIPFLOW_READ_CONCURRENCY: bad }),
+      /ZIPFLOW_READ_CONCURRENCY must be a whole number from 1 to 64/,
+    );
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { getMaxListeners } from 'node:events';
 import { test } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_READ_AHEAD, ReadAhead } from '../../src/activities/readAhead';
+import { DEFAULT_READ_AHEAD, ReadAhead, readLimitsFor } from '../../src/activities/readAhead';
+import { rangesOf, sourcePartSize } from '../../src/s3/objectReader';
 
 test('the reads ahead may all listen on the activity signal without a MaxListeners warning', () => {
   const controller = new AbortController();
@@ -10,4 +11,57 @@ test('the reads ahead may all listen on the activity signal without a MaxListene
   new ReadAhead(client, 'bucket', [], 0, controller.signal);
   assert.ok(getMaxListeners(controller.signal) > DEFAULT_READ_AHEAD.count);
   client.destroy();
+});
+
+const MiB = 1024 * 1024;
+const request = {
+  source: { bucket: 'a', prefix: '' },
+  destination: { bucket: 'b', key: 'c.zip' },
+};
+
+test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 4; the budget holds that many 8 MiB ranges', () => {
+  const saved = process.env.ZIPFLOW_READ_CONCURRENCY;
+  try {
+    delete process.env.ZIPFLOW_READ_CONCURRENCY;
+    assert.deepEqual(readLimitsFor(request), DEFAULT_READ_AHEAD);
+    assert.equal(DEFAULT_READ_AHEAD.bytes, 4 * 8 * MiB);
+    process.env.ZIPFLOW_READ_CONCURRENCY = '12';
+    assert.equal(readLimitsFor(request).concurrency, 12);
+    assert.equal(readLimitsFor(request).bytes, 12 * 8 * MiB);
+    assert.equal(readLimitsFor({ ...request, readConcurrency: 2 }).concurrency, 2);
+  } finally {
+    if (saved === undefined) delete process.env.ZIPFLOW_READ_CONCURRENCY;
+    else process.env.ZIPFLOW_READ_CONCURRENCY = saved;
+  }
+});
+
+test('ranges follow the source parts when its ETag gives their count, else multiples of the range size', () => {
+  const plain = { bucket: 'a', key: 'k', size: 20 * MiB, etag: '"abc"' };
+  assert.deepEqual(rangesOf(plain, 0, plain.size, 8 * MiB), [
+    [0, 8 * MiB],
+    [8 * MiB, 16 * MiB],
+    [16 * MiB, 20 * MiB],
+  ]);
+  // Resumed at a byte: the first range runs to the next boundary, the others line up.
+  assert.deepEqual(rangesOf(plain, 3 * MiB, 17 * MiB, 8 * MiB), [
+    [3 * MiB, 8 * MiB],
+    [8 * MiB, 16 * MiB],
+    [16 * MiB, 17 * MiB],
+  ]);
+  // Uploaded in 5 MiB parts (4 of them): ranges of one part (two would be 10 MiB > 8 MiB).
+  const parts = { ...plain, etag: '"abc-4"' };
+  assert.equal(sourcePartSize(parts), 5 * MiB);
+  assert.deepEqual(
+    rangesOf(parts, 0, parts.size, 8 * MiB).map(([a]) => a / MiB),
+    [0, 5, 10, 15],
+  );
+  // 3 MiB parts: two per range.
+  const small = { ...plain, size: 12 * MiB, etag: '"abc-4"' };
+  assert.equal(sourcePartSize(small), 3 * MiB);
+  assert.deepEqual(rangesOf(small, 0, small.size, 8 * MiB), [
+    [0, 6 * MiB],
+    [6 * MiB, 12 * MiB],
+  ]);
+  // A part count no whole number of MiB gives: plain ranges.
+  assert.equal(sourcePartSize({ ...plain, etag: '"abc-6"' }), undefined);
 });

@@ -111,6 +111,8 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
     ['a nested archive folder', withField('naming.prefix', 'backup/2026/')],
     ['upload concurrency 1', withField('uploadConcurrency', 1)],
     ['upload concurrency 32', withField('uploadConcurrency', 32)],
+    ['read concurrency 1', withField('readConcurrency', 1)],
+    ['read concurrency 64', withField('readConcurrency', 64)],
     [
       'parallel 32 with STORE',
       withField('parallel', 32, withField('compression', { method: 'store' })),
@@ -490,6 +492,9 @@ describe('validateRequest names the bad field and the fix', () => {
     ],
     ['upload concurrency 0', withField('uploadConcurrency', 0), 'uploadConcurrency', /1 to 32/],
     ['upload concurrency 33', withField('uploadConcurrency', 33), 'uploadConcurrency', /1 to 32/],
+    ['read concurrency 0', withField('readConcurrency', 0), 'readConcurrency', /1 to 64/],
+    ['read concurrency 65', withField('readConcurrency', 65), 'readConcurrency', /8 MiB more/],
+    ['read concurrency 2.5', withField('readConcurrency', 2.5), 'readConcurrency', /whole number/],
     [
       'parallel 0',
       withField('parallel', 0, withField('compression', { method: 'store' })),

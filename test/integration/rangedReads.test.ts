@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import crypto from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ReadAhead, type ReadAheadLimits } from '../../src/activities/readAhead';
+import { createS3Client } from '../../src/s3/client';
+import { headObject, type ListedObject } from '../../src/s3/objects';
+import { SourceChangedError } from '../../src/s3/objectReader';
+import type { ByteSource } from '../../src/zip';
+import { s3, tempBucket } from '../support/env';
+import { startFaultProxy, type FaultKind, type ProxiedRequest } from '../support/faultProxy';
+
+const MiB = 1024 * 1024;
+const LATENCY_MS = 300;
+let direct: S3Client;
+let bucket: { name: string; remove(): Promise<void> };
+let through: S3Client; // every request passes the proxy, which waits LATENCY_MS
+let endpoint: string;
+/** GETs seen by the proxy: their Range header and when they arrived. */
+let seen: Array<{ range?: string; at: number }> = [];
+/** Decides a fault for a request (default none). */
+let faultFor: (request: ProxiedRequest) => FaultKind | undefined = () => undefined;
+let delayFor: (request: ProxiedRequest) => number = () => 0;
+let close: () => Promise<void>;
+
+const body = crypto.randomBytes(6 * MiB + 123);
+const small = [0, 1, 2].map((i) => crypto.randomBytes(1000 + i));
+const objects: ListedObject[] = [];
+/** Ranges of 1 MiB, four in flight, four held: so a 6 MiB object is seven ranges. */
+const limits: ReadAheadLimits = {
+  bytes: 4 * MiB,
+  concurrency: 4,
+  rangeSize: MiB,
+  count: 32,
+  smallObject: 64 * 1024,
+};
+
+async function put(key: string, bytes: Buffer): Promise<ListedObject> {
+  await direct.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: bytes }));
+  const head = await headObject(direct, bucket.name, key);
+  assert.ok(head);
+  return head;
+}
+
+before(async () => {
+  direct = await s3();
+  bucket = await tempBucket(direct);
+  objects.push(await put('large.bin', body));
+  for (const [i, bytes] of small.entries()) objects.push(await put(`small-${i}.bin`, bytes));
+  const proxy = await startFaultProxy({
+    target: process.env.AWS_ENDPOINT_URL_S3!,
+    seed: 0,
+    rate: 0,
+    stallMs: 0,
+    latencyMs: LATENCY_MS,
+    delayFor: (r) => delayFor(r),
+    faultFor: (r) => {
+      if (r.method === 'GET') seen.push({ range: r.range, at: Date.now() });
+      return faultFor(r);
+    },
+  });
+  endpoint = proxy.url;
+  // The SDK reads the endpoint when a client first sends; this file's process keeps the proxy.
+  process.env.AWS_ENDPOINT_URL_S3 = endpoint;
+  through = await createS3Client();
+  close = () => proxy.close();
+});
+
+after(async () => {
+  through.destroy();
+  await close();
+  await bucket.remove();
+});
+
+/** The seven 1 MiB ranges of `body` (the last one open-ended: it runs to the object's end). */
+const RANGES = Array.from({ length: 7 }, (_, i) =>
+  i < 6 ? `bytes=${i * MiB}-${(i + 1) * MiB - 1}` : `bytes=${i * MiB}-`,
+);
+
+async function drain(source: ByteSource): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function reset(): void {
+  seen = [];
+  faultFor = () => undefined;
+  delayFor = () => 0;
+}
+
+test('a large object is read as concurrent ranged GETs, assembled in order, then the small ones after it', async () => {
+  reset();
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(through, bucket.name, objects, 0, controller.signal, { limits });
+  try {
+    assert.deepEqual(await drain(await readAhead.open(0)), body);
+    for (const [i, bytes] of small.entries())
+      assert.deepEqual(await drain(await readAhead.open(i + 1)), bytes);
+  } finally {
+    readAhead.close();
+  }
+  const ranged = seen.filter((r) => r.range !== undefined).map((r) => r.range!);
+  assert.deepEqual([...ranged].sort(), [...RANGES].sort());
+  // Four ranges were sent before the first could have come back.
+  const first = seen[0].at;
+  const together = seen.filter((r) => r.range !== undefined && r.at - first < LATENCY_MS / 2);
+  assert.equal(together.length, 4, JSON.stringify(seen));
+});
+
+test('the read side holds no more than its budget: unread ranges stop further GETs', async () => {
+  reset();
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(through, bucket.name, objects, 0, controller.signal, {
+    limits: { ...limits, bytes: 2 * MiB, concurrency: 8 },
+  });
+  try {
+    const source = await readAhead.open(0);
+    await new Promise((r) => setTimeout(r, 3 * LATENCY_MS));
+    assert.equal(seen.length, 2, 'two ranges of 1 MiB fill a 2 MiB budget');
+    assert.deepEqual(await drain(source), body);
+    assert.equal(seen.length, 7 + 3, 'every range once, then each small object');
+  } finally {
+    readAhead.close();
+  }
+});
+
+test('a read resumed inside an object starts its first range at that byte, and the rest stay aligned', async () => {
+  reset();
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(through, bucket.name, objects, 0, controller.signal, { limits });
+  const from = 2 * MiB + 4321;
+  try {
+    assert.deepEqual(await drain(await readAhead.open(0, from)), body.subarray(from));
+  } finally {
+    readAhead.close();
+  }
+  const ranged = seen.filter((r) => r.range !== undefined).map((r) => r.range);
+  assert.deepEqual(ranged.slice(0, 2), [
+    `bytes=${from}-${3 * MiB - 1}`,
+    `bytes=${3 * MiB}-${4 * MiB - 1}`,
+  ]);
+});
+
+test('a range whose body breaks is read on by itself, from the byte it reached', async () => {
+  reset();
+  let cut = false;
+  faultFor = (r) => {
+    if (!cut && r.range === `bytes=${2 * MiB}-${3 * MiB - 1}`) {
+      cut = true;
+      return 'resetResponse';
+    }
+    return undefined;
+  };
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(through, bucket.name, objects.slice(0, 1), 0, controller.signal, {
+    limits,
+  });
+  try {
+    assert.deepEqual(await drain(await readAhead.open(0)), body);
+  } finally {
+    readAhead.close();
+  }
+  assert.ok(cut);
+  const ranges = RANGES;
+  const ranged = seen.map((r) => r.range!);
+  for (const range of ranges) assert.equal(ranged.filter((r) => r === range).length, 1, range);
+  // One request more than the seven ranges: the broken one, from inside it to its own end.
+  const retries = ranged.filter((r) => !ranges.includes(r));
+  assert.equal(retries.length, 1, JSON.stringify(ranged));
+  const [start, end] = retries[0].slice('bytes='.length).split('-').map(Number);
+  assert.ok(start > 2 * MiB && start < 3 * MiB && end === 3 * MiB - 1, retries[0]);
+});
+
+test('a source replaced between two of its ranges is a SourceChangedError, not a mix of versions', async () => {
+  reset();
+  const key = 'changing.bin';
+  const listed = await put(key, body);
+  // Ranges after the first reach the store only after the object has been replaced.
+  delayFor = (r) => (r.range && !r.range.startsWith('bytes=0-') ? 1500 : 0);
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(through, bucket.name, [listed], 0, controller.signal, { limits });
+  try {
+    const chunks = ((await readAhead.open(0)) as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    assert.equal((await chunks.next()).done, false, 'the first range arrives');
+    await put(key, crypto.randomBytes(body.length));
+    await assert.rejects(
+      (async () => {
+        for (let r = await chunks.next(); !r.done; r = await chunks.next());
+      })(),
+      (err: unknown) =>
+        err instanceof SourceChangedError && err.key === key && err.reason === 'changed',
+    );
+  } finally {
+    readAhead.close();
+  }
+});
