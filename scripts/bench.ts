@@ -11,8 +11,12 @@
  *                    --large-mib 4099 --samples 12 --timeout-min 20 --out FILE --no-doc
  *                    --part-mib 8 --concurrency 4   (defaults: the request's defaults)
  *                    --rounds 3   (runs of each implementation per workload, interleaved; the
- *                                  table shows the median. Default: 3 for mid, 1 for the rest)
+ *                                  table shows the median. Default: 3 for mid on loopback, 1 for
+ *                                  the rest and on shaped paths)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
+ *                    --net loopback,near,far   (network paths, run in turn; default: all three,
+ *                                  --quick: loopback,near. `--net rtt=20ms,conn=50MB/s` is a
+ *                                  path of one's own; --net may be repeated; see bench/e2e/net.ts)
  *   npm run bench -- --render bench/results/e2e-<time>.json
  *                    rewrites docs/benchmarks.md's table from a saved run, its targets worked
  *                    out again from the rows (runs nothing)
@@ -28,10 +32,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { encoderBenchMarkdown, runEncoderBench } from '../bench/encoder';
 import { defaultSpecs, WORKLOADS, type WorkloadName } from '../bench/e2e/data';
+import { parseNet, type NetProfile } from '../bench/e2e/net';
 import {
   defaultOptions,
   e2eMarkdown,
   IMPLEMENTATIONS,
+  netOf,
   replaceDocSection,
   runE2eBench,
   targets,
@@ -73,6 +79,7 @@ interface Flags {
   timeoutMinutes?: number;
   rounds?: number;
   render?: string;
+  nets?: NetProfile[];
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -160,6 +167,9 @@ function parseFlags(argv: string[]): Flags {
         break;
       case '--timeout-min':
         flags.timeoutMinutes = count();
+        break;
+      case '--net':
+        flags.nets = [...(flags.nets ?? []), ...parseNet(value())];
         break;
       case '--rounds':
         flags.rounds = count();
@@ -252,8 +262,10 @@ async function e2e(flags: Flags): Promise<void> {
               text: flags.rounds,
               large: flags.rounds,
             },
+            shapedRounds: flags.rounds,
           }
         : {}),
+      ...(flags.nets ? { nets: flags.nets } : {}),
       // A shared stack gets fresh buckets, removed at the end; the bench's own keeps its seeds.
       sourceBucket: shared ? `zfbench-src-${suffix}` : 'zipflow-bench-src',
       destinationBucket: shared ? `zfbench-dst-${suffix}` : 'zipflow-bench-dst',
@@ -284,7 +296,7 @@ function report(result: E2eResult, doc: boolean): void {
   }
   for (const t of result.targets) {
     log(
-      `target ${t.workload}: ${t.description}: ${t.met ? 'met' : 'MISSED'} (${t.measured}${t.ceiling ? `; this run allows ${t.ceiling.value}: ${t.ceiling.what}` : ''})`,
+      `target ${netOf(t)} ${t.workload}: ${t.description}: ${t.met ? 'met' : 'MISSED'} (${t.measured}${t.ceiling ? `; this run allows ${t.ceiling.value}: ${t.ceiling.what}` : ''})`,
     );
   }
 }

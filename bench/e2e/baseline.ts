@@ -4,7 +4,8 @@
  *   node --import tsx bench/e2e/baseline.ts '<BaselineConfig JSON>'
  *
  * - raw: the source objects' bytes back to back, no ZIP, through lib-storage's Upload with the
- *   same part size and concurrency as zipflow, GETs started up to 16 objects ahead: the
+ *   same part size and concurrency as zipflow, GETs started up to `readAhead` objects ahead
+ *   (16 on loopback; on a shaped path, as many connections as zipflow held in all): the
  *   ceiling for any streaming archiver on the same store.
  * - archiver: archiver 8's ZipArchive fed the objects' GetObject streams in listing order, one
  *   entry at a time, piped into Upload (the common Node recipe).
@@ -33,7 +34,7 @@ import { createS3Client } from '../../src/s3/client';
 import { MultipartSession, type HeldPart } from '../../src/s3/multipart';
 import { MIN_PART_SIZE } from '../../src/zip';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
-import { procIoBytes, procStatusMiB, wireSince } from './procStatus';
+import { procCpuSeconds, procIoBytes, procStatusMiB, wireSince } from './procStatus';
 
 interface Listed {
   key: string;
@@ -156,6 +157,7 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
         })
       : undefined;
   const io = procIoBytes('self');
+  const cpu = procCpuSeconds('self');
   const started = process.hrtime.bigint();
   const listed = await list(client, config.sourceBucket, config.prefix);
   const objects = config.kind === 'copies' ? listed.filter((o) => o.size >= MIN_PART_SIZE) : listed;
@@ -173,7 +175,9 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
   } else if (config.kind === 'copies') {
     await copyEach(client, config, objects);
   } else if (config.kind === 'raw') {
-    await upload(Readable.from(concatenated(client, config.sourceBucket, objects, 16)));
+    await upload(
+      Readable.from(concatenated(client, config.sourceBucket, objects, config.readAhead)),
+    );
   } else if (archiver) {
     const { ZipArchive } = archiver;
     const archive = new ZipArchive(store ? { store: true } : { zlib: { level: config.level } });
@@ -219,6 +223,7 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
     entries: objects.length,
     inputBytes: objects.reduce((n, o) => n + o.size, 0),
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    cpuSeconds: procCpuSeconds('self') - cpu,
     vmHwmMiB: procStatusMiB('self', 'VmHWM'),
     wire: wireSince(io, procIoBytes('self')),
     ...(read ? { read } : {}),

@@ -2,7 +2,7 @@ import type { WireBytes } from './procStatus';
 
 /** What the harness tells a baseline process to do (passed as JSON in argv[2]). */
 export interface BaselineConfig {
-  kind: 'raw' | 'archiver' | 'yazl' | 'zipstream' | 'gets' | 'copies';
+  kind: 'raw' | 'archiver' | 'yazl' | 'zipstream' | 'seed' | 'gets' | 'copies';
   sourceBucket: string;
   prefix: string;
   destinationBucket: string;
@@ -11,6 +11,8 @@ export interface BaselineConfig {
   level: number;
   partSize: number;
   concurrency: number;
+  /** raw: objects whose GETs are sent ahead. */
+  readAhead: number;
 }
 
 /** What a baseline process prints as its last stdout line. */
@@ -19,6 +21,8 @@ export interface BaselineReport {
   inputBytes: number;
   /** From the first ListObjectsV2 to the completed upload. */
   seconds: number;
+  /** CPU seconds of the process (user + system, every thread) over the same span, /proc. */
+  cpuSeconds: number;
   /** The process's own VmHWM (/proc/self/status) when it finished, MiB. */
   vmHwmMiB: number;
   /** Its S3 bytes over the same span as `seconds` (Node: /proc/self/io; Python: its sockets). */

@@ -31,8 +31,17 @@ import {
   type WorkloadName,
   type WorkloadSpec,
 } from './data';
-import { procIoBytes, procStatusMiB, RssSampler, wireSince, type WireBytes } from './procStatus';
+import { describeNet, NET_PROFILES, SHAPED_WORKLOADS, type NetProfile } from './net';
+import {
+  procCpuSeconds,
+  procIoBytes,
+  procStatusMiB,
+  RssSampler,
+  wireSince,
+  type WireBytes,
+} from './procStatus';
 import { ensurePythonVenv, REPO_ROOT } from './pythonVenv';
+import { Relay } from './relay';
 import { verifyConcatenation, verifyReads, verifyZip, type Verification } from './verify';
 
 export const IMPLEMENTATIONS = [
@@ -42,6 +51,7 @@ export const IMPLEMENTATIONS = [
   'archiver',
   'yazl',
   'zipstream',
+  'seed',
   'gets',
   'copies',
 ] as const;
@@ -55,6 +65,7 @@ export const IMPLEMENTATION_LABELS: Record<Implementation, string> = {
   archiver: 'archiver 8 + Upload',
   yazl: 'yazl 3.3.1 + Upload',
   zipstream: 'zipstream-ng 1.9.3 + boto3',
+  seed: 'seed recipe: zipstream 1.1.4 + boto3 upload_fileobj',
   gets: 'GETs only, nothing written (store ceiling)',
   copies: 'UploadPartCopy only, objects ≥ 5 MiB (store ceiling)',
 };
@@ -78,6 +89,10 @@ export interface E2eOptions {
   samples: number;
   /** Times each implementation runs on a workload (interleaved); rows are the median run. */
   rounds: Record<WorkloadName, number>;
+  /** The network paths, each run in turn: loopback, and profiles through zipflow-relay. */
+  nets: NetProfile[];
+  /** Rounds on a shaped path (its runs are longer, and the path sets their pace). */
+  shapedRounds: number;
   /** A run of one implementation on one workload that takes longer is stopped and fails. */
   timeoutMinutes: number;
   logDir: string;
@@ -87,6 +102,8 @@ export interface E2eOptions {
 export interface E2eRow {
   workload: WorkloadName;
   implementation: Implementation;
+  /** The network path's name (`loopback`, `near`, `far`, …); absent in runs before paths. */
+  net?: string;
   entries: number;
   inputBytes: number;
   /** Size of what was written (the archive; raw: the concatenation). */
@@ -104,17 +121,36 @@ export interface E2eRow {
   /** S3 bytes on the wire to and from the process (headers included), counted by /proc or the process. */
   s3BytesRead: number;
   s3BytesSent: number;
+  /** CPU seconds (user + system, every thread) of the process over the timed span (/proc). */
+  cpuSeconds?: number;
+  /** `cpuSeconds` per 10^9 source bytes. */
+  cpuSecondsPerGB?: number;
+  /** On a shaped path: what went through the relay during the run. */
+  relay?: RelayUse;
   /** zipflow's rate ÷ this row's (MB/s and objects/s give the same ratio: same inputs). */
   zipflowRatio: number;
   verification: Verification;
 }
 
+/** The relay's part in one measured run. */
+export interface RelayUse {
+  /** Most connections of the measured process open through the relay at once. */
+  peakConnections: number;
+  /** Bytes relayed, both directions. */
+  bytes: number;
+  /** The relay process's CPU over the run, and per 10^9 bytes relayed. */
+  cpuSeconds: number;
+  cpuSecondsPerGB: number;
+}
+
 export interface E2eTarget {
   workload: WorkloadName;
+  /** The network path; absent in runs before paths (loopback). */
+  net?: string;
   description: string;
   measured: number;
-  /** How `measured` reads: a ratio, MiB or a percentage. */
-  unit: '×' | 'MiB' | '%';
+  /** How `measured` reads: a ratio, MiB, a percentage or CPU seconds per GB (met at or under). */
+  unit: '×' | 'MiB' | '%' | 's/GB';
   target: number;
   met: boolean;
   /**
@@ -130,7 +166,7 @@ export interface E2eResult {
   node: string;
   machine: { cpus: number; loadAverageAtStart: number[] };
   options: Omit<E2eOptions, 'log' | 'logDir'>;
-  seeds: Array<{ workload: WorkloadName; reused: boolean; seconds: number }>;
+  seeds: Array<{ workload: WorkloadName; net?: string; reused: boolean; seconds: number }>;
   rows: E2eRow[];
   targets: E2eTarget[];
 }
@@ -154,6 +190,11 @@ export function defaultOptions(
     samples: quick ? 4 : 12,
     // mid is short and its ratios are the closest targets: three rounds steady them.
     rounds: { mid: quick ? 1 : 3, small: 1, text: 1, large: 1 },
+    // --quick runs one profile (near, with tiny sizes); a full run loopback, near and far.
+    nets: quick
+      ? [NET_PROFILES.loopback, NET_PROFILES.near]
+      : [NET_PROFILES.loopback, NET_PROFILES.near, NET_PROFILES.far],
+    shapedRounds: 1,
     timeoutMinutes: quick ? 3 : 20,
   };
 }
@@ -200,6 +241,7 @@ async function waitForWorker(
 interface Measured {
   entries: number;
   seconds: number;
+  cpuSeconds: number;
   peakRssMiB: number;
   sampledRssMiB: number;
   wire: WireBytes;
@@ -209,16 +251,28 @@ interface Measured {
 
 class Bench {
   private readonly runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${crypto.randomBytes(3).toString('hex')}`;
-  private readonly endpoint: string;
+  /** The path being measured: measured processes reach the store through its relay, if any. */
+  private net: NetProfile = NET_PROFILES.loopback;
+  private relay: Relay | undefined;
+  /** Most connections zipflow held on this workload and path: raw multipart gets as many. */
+  private zipflowConnections: number | undefined;
 
   constructor(
     private readonly o: E2eOptions,
     private readonly s3: S3Client,
     private readonly temporal: ZipflowClient,
-  ) {
-    const endpoint = process.env[ENV.s3Endpoint];
-    if (!endpoint) throw new Error(`${ENV.s3Endpoint} is not set`);
-    this.endpoint = endpoint;
+    private readonly storeEndpoint: string,
+  ) {}
+
+  /** The S3 endpoint given to measured processes. */
+  private get endpoint(): string {
+    return this.relay?.endpoint ?? this.storeEndpoint;
+  }
+
+  /** Measures over `net` from now on, through `relay` when it is shaped. */
+  onPath(net: NetProfile, relay: Relay | undefined): void {
+    this.net = net;
+    this.relay = relay;
   }
 
   private get timeoutMs(): number {
@@ -233,7 +287,8 @@ class Bench {
 
   private logFile(name: string): number {
     fs.mkdirSync(this.o.logDir, { recursive: true });
-    return fs.openSync(path.join(this.o.logDir, `${this.runId}-${name}.log`), 'a');
+    const net = this.net.shape ? `${this.net.name}-` : '';
+    return fs.openSync(path.join(this.o.logDir, `${this.runId}-${net}${name}.log`), 'a');
   }
 
   async zipflow(spec: WorkloadSpec, key: string, serverSideCopy = false): Promise<Measured> {
@@ -259,6 +314,7 @@ class Bench {
       await waitForWorker(this.temporal, taskQueue, worker);
       const sampler = new RssSampler(worker.pid!);
       const io = procIoBytes(worker.pid!);
+      const cpu = procCpuSeconds(worker.pid!);
       const started = process.hrtime.bigint();
       const handle = await startArchive(
         { ...this.temporal, taskQueue },
@@ -284,6 +340,7 @@ class Bench {
       });
       clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const cpuSeconds = procCpuSeconds(worker.pid!) - cpu;
       const sampledRssMiB = sampler.stop();
       const wire = wireSince(io, procIoBytes(worker.pid!));
       if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
@@ -291,6 +348,7 @@ class Bench {
       return {
         entries: result.entries,
         seconds,
+        cpuSeconds,
         peakRssMiB: procStatusMiB(worker.pid!, 'VmHWM'),
         sampledRssMiB,
         wire,
@@ -311,10 +369,19 @@ class Bench {
       level: this.o.level,
       partSize: this.o.partSize,
       concurrency: this.o.concurrency,
+      // Raw multipart on a shaped path holds as many connections as zipflow did (its GETs
+      // ahead and its part uploads); on loopback it reads 16 objects ahead.
+      readAhead:
+        this.relay && this.zipflowConnections !== undefined
+          ? Math.max(1, this.zipflowConnections - this.o.concurrency)
+          : 16,
     };
     const [command, ...args] =
-      kind === 'zipstream'
-        ? [ensurePythonVenv(this.o.log), path.join(__dirname, 'zipstream_boto3.py')]
+      kind === 'zipstream' || kind === 'seed'
+        ? [
+            ensurePythonVenv(kind, this.o.log),
+            path.join(__dirname, kind === 'seed' ? 'seed_zipstream.py' : 'zipstream_boto3.py'),
+          ]
         : [process.execPath, '--import', 'tsx', path.join(__dirname, 'baseline.ts')];
     const log = this.logFile(`${spec.name}-${kind}`);
     const child = spawn(command, [...args, JSON.stringify(config)], {
@@ -346,6 +413,7 @@ class Bench {
     return {
       entries: report.entries,
       seconds: report.seconds,
+      cpuSeconds: report.cpuSeconds,
       peakRssMiB: report.vmHwmMiB,
       sampledRssMiB,
       wire: report.wire,
@@ -361,7 +429,8 @@ class Bench {
   async workload(spec: WorkloadSpec, expected: ExpectedObject[]): Promise<E2eRow[]> {
     const implementations = this.o.implementations.filter((i) => runsOn(i, spec));
     const rounds = new Map<Implementation, E2eRow[]>(implementations.map((i) => [i, []]));
-    for (let n = 1; n <= this.o.rounds[spec.name]; n += 1) {
+    this.zipflowConnections = undefined;
+    for (let n = 1; n <= this.rounds(spec); n += 1) {
       for (const implementation of implementations) {
         rounds.get(implementation)!.push(await this.round(spec, expected, implementation, n));
       }
@@ -374,6 +443,10 @@ class Bench {
     return rows;
   }
 
+  private rounds(spec: WorkloadSpec): number {
+    return this.relay ? this.o.shapedRounds : this.o.rounds[spec.name];
+  }
+
   private async round(
     spec: WorkloadSpec,
     workload: ExpectedObject[],
@@ -382,14 +455,30 @@ class Bench {
   ): Promise<E2eRow> {
     const expected = implementation === 'copies' ? copyable(workload) : workload;
     const inputBytes = expected.reduce((sum, o) => sum + o.size, 0);
-    const base = `${this.runId}/${spec.name}/${implementation}-${n}`;
+    const base = `${this.runId}/${this.net.name}/${spec.name}/${implementation}-${n}`;
     const key = `${base}.${implementation === 'raw' || implementation === 'copies' ? 'bin' : 'zip'}`;
-    const of = this.o.rounds[spec.name] > 1 ? ` (round ${n} of ${this.o.rounds[spec.name]})` : '';
-    this.o.log(`${spec.name}: ${IMPLEMENTATION_LABELS[implementation]}${of}`);
+    const of = this.rounds(spec) > 1 ? ` (round ${n} of ${this.rounds(spec)})` : '';
+    const on = `${spec.name} (${this.net.name})`;
+    this.o.log(`${on}: ${IMPLEMENTATION_LABELS[implementation]}${of}`);
+    const relay = this.relay;
+    const relayBefore = relay && { stats: await relay.stats(true), cpu: relay.cpuSeconds() };
     const m =
       implementation === 'zipflow' || implementation === 'zipflow-copy'
         ? await this.zipflow(spec, key, implementation === 'zipflow-copy')
         : await this.baseline(implementation, spec, key);
+    let relayUse: RelayUse | undefined;
+    if (relay && relayBefore) {
+      const stats = await relay.stats();
+      const cpuSeconds = relay.cpuSeconds() - relayBefore.cpu;
+      const bytes = stats.up + stats.down - relayBefore.stats.up - relayBefore.stats.down;
+      relayUse = {
+        peakConnections: stats.peakOpen,
+        bytes,
+        cpuSeconds: round(cpuSeconds, 2),
+        cpuSecondsPerGB: bytes > 0 ? round(cpuSeconds / (bytes / 1e9), 2) : 0,
+      };
+      if (implementation === 'zipflow') this.zipflowConnections = stats.peakOpen;
+    }
     if (m.entries !== expected.length) {
       throw new Error(`${implementation} archived ${m.entries} objects of ${expected.length}`);
     }
@@ -418,11 +507,15 @@ class Bench {
       sampledRssMiB: round(m.sampledRssMiB, 1),
       s3BytesRead: m.wire.read,
       s3BytesSent: m.wire.sent,
+      net: this.net.name,
+      cpuSeconds: round(m.cpuSeconds, 2),
+      cpuSecondsPerGB: round(m.cpuSeconds / (inputBytes / 1e9), 2),
+      ...(relayUse ? { relay: relayUse } : {}),
       zipflowRatio: NaN,
       verification,
     };
     this.o.log(
-      `${spec.name}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)`,
+      `${on}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, CPU ${row.cpuSecondsPerGB} s/GB, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)${relayUse ? `; relay: ${relayUse.peakConnections} connections at most, ${relayUse.cpuSecondsPerGB} s CPU/GB relayed` : ''}`,
     );
     return row;
   }
@@ -475,11 +568,27 @@ function copyable(objects: ExpectedObject[]): ExpectedObject[] {
  * an archiver that reads and writes through the AWS SDK for JavaScript.
  */
 export function targets(rows: E2eRow[]): E2eTarget[] {
+  const nets = [...new Set(rows.map(netOf))];
+  return nets.flatMap((net) =>
+    targetsOn(
+      net,
+      rows.filter((r) => netOf(r) === net),
+    ),
+  );
+}
+
+/** A row's or target's path: runs from before there were paths were all on loopback. */
+export function netOf(x: { net?: string }): string {
+  return x.net ?? 'loopback';
+}
+
+/** The targets on one path, from its rows. */
+function targetsOn(net: string, rows: E2eRow[]): E2eTarget[] {
   const out: E2eTarget[] = [];
   const row = (w: WorkloadName, i: Implementation): E2eRow | undefined =>
     rows.find((r) => r.workload === w && r.implementation === i);
-  const push = (t: Omit<E2eTarget, 'met'>, met: boolean): void => {
-    out.push({ ...t, met });
+  const push = (t: Omit<E2eTarget, 'met' | 'net'>, met: boolean): void => {
+    out.push({ ...t, net, met });
   };
   const ratio = (
     w: WorkloadName,
@@ -487,6 +596,7 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
     target: number,
     what: string,
     bound?: { by: Implementation[]; what: string },
+    suffix = '',
   ): void => {
     const z = row(w, 'zipflow');
     const b = row(w, baseline);
@@ -501,7 +611,7 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
     push(
       {
         workload: w,
-        description: `${what} ≥ ${target}× ${IMPLEMENTATION_LABELS[baseline]}`,
+        description: `${what} ≥ ${target}× ${IMPLEMENTATION_LABELS[baseline]}${suffix}`,
         measured,
         unit: '×',
         target,
@@ -510,23 +620,61 @@ export function targets(rows: E2eRow[]): E2eTarget[] {
       measured >= target,
     );
   };
-  ratio('mid', 'raw', 0.9, 'MB/s');
-  ratio('mid', 'archiver', 1.5, 'MB/s', {
-    by: ['raw'],
-    what: 'raw multipart ÷ archiver: the AWS SDK for JavaScript’s ceiling',
-  });
-  // Raw multipart GETs every object too (16 ahead), and has been the faster of the two.
-  ratio('small', 'archiver', 3, 'objects/s', {
-    by: ['gets', 'raw'],
-    what: 'the faster of GETs only and raw multipart, ÷ archiver',
-  });
+  /** zipflow's worker CPU per GB at most the baseline's. */
+  const cpu = (w: WorkloadName, baseline: Baseline): void => {
+    const z = row(w, 'zipflow')?.cpuSecondsPerGB;
+    const b = row(w, baseline)?.cpuSecondsPerGB;
+    if (z === undefined || b === undefined) return;
+    push(
+      {
+        workload: w,
+        description: `worker CPU s/GB ≤ ${IMPLEMENTATION_LABELS[baseline]}’s`,
+        measured: z,
+        unit: 's/GB',
+        target: b,
+      },
+      z <= b,
+    );
+  };
+  if (net === 'loopback') {
+    ratio('mid', 'raw', 0.9, 'MB/s');
+    ratio('mid', 'archiver', 1.5, 'MB/s', {
+      by: ['raw'],
+      what: 'raw multipart ÷ archiver: the AWS SDK for JavaScript’s ceiling',
+    });
+    // Raw multipart GETs every object too (16 ahead), and has been the faster of the two.
+    ratio('small', 'archiver', 3, 'objects/s', {
+      by: ['gets', 'raw'],
+      what: 'the faster of GETs only and raw multipart, ÷ archiver',
+    });
+    // Never slower than the script it replaces, nor dearer in CPU.
+    for (const w of ['mid', 'large'] as const) {
+      ratio(w, 'seed', 1, 'MB/s');
+      ratio(w, 'zipstream', 1, 'MB/s');
+      cpu(w, 'seed');
+    }
+  }
+  if (net === 'near' || net === 'far') {
+    ratio('mid', 'seed', 4, 'MB/s');
+    const connections = (i: Implementation): string =>
+      String(row('mid', i)?.relay?.peakConnections ?? '?');
+    ratio(
+      'mid',
+      'raw',
+      0.8,
+      'MB/s',
+      undefined,
+      `, as many connections (zipflow ${connections('zipflow')}, raw ${connections('raw')})`,
+    );
+  }
+  if (net === 'far') ratio('small', 'seed', 10, 'objects/s');
   for (const c of rows.filter((r) => r.implementation === 'zipflow-copy')) {
     const streaming = row(c.workload, 'zipflow');
     const copies = row(c.workload, 'copies');
     // Objects under 5 MiB cannot be copied (S3's part minimum): they are streamed, at best as
     // fast as streaming goes, while the rest is copied at best as fast as the probe copies.
     const streamedBytes = copies && c.inputBytes - copies.inputBytes;
-    if (streaming && c.workload === 'mid') {
+    if (streaming && c.workload === 'mid' && net === 'loopback') {
       const measured = round(streaming.seconds / c.seconds, 2);
       const share = streamedBytes === undefined ? undefined : streamedBytes / c.inputBytes;
       const best =
@@ -597,11 +745,25 @@ export function reachable(t: E2eTarget): boolean {
   return t.unit === '%' ? t.ceiling.value < t.target : t.ceiling.value >= t.target;
 }
 
+/**
+ * A workload as run over `net`: on a shaped path only `mid` and `small`, with at most the
+ * path's number of objects (undefined: not run there).
+ */
+export function specOnPath(spec: WorkloadSpec, net: NetProfile): WorkloadSpec | undefined {
+  if (!net.shape) return spec;
+  if (!SHAPED_WORKLOADS.includes(spec.name)) return undefined;
+  const count = net.counts?.[spec.name];
+  return count === undefined ? spec : { ...spec, count: Math.min(spec.count, count) };
+}
+
 /** Runs every workload against the stack named by the environment (TEMPORAL_*, AWS_*). */
 export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   const startedAt = new Date().toISOString();
   const loadAverageAtStart = os.loadavg().map((n) => round(n, 2));
-  if (o.implementations.includes('zipstream')) ensurePythonVenv(o.log);
+  if (o.implementations.includes('zipstream')) ensurePythonVenv('zipstream', o.log);
+  if (o.implementations.includes('seed')) ensurePythonVenv('seed', o.log);
+  const storeEndpoint = process.env[ENV.s3Endpoint];
+  if (!storeEndpoint) throw new Error(`${ENV.s3Endpoint} is not set`);
   const s3 = await createS3Client();
   const temporal = await connect();
   const seeds: E2eResult['seeds'] = [];
@@ -609,12 +771,31 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   try {
     await ensureBucket(s3, o.sourceBucket);
     await ensureBucket(s3, o.destinationBucket);
-    const bench = new Bench(o, s3, temporal);
-    for (const name of o.workloads) {
-      const spec = o.specs[name];
-      const seed = await seedWorkload(s3, o.sourceBucket, spec, o.log);
-      seeds.push({ workload: name, reused: seed.reused, seconds: round(seed.seconds, 1) });
-      rows.push(...(await bench.workload(spec, seed.objects)));
+    const bench = new Bench(o, s3, temporal, storeEndpoint);
+    for (const net of o.nets) {
+      const relay = net.shape
+        ? await Relay.start(new URL(storeEndpoint), net.shape, o.log)
+        : undefined;
+      if (relay)
+        o.log(`${net.name}: ${describeNet(net)}, through zipflow-relay at ${relay.endpoint}`);
+      try {
+        bench.onPath(net, relay);
+        for (const name of o.workloads) {
+          const spec = specOnPath(o.specs[name], net);
+          if (!spec) continue;
+          // Seeded straight into the store: only the measured runs take the path.
+          const seed = await seedWorkload(s3, o.sourceBucket, spec, o.log);
+          seeds.push({
+            workload: name,
+            net: net.name,
+            reused: seed.reused,
+            seconds: round(seed.seconds, 1),
+          });
+          rows.push(...(await bench.workload(spec, seed.objects)));
+        }
+      } finally {
+        await relay?.stop();
+      }
     }
   } finally {
     if (!o.keepSeeds) {
@@ -640,6 +821,8 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     workerRuntime: o.workerRuntime,
     samples: o.samples,
     rounds: o.rounds,
+    nets: o.nets,
+    shapedRounds: o.shapedRounds,
     timeoutMinutes: o.timeoutMinutes,
   };
   return {
@@ -679,24 +862,52 @@ export function e2eMarkdown(r: E2eResult): string {
         : 'started with no node options'
     }.`,
     '',
-    '| workload | implementation | objects | input MB | output MB | seconds | MB/s (each round) | objects/s | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | zipflow ÷ this | verified |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...pathLines(r),
+    '',
+    '| path | workload | implementation | objects | input MB | output MB | seconds | MB/s (each round) | objects/s | CPU s/GB | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | connections | relay CPU s/GB | zipflow ÷ this | verified |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...r.rows.map(
       (row) =>
-        `| ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${verifiedCell(row)} |`,
+        `| ${netOf(row)} | ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${optional(row.cpuSecondsPerGB, 2)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${optional(row.relay?.peakConnections, 0)} | ${optional(row.relay?.cpuSecondsPerGB, 2)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${verifiedCell(row)} |`,
     ),
     '',
-    '| workload | target | measured | ceiling in this run | status |',
-    '| --- | --- | ---: | --- | --- |',
+    '| path | workload | target | measured | ceiling in this run | status |',
+    '| --- | --- | --- | ---: | --- | --- |',
     ...r.targets.map((t) => {
       const value = (n: number): string =>
-        t.unit === 'MiB' ? `${num(n, 0)} MiB` : t.unit === '%' ? `${num(n, 2)}%` : `${num(n, 2)}×`;
+        t.unit === 'MiB'
+          ? `${num(n, 0)} MiB`
+          : t.unit === '%'
+            ? `${num(n, 2)}%`
+            : t.unit === 's/GB'
+              ? `${num(n, 2)} s/GB`
+              : `${num(n, 2)}×`;
       const ceiling = t.ceiling ? `${value(t.ceiling.value)} (${t.ceiling.what})` : '—';
       const status = t.met ? 'met' : reachable(t) ? 'missed' : 'missed, beyond this run’s ceiling';
-      return `| ${t.workload} | ${t.description} | ${value(t.measured)} | ${ceiling} | ${status} |`;
+      const description =
+        t.unit === 's/GB' ? `${t.description} (${value(t.target)})` : t.description;
+      return `| ${netOf(t)} | ${t.workload} | ${description} | ${value(t.measured)} | ${ceiling} | ${status} |`;
     }),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function optional(n: number | undefined, digits: number): string {
+  return n === undefined ? '—' : num(n, digits);
+}
+
+/** One line per path: its shape, and on a shaped one the relay's CPU over all its runs. */
+function pathLines(r: E2eResult): string[] {
+  return (r.options.nets ?? []).map((net) => {
+    const used = r.rows.filter((row) => netOf(row) === net.name && row.relay);
+    const cpu = used.reduce((n, row) => n + row.relay!.cpuSeconds, 0);
+    const bytes = used.reduce((n, row) => n + row.relay!.bytes, 0);
+    const relay =
+      used.length > 0 && bytes > 0
+        ? `; zipflow-relay used ${num(cpu, 2)} s of CPU for ${num(bytes / 1e9, 2)} GB relayed (${num(cpu / (bytes / 1e9), 2)} s/GB)`
+        : '';
+    return `- \`${net.name}\`: ${describeNet(net)}${relay}.`;
+  });
 }
 
 function verifiedCell(row: E2eRow): string {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
 const MiB = 1024 * 1024;
@@ -65,4 +66,22 @@ export function procIoBytes(pid: number | 'self'): WireBytes {
 /** The bytes exchanged between two readings of `procIoBytes`. */
 export function wireSince(start: WireBytes, end: WireBytes): WireBytes {
   return { read: end.read - start.read, sent: end.sent - start.sent };
+}
+
+let ticks: number | undefined;
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ; 100 on Linux x86 and arm). */
+function clockTicks(): number {
+  ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticks;
+}
+
+/**
+ * CPU seconds a process has used so far, user and system, all its threads (`utime` + `stime`
+ * of /proc/<pid>/stat); its children are not counted.
+ */
+export function procCpuSeconds(pid: number | 'self'): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks();
 }

@@ -6,13 +6,12 @@ zipstream-ng's ZipStream fed each source object's GetObject body (in listing ord
 file object by boto3's upload_fileobj, with the same part size and concurrency as zipflow.
 Endpoint and credentials come from the environment (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION). Prints one JSON line: entries, inputBytes, seconds,
-vmHwmMiB, wire.
+cpuSeconds, vmHwmMiB, wire.
 """
 
 import io
 import json
 import os
-import socket
 import sys
 import time
 import zipfile
@@ -21,6 +20,8 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from zipstream import ZipStream
+
+from pybaseline import WireCount, cpu_seconds, list_source, object_chunks, report
 
 
 class IterReader(io.RawIOBase):
@@ -45,51 +46,6 @@ class IterReader(io.RawIOBase):
         return n
 
 
-class WireCount:
-    """Bytes through this process's sockets (headers included), counted where they are sent
-    and received. /proc/self/io would miss them: Python's sockets use send(2) and recv(2)."""
-
-    read = 0
-    sent = 0
-
-    @classmethod
-    def install(cls):
-        recv, recv_into = socket.socket.recv, socket.socket.recv_into
-        send, sendall = socket.socket.send, socket.socket.sendall
-
-        def counted_recv(sock, *args):
-            data = recv(sock, *args)
-            cls.read += len(data)
-            return data
-
-        def counted_recv_into(sock, *args):
-            n = recv_into(sock, *args)
-            cls.read += n
-            return n
-
-        def counted_send(sock, data, *args):
-            n = send(sock, data, *args)
-            cls.sent += n
-            return n
-
-        def counted_sendall(sock, data, *args):
-            sendall(sock, data, *args)
-            cls.sent += memoryview(data).nbytes
-
-        socket.socket.recv = counted_recv
-        socket.socket.recv_into = counted_recv_into
-        socket.socket.send = counted_send
-        socket.socket.sendall = counted_sendall
-
-
-def vm_hwm_mib():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main(config):
     s3 = boto3.client(
         "s3",
@@ -105,15 +61,8 @@ def main(config):
     )
     WireCount.install()
     started = time.perf_counter()
-    objects = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=config["sourceBucket"], Prefix=config["prefix"]
-    ):
-        objects.extend(page.get("Contents", []))
-
-    def body(key):
-        out = s3.get_object(Bucket=config["sourceBucket"], Key=key)
-        yield from out["Body"].iter_chunks(chunk_size=1024 * 1024)
+    cpu = cpu_seconds()
+    objects = list_source(s3, config)
 
     store = config["compression"] == "store"
     zs = ZipStream(
@@ -122,7 +71,7 @@ def main(config):
     )
     prefix_length = len(config["prefix"])
     for o in objects:
-        zs.add(body(o["Key"]), o["Key"][prefix_length:])
+        zs.add(object_chunks(s3, config["sourceBucket"], o["Key"]), o["Key"][prefix_length:])
     reader = io.BufferedReader(IterReader(zs), buffer_size=1024 * 1024)
     s3.upload_fileobj(
         reader,
@@ -134,17 +83,7 @@ def main(config):
             max_concurrency=config["concurrency"],
         ),
     )
-    print(
-        json.dumps(
-            {
-                "entries": len(objects),
-                "inputBytes": sum(o["Size"] for o in objects),
-                "seconds": time.perf_counter() - started,
-                "vmHwmMiB": vm_hwm_mib(),
-                "wire": {"read": WireCount.read, "sent": WireCount.sent},
-            }
-        )
-    )
+    print(json.dumps(report(objects, started, cpu)))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 /** Git-ignored tools folder inside the checkout. */
 export const TOOLS_DIR = process.env.ZIPFLOW_TOOLS_DIR || path.join(REPO_ROOT, '.tools', 'bin');
 /** Per-machine cache outside the checkout, so fresh clones on the same machine skip the build. */
-const MACHINE_CACHE = path.join(
+export const MACHINE_CACHE = path.join(
   process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'),
   'zipflow',
   'tools',
 );
 
-function onPath(name: string): string | undefined {
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const candidate = path.join(dir, name);
     if (dir && isExecutable(candidate)) return candidate;
@@ -30,7 +30,7 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     fs.accessSync(file, fs.constants.X_OK);
     return fs.statSync(file).isFile();
@@ -63,9 +63,15 @@ export async function ensureTool(
   return local;
 }
 
+/** The machine's Go: on PATH or where the official installer puts it. */
+export function findGo(): string | undefined {
+  return (
+    onPath('go') ?? (isExecutable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined)
+  );
+}
+
 async function buildTool(name: ToolName, log: (line: string) => void): Promise<void> {
-  const go =
-    onPath('go') ?? (isExecutable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+  const go = findGo();
   if (!go) {
     throw new Error(
       `${name} is not on PATH and Go is not installed to build it: install Go 1.24+ or put ${name} on PATH`,

@@ -1,0 +1,3 @@
+module zipflow/bench/relay
+
+go 1.24
