@@ -3,9 +3,40 @@ import { crc32Base64, type HeldPart, type MultipartSession } from '../s3/multipa
 import zlib from 'node:zlib';
 import { PartBuffers } from './partBuffers';
 
+const MiB = 1024 * 1024;
+
+/**
+ * Bytes of parts in flight the upload side may grow to when the request does not fix
+ * uploadConcurrency: 6 parts of 8 MiB. With the read side's 32 MiB this keeps a worker within
+ * 256 MiB (docs/benchmarks.md).
+ */
+export const UPLOAD_BUDGET = 48 * MiB;
+
+/** Parts in flight: from `start`, grown up to `max` while that makes the upload faster. */
+export interface UploadConcurrency {
+  start: number;
+  max: number;
+}
+
+/**
+ * The request's uploadConcurrency, fixed; else 4 parts at first, grown while throughput grows,
+ * up to UPLOAD_BUDGET of parts (never below 4).
+ */
+export function uploadConcurrencyFor(
+  fixed: number | undefined,
+  partSize: number,
+  start = 4,
+): UploadConcurrency {
+  if (fixed !== undefined) return { start: fixed, max: fixed };
+  return { start, max: Math.max(start, Math.floor(UPLOAD_BUDGET / partSize)) };
+}
+
 /**
  * Cuts the archive byte stream into parts of exactly `partSize` bytes (the last may be
- * shorter) and uploads them with at most `concurrency` in flight. Bytes are copied once, into
+ * shorter) and uploads them with at most `concurrency` in flight. A far store (each connection
+ * capped, each request a round trip) needs more parts in flight than a near one: when the
+ * writer finds every slot taken, it adds one, as long as the last one it added made the parts
+ * go up faster, up to `max` (see uploadConcurrencyFor). Bytes are copied once, into
  * the part being filled; the buffers of parts S3 has taken are filled again, so memory is
  * partSize × (concurrency + 1) and steady (no new part-sized allocation, and no concatenated copy,
  * per part). On a resumed run it starts at a part boundary, drops the
@@ -28,7 +59,7 @@ export class PartWriter {
   constructor(
     private readonly session: MultipartSession,
     private readonly partSize: number,
-    private readonly concurrency: number,
+    concurrency: number | UploadConcurrency,
     options: {
       /** Archive offset of the first byte that will be written. */
       position?: number;
@@ -50,7 +81,11 @@ export class PartWriter {
       deferred?: { firstPart: number; lastPart: number } | null;
     } = {},
   ) {
-    this.buffers = new PartBuffers(concurrency + 1);
+    const limits =
+      typeof concurrency === 'number' ? { start: concurrency, max: concurrency } : concurrency;
+    this.concurrency = limits.start;
+    this.maxConcurrency = limits.max;
+    this.buffers = new PartBuffers(limits.max + 1);
     this.startedBefore = options.startedBefore ?? 0;
     this.position = options.position ?? 0;
     this.nextPartNumber = (options.partsDone ?? 0) + 1;
@@ -60,6 +95,12 @@ export class PartWriter {
     this.deferred = options.deferred ?? null;
   }
 
+  /** Parts in flight at most, now; grows up to maxConcurrency (grow()). */
+  concurrency: number;
+  private maxConcurrency: number;
+  /** Bytes S3 has taken so far, and the rate measured at the last change of concurrency. */
+  private sentBytes = 0;
+  private step = { at: Date.now(), bytes: 0, rate: 0 };
   private readonly deferred: { firstPart: number; lastPart: number } | null;
   private readonly skipUntil: number;
   private readonly startedBefore: number;
@@ -100,6 +141,25 @@ export class PartWriter {
     await this.send(body, release);
   }
 
+  /**
+   * The upload is what the stream waits for: one more part in flight, if the rate since the
+   * last step (measured over at least as many part-sizes as are in flight) beat the one before
+   * by 10%. Once a step brings nothing, it stays where it is.
+   */
+  private grow(): void {
+    if (this.concurrency >= this.maxConcurrency) return;
+    const bytes = this.sentBytes - this.step.bytes;
+    if (bytes < this.concurrency * this.partSize) return; // too few parts to tell yet
+    const now = Date.now();
+    const rate = bytes / Math.max(1, now - this.step.at);
+    if (rate <= this.step.rate * 1.1) {
+      this.maxConcurrency = this.concurrency;
+      return;
+    }
+    this.concurrency += 1;
+    this.step = { at: now, bytes: this.sentBytes, rate };
+  }
+
   private async send(body: Buffer, release: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     const partNumber = this.nextPartNumber++;
@@ -118,12 +178,16 @@ export class PartWriter {
       this.onPart(partNumber);
       return;
     }
+    if (this.inFlight.size >= this.concurrency) this.grow();
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
     if (partNumber <= this.startedBefore) this.resentBytes += body.length;
     this.highestSent = partNumber;
     const upload = this.session.uploadPart(partNumber, body).then(
-      () => this.onPart(partNumber),
+      () => {
+        this.sentBytes += body.length;
+        this.onPart(partNumber);
+      },
       (err: unknown) => {
         this.failure ??= err;
       },

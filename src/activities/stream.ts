@@ -26,7 +26,7 @@ import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead, readLimitsFor } from './readAhead';
 import { ProgressReporter } from './progress';
 import { KeepAlive } from './keepAlive';
-import { PartWriter } from './parts';
+import { PartWriter, uploadConcurrencyFor } from './parts';
 import { readPlanChunk } from './plan';
 import { completeArchive, createArchiveUpload } from './archiveUpload';
 import { entrySpecOf, manifestLine } from './entries';
@@ -209,7 +209,11 @@ class ArchiveStreamer {
       from.spillChunks,
       from.encoder.entryCount,
     );
-    const concurrency = input.request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+    const concurrency = uploadConcurrencyFor(
+      input.request.uploadConcurrency,
+      this.partSize,
+      DEFAULT_UPLOAD_CONCURRENCY,
+    );
     this.writer = new PartWriter(session, this.partSize, concurrency, {
       position: this.position,
       partsDone: from.partsDone,

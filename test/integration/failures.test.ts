@@ -26,7 +26,8 @@ let closeTemporal: () => Promise<void>;
 let source: { name: string; remove(): Promise<void> };
 let destination: { name: string; remove(): Promise<void> };
 const LAST = 'batch/zz-last.txt';
-// Larger than the read-ahead's small-object limit, so it is read only when the stream reaches it.
+// Larger than the read-ahead's small-object limit; with one 8 MiB range of read budget
+// (readConcurrency 1, below) it is read only once the stream is near it.
 const AS_LISTED = slowText(99, 2 * 1024 * 1024);
 
 before(async () => {
@@ -59,6 +60,7 @@ function request(key: string, extra: Partial<ArchiveRequest> = {}): ArchiveReque
     destination: { bucket: destination.name, key },
     compression: { method: 'deflate', level: 9 },
     partSize: 5 * 1024 * 1024,
+    readConcurrency: 1,
     ...extra,
   };
 }
