@@ -32,6 +32,7 @@ interface ArchiveOptions {
   level?: number;
   partSize?: number;
   concurrency?: number;
+  readConcurrency?: number;
   parallel?: number;
   serverSideCopy?: boolean;
   entryOrder?: EntryOrder;
@@ -115,6 +116,7 @@ export function requestFromArguments(
         : undefined,
     partSize: o.partSize,
     uploadConcurrency: o.concurrency,
+    readConcurrency: o.readConcurrency,
     parallel: o.parallel,
     serverSideCopy: o.serverSideCopy,
     entryOrder: o.entryOrder,
@@ -196,7 +198,16 @@ export function registerArchive(program: Command): void {
       'bytes per multipart part, e.g. 64MiB (default: 8MiB, grown to fit 10,000 parts)',
       parseSize,
     )
-    .option('--concurrency <n>', 'parts uploaded at once (default 4)', integer)
+    .option(
+      '--concurrency <n>',
+      'parts uploaded at once (default: 4, grown to 6 on a slow store)',
+      integer,
+    )
+    .option(
+      '--read-concurrency <n>',
+      'ranged GETs of large source objects at once (default 4; 8 MiB of memory each)',
+      integer,
+    )
     .option(
       '--parallel <n>',
       'build the archive as n ranges at once on any workers (needs --compression store)',
