@@ -200,7 +200,7 @@ export function registerArchive(program: Command): void {
     )
     .option(
       '--concurrency <n>',
-      'parts uploaded at once (default: 4, grown to 6 on a slow store)',
+      'parts uploaded at once (default: 4, grown to 5 on a slow store)',
       integer,
     )
     .option(
