@@ -83,14 +83,16 @@ async function drain(source: ByteSource): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function reset(): void {
+/** Starts a test's count, once requests of the one before (held LATENCY_MS) have arrived. */
+async function reset(): Promise<void> {
+  await new Promise((r) => setTimeout(r, LATENCY_MS + 100));
   seen = [];
   faultFor = () => undefined;
   delayFor = () => 0;
 }
 
 test('a large object is read as concurrent ranged GETs, assembled in order, then the small ones after it', async () => {
-  reset();
+  await reset();
   const controller = new AbortController();
   const readAhead = new ReadAhead(through, bucket.name, objects, 0, controller.signal, { limits });
   try {
@@ -109,7 +111,7 @@ test('a large object is read as concurrent ranged GETs, assembled in order, then
 });
 
 test('the read side holds no more than its budget: unread ranges stop further GETs', async () => {
-  reset();
+  await reset();
   const controller = new AbortController();
   const readAhead = new ReadAhead(through, bucket.name, objects, 0, controller.signal, {
     limits: { ...limits, bytes: 2 * MiB, concurrency: 8 },
@@ -119,14 +121,14 @@ test('the read side holds no more than its budget: unread ranges stop further GE
     await new Promise((r) => setTimeout(r, 3 * LATENCY_MS));
     assert.equal(seen.length, 2, 'two ranges of 1 MiB fill a 2 MiB budget');
     assert.deepEqual(await drain(source), body);
-    assert.equal(seen.length, 7 + 3, 'every range once, then each small object');
+    assert.equal(seen.filter((r) => r.range).length, 7, 'every range once');
   } finally {
     readAhead.close();
   }
 });
 
 test('a read resumed inside an object starts its first range at that byte, and the rest stay aligned', async () => {
-  reset();
+  await reset();
   const controller = new AbortController();
   const readAhead = new ReadAhead(through, bucket.name, objects, 0, controller.signal, { limits });
   const from = 2 * MiB + 4321;
@@ -143,7 +145,7 @@ test('a read resumed inside an object starts its first range at that byte, and t
 });
 
 test('a range whose body breaks is read on by itself, from the byte it reached', async () => {
-  reset();
+  await reset();
   let cut = false;
   faultFor = (r) => {
     if (!cut && r.range === `bytes=${2 * MiB}-${3 * MiB - 1}`) {
@@ -163,7 +165,7 @@ test('a range whose body breaks is read on by itself, from the byte it reached',
   }
   assert.ok(cut);
   const ranges = RANGES;
-  const ranged = seen.map((r) => r.range!);
+  const ranged = seen.filter((r) => r.range).map((r) => r.range!);
   for (const range of ranges) assert.equal(ranged.filter((r) => r === range).length, 1, range);
   // One request more than the seven ranges: the broken one, from inside it to its own end.
   const retries = ranged.filter((r) => !ranges.includes(r));
@@ -173,7 +175,7 @@ test('a range whose body breaks is read on by itself, from the byte it reached',
 });
 
 test('a source replaced between two of its ranges is a SourceChangedError, not a mix of versions', async () => {
-  reset();
+  await reset();
   const key = 'changing.bin';
   const listed = await put(key, body);
   // Ranges after the first reach the store only after the object has been replaced.
