@@ -29,7 +29,7 @@ export const DEFAULT_RANGE_SIZE = 8 * MiB;
 
 /**
  * The limits for `concurrency` ranged GETs at once: the budget holds that many ranges, so each
- * GET has room to land (memory = concurrency × 8 MiB, 32 MiB by default).
+ * GET has room to land (memory = concurrency × 8 MiB, 24 MiB by default: with 4, far `mid` peaked at 267 MiB).
  */
 export function readAheadLimits(concurrency = DEFAULT_READ_CONCURRENCY): ReadAheadLimits {
   return {
@@ -43,7 +43,7 @@ export function readAheadLimits(concurrency = DEFAULT_READ_CONCURRENCY): ReadAhe
 
 export const DEFAULT_READ_AHEAD: ReadAheadLimits = readAheadLimits();
 
-/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 4. */
+/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 3. */
 export function readLimitsFor(request: ArchiveRequest): ReadAheadLimits {
   return readAheadLimits(
     request.readConcurrency ?? workerReadConcurrency() ?? DEFAULT_READ_CONCURRENCY,
