@@ -8,7 +8,7 @@ const MiB = 1024 * 1024;
 /**
  * Bytes of parts in flight the upload side may grow to when the request does not fix
  * uploadConcurrency: 5 parts of 8 MiB (with 6, a far `mid` run peaked at 272 MiB). With the
- * read side's 24 MiB this keeps a worker within 256 MiB (docs/benchmarks.md).
+ * read side's 16 MiB this keeps a worker within 256 MiB (docs/benchmarks.md).
  */
 export const UPLOAD_BUDGET = 40 * MiB;
 

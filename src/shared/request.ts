@@ -92,7 +92,7 @@ export interface ArchiveRequest {
   /** Parts uploaded at once, 1 to 32; default 4. Memory is about partSize × this. */
   uploadConcurrency?: number;
   /**
-   * Ranged GETs of large source objects at once, 1 to 64; default 3, or the worker's
+   * Ranged GETs of large source objects at once, 1 to 64; default 2, or the worker's
    * ZIPFLOW_READ_CONCURRENCY. The read side holds up to 8 MiB × this (objects read ahead).
    */
   readConcurrency?: number;
@@ -251,7 +251,7 @@ export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * TiB;
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const MAX_UPLOAD_CONCURRENCY = 32;
-export const DEFAULT_READ_CONCURRENCY = 3;
+export const DEFAULT_READ_CONCURRENCY = 2;
 export const MAX_READ_CONCURRENCY = 64;
 export const MAX_PARALLEL = 32;
 export const MAX_INLINE_KEYS = 1000;

@@ -19,12 +19,12 @@ const request = {
   destination: { bucket: 'b', key: 'c.zip' },
 };
 
-test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 3; the budget holds that many 8 MiB ranges', () => {
+test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 2; the budget holds that many 8 MiB ranges', () => {
   const saved = process.env.ZIPFLOW_READ_CONCURRENCY;
   try {
     delete process.env.ZIPFLOW_READ_CONCURRENCY;
     assert.deepEqual(readLimitsFor(request), DEFAULT_READ_AHEAD);
-    assert.equal(DEFAULT_READ_AHEAD.bytes, 3 * 8 * MiB);
+    assert.equal(DEFAULT_READ_AHEAD.bytes, 2 * 8 * MiB);
     process.env.ZIPFLOW_READ_CONCURRENCY = '12';
     assert.equal(readLimitsFor(request).concurrency, 12);
     assert.equal(readLimitsFor(request).bytes, 12 * 8 * MiB);

@@ -205,7 +205,7 @@ export function registerArchive(program: Command): void {
     )
     .option(
       '--read-concurrency <n>',
-      'ranged GETs of large source objects at once (default 3; 8 MiB of memory each)',
+      'ranged GETs of large source objects at once (default 2; 8 MiB of memory each)',
       integer,
     )
     .option(
