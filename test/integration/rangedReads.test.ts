@@ -127,6 +127,22 @@ test('the read side holds no more than its budget: unread ranges stop further GE
   }
 });
 
+test('when the encoder keeps waiting for ranges in flight, the reader allows more of them, up to its maximum', async () => {
+  await reset();
+  const controller = new AbortController();
+  const readAhead = new ReadAhead(through, bucket.name, objects.slice(0, 1), 0, controller.signal, {
+    limits: { ...limits, concurrency: 1, bytes: MiB, maxConcurrency: 3 },
+  });
+  try {
+    assert.equal(readAhead.rangeConcurrency, 1);
+    assert.deepEqual(await drain(await readAhead.open(0)), body);
+    assert.ok(readAhead.rangeConcurrency > 1, `${readAhead.rangeConcurrency} ranges at once`);
+    assert.ok(readAhead.rangeConcurrency <= 3);
+  } finally {
+    readAhead.close();
+  }
+});
+
 test('a read resumed inside an object starts its first range at that byte, and the rest stay aligned', async () => {
   await reset();
   const controller = new AbortController();

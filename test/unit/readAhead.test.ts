@@ -23,11 +23,13 @@ test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 2; the 
   const saved = process.env.ZIPFLOW_READ_CONCURRENCY;
   try {
     delete process.env.ZIPFLOW_READ_CONCURRENCY;
-    assert.deepEqual(readLimitsFor(request), DEFAULT_READ_AHEAD);
+    // Unset: 2 ranges, grown to 3 on a store that keeps the encoder waiting.
+    assert.deepEqual(readLimitsFor(request), { ...DEFAULT_READ_AHEAD, maxConcurrency: 3 });
     assert.equal(DEFAULT_READ_AHEAD.bytes, 2 * 8 * MiB);
     process.env.ZIPFLOW_READ_CONCURRENCY = '12';
     assert.equal(readLimitsFor(request).concurrency, 12);
     assert.equal(readLimitsFor(request).bytes, 12 * 8 * MiB);
+    assert.equal(readLimitsFor(request).maxConcurrency, undefined, 'set: fixed');
     assert.equal(readLimitsFor({ ...request, readConcurrency: 2 }).concurrency, 2);
   } finally {
     if (saved === undefined) delete process.env.ZIPFLOW_READ_CONCURRENCY;
