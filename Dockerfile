@@ -1,7 +1,16 @@
-# zipflow worker. Runs the TypeScript sources through tsx (a runtime dependency), so there
-# is no build step. Debian (glibc) rather than Alpine: the Temporal worker's native core
-# and its workflow bundler's SWC ship prebuilt glibc binaries.
-FROM node:20-bookworm-slim
+# zipflow worker on Node 24 (LTS), running the compiled JavaScript: the build stage compiles
+# src/ into dist/, the image has the production dependencies, bin/ and dist/ only (no tsx, no
+# TypeScript). Debian (glibc) rather than Alpine: the Temporal worker's native core and its
+# workflow bundler's SWC ship prebuilt glibc binaries.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production
 # Worker memory settings: src/workerRuntime.ts says why, docs/benchmarks.md what they save.
@@ -11,9 +20,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-COPY tsconfig.json ./
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
 
 USER node
 CMD ["node", "bin/zipflow.js", "worker"]

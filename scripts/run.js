@@ -1,27 +1,160 @@
 #!/usr/bin/env node
-// Entry for `npm test`, `npm run demo` and `npm run bench` on a fresh clone: installs the npm
-// dependencies when they are missing or stale, then runs scripts/<command>.ts through tsx.
+// Entry for `npm test`, `npm run demo` and `npm run bench` on a fresh clone. On a Node older
+// than the project supports, it first fetches the official Node binary that the npm registry
+// ships as node-<platform>-<arch> (cached per machine) and runs itself again with it; then it
+// installs the npm dependencies when they are missing or stale, and runs scripts/<command>.ts
+// through tsx. Plain CommonJS that any Node can parse: it is what chooses the Node.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
+/** The oldest major the project supports (package.json engines), and the Node it fetches. */
+const MIN_NODE_MAJOR = 22;
+const NODE_VERSION = '24.22.3';
+
 const root = path.resolve(__dirname, '..');
-const installed = path.join(root, 'node_modules', '.package-lock.json');
-const lock = path.join(root, 'package-lock.json');
-if (!fs.existsSync(installed) || fs.statSync(installed).mtimeMs < fs.statSync(lock).mtimeMs) {
-  console.error('[zipflow] installing npm dependencies (npm ci)');
-  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
-  if (ci.status !== 0) process.exit(ci.status ?? 1);
+
+/** The major of a version string such as "20.20.2" or "v24.1.0"; NaN when it is not one. */
+function nodeMajor(version) {
+  const m = /^v?(\d+)\.\d+\.\d+/.exec(String(version));
+  return m ? Number(m[1]) : NaN;
 }
-const [command, ...args] = process.argv.slice(2);
-const script = path.join(root, 'scripts', `${command}.ts`);
-if (!fs.existsSync(script)) {
-  console.error(`[zipflow] unknown command "${command}": use test, demo or bench`);
-  process.exit(2);
+
+/** True when a Node of this version cannot run the project. */
+function needsNewerNode(version) {
+  const major = nodeMajor(version);
+  return !(major >= MIN_NODE_MAJOR);
 }
-const run = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
-  cwd: root,
-  stdio: 'inherit',
-});
-process.exit(run.status ?? 1);
+
+/** The registry package with the official binary for this machine, or undefined. */
+function nodePackageName(platform = process.platform, arch = process.arch) {
+  const platforms = { linux: 'linux', darwin: 'darwin' };
+  const arches = { x64: 'x64', arm64: 'arm64' };
+  return platforms[platform] && arches[arch]
+    ? `node-${platforms[platform]}-${arches[arch]}`
+    : undefined;
+}
+
+/** The per-machine cache the dev tools use too (src/client/dev/tools.ts). */
+function toolsCache(env = process.env) {
+  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'zipflow', 'tools');
+}
+
+function cachedNodeDir(version = NODE_VERSION, env = process.env) {
+  return path.join(toolsCache(env), `node-v${version}`);
+}
+
+function fail(message) {
+  console.error(`[zipflow] ${message}`);
+  process.exit(1);
+}
+
+/**
+ * The cached Node binary, fetched first when missing: `npm pack` of the registry package into a
+ * temporary folder next to the cache entry, unpacked, checked and renamed into place, so an
+ * interrupted or concurrent fetch never leaves a half-written binary where it is looked for.
+ */
+function ensureNode(version = NODE_VERSION) {
+  const dir = cachedNodeDir(version);
+  const binary = path.join(dir, 'bin', 'node');
+  if (fs.existsSync(binary)) return binary;
+  const name = nodePackageName();
+  if (!name)
+    fail(
+      `Node ${process.versions.node} is too old (zipflow needs Node >= ${MIN_NODE_MAJOR}) and no Node binary is published for ${process.platform}-${process.arch} on npm: install Node 24 from https://nodejs.org and run this again`,
+    );
+  console.error(
+    `[zipflow] Node ${process.versions.node} is too old (zipflow needs >= ${MIN_NODE_MAJOR}): fetching Node ${version} (${name} from the npm registry) into ${dir}`,
+  );
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  try {
+    const pack = spawnSync(
+      'npm',
+      ['pack', `${name}@${version}`, '--silent', '--pack-destination', tmp],
+      {
+        cwd: tmp,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const tarball = pack.status === 0 ? pack.stdout.trim().split('\n').pop() : undefined;
+    if (!tarball)
+      fail(
+        `could not fetch ${name}@${version} from the npm registry (npm pack exit ${pack.status}): check the network or the npm registry setting, or install Node 24 yourself and run this again`,
+      );
+    const untar = spawnSync('tar', ['-xzf', path.join(tmp, tarball), '-C', tmp], {
+      stdio: 'inherit',
+    });
+    if (untar.status !== 0) fail(`could not unpack ${tarball} (tar exit ${untar.status})`);
+    const unpacked = path.join(tmp, 'package');
+    const got = spawnSync(path.join(unpacked, 'bin', 'node'), ['--version'], { encoding: 'utf8' });
+    if (got.status !== 0 || got.stdout.trim() !== `v${version}`)
+      fail(
+        `${name}@${version} did not give a working node ${version} (${got.stdout || got.error})`,
+      );
+    try {
+      fs.renameSync(unpacked, dir);
+    } catch (err) {
+      // A concurrent fetch put it there first: use that one.
+      if (!fs.existsSync(binary)) throw err;
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return binary;
+}
+
+/** Runs this script again with `binary`, whose folder leads PATH (npm, node and npx use it). */
+function rerunWith(binary) {
+  const env = {
+    ...process.env,
+    PATH: `${path.dirname(binary)}${path.delimiter}${process.env.PATH ?? ''}`,
+  };
+  const run = spawnSync(binary, [path.join(__dirname, 'run.js'), ...process.argv.slice(2)], {
+    cwd: root,
+    stdio: 'inherit',
+    env,
+  });
+  if (run.error) fail(`could not run ${binary}: ${run.error.message}`);
+  process.exit(run.status ?? 1);
+}
+
+function main() {
+  if (needsNewerNode(process.versions.node)) {
+    if (process.env.ZIPFLOW_NODE_FETCHED) fail(`the fetched Node runs as ${process.versions.node}`);
+    process.env.ZIPFLOW_NODE_FETCHED = '1';
+    rerunWith(ensureNode());
+  }
+  const installed = path.join(root, 'node_modules', '.package-lock.json');
+  const lock = path.join(root, 'package-lock.json');
+  if (!fs.existsSync(installed) || fs.statSync(installed).mtimeMs < fs.statSync(lock).mtimeMs) {
+    console.error('[zipflow] installing npm dependencies (npm ci)');
+    const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+    if (ci.status !== 0) process.exit(ci.status ?? 1);
+  }
+  const [command, ...args] = process.argv.slice(2);
+  const script = path.join(root, 'scripts', `${command}.ts`);
+  if (!fs.existsSync(script)) {
+    console.error(`[zipflow] unknown command "${command}": use test, demo or bench`);
+    process.exit(2);
+  }
+  const run = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  process.exit(run.status ?? 1);
+}
+
+if (require.main === module) main();
+
+module.exports = {
+  MIN_NODE_MAJOR,
+  NODE_VERSION,
+  nodeMajor,
+  needsNewerNode,
+  nodePackageName,
+  cachedNodeDir,
+};

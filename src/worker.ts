@@ -1,11 +1,49 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import v8 from 'node:v8';
 import * as activities from './activities';
 import { bundleWorkflows } from './workflowBundle';
 import { dataConverterFromEnv } from './shared/codec';
 import { connectionOptions, temporalConnectConfig } from './shared/connection';
-import { workerActivities, workerReadConcurrency } from './shared/config';
+import { DEFAULTS, workerActivities, workerReadConcurrency } from './shared/config';
 import { WORKER_V8_FLAGS } from './workerRuntime';
+
+export { bundleWorkflows } from './workflowBundle';
+export { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from './workerRuntime';
+
+/** The task queue zipflow's client and workers use unless ZIPFLOW_TASK_QUEUE says otherwise. */
+export const DEFAULT_TASK_QUEUE: string = DEFAULTS.taskQueue;
+
+/**
+ * zipflow's workflows (the `archive` workflow type), for `Worker.create({ workflowsPath })` or
+ * `bundleWorkflows`. A worker that runs workflows of its own too re-exports them from its own
+ * workflows file: `export * from 'zipflow/workflows';`.
+ */
+export const workflowsPath: string = require.resolve('./workflows');
+
+/** zipflow's activities, by the names its workflows call them. */
+export type ZipflowActivities = typeof activities;
+
+/** zipflow's activities, to register as they are or spread next to a worker's own. */
+export function createActivities(): ZipflowActivities {
+  return { ...activities };
+}
+
+/**
+ * The worker options zipflow's activities rely on: frequent heartbeats (they carry the resume
+ * checkpoint and the live progress), the activity slots of ZIPFLOW_WORKER_ACTIVITIES, and the
+ * payload codec of ZIPFLOW_CODEC_KEYS, which must match the clients'.
+ */
+export function recommendedWorkerOptions(): Pick<
+  WorkerOptions,
+  'maxHeartbeatThrottleInterval' | 'maxConcurrentActivityTaskExecutions' | 'dataConverter'
+> {
+  const concurrency = workerActivities();
+  return {
+    ...dataConverterFromEnv(),
+    maxHeartbeatThrottleInterval: '2 seconds',
+    ...(concurrency === undefined ? {} : { maxConcurrentActivityTaskExecutions: concurrency }),
+  };
+}
 
 export interface RunningWorker {
   worker: Worker;
@@ -20,21 +58,19 @@ export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
   const settings = temporalConnectConfig();
+<<<<<<< HEAD
   workerReadConcurrency(); // a bad ZIPFLOW_READ_CONCURRENCY stops the worker here, by name
   const dataConverter = dataConverterFromEnv();
+=======
+>>>>>>> i19
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
-    ...dataConverter,
     taskQueue: overrides.taskQueue ?? settings.taskQueue,
-    workflowBundle: await bundleWorkflows(
-      overrides.workflowsPath ?? require.resolve('./workflows'),
-    ),
-    activities: overrides.activities ?? activities,
-    // Heartbeats carry the resume checkpoint: send them often so a retry loses little.
-    maxHeartbeatThrottleInterval: '2 seconds',
-    maxConcurrentActivityTaskExecutions: workerActivities(),
+    workflowBundle: await bundleWorkflows(overrides.workflowsPath ?? workflowsPath),
+    activities: overrides.activities ?? createActivities(),
+    ...recommendedWorkerOptions(),
   });
   return { worker, connection };
 }

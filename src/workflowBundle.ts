@@ -8,11 +8,11 @@ import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
  */
 export function bundleWorkflows(workflowsPath: string): Promise<WorkflowBundle> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--require', require.resolve('tsx/cjs'), __filename, workflowsPath],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    // From the sources (development) this file is TypeScript, run through tsx; compiled, plain.
+    const loader = __filename.endsWith('.ts') ? ['--require', require.resolve('tsx/cjs')] : [];
+    const child = spawn(process.execPath, [...loader, __filename, workflowsPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));

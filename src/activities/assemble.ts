@@ -36,6 +36,7 @@ import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/reque
 import { CentralDirectorySpill } from './centralDirectory';
 import { completedByThisRun, recordArchive, type StreamResult } from './finalize';
 import { KeepAlive } from './keepAlive';
+import { LiveFigures, type LiveProgress, type StreamProgress } from '../shared/progress';
 import { PartWriter } from './parts';
 import { attemptRetries } from './retries';
 import { completeArchive, createArchiveUpload } from './archiveUpload';
@@ -86,6 +87,8 @@ export interface RangeResult {
   resentBytes: number;
   resumes: number;
   retries: number;
+  /** The range's own progress figures when it finished (the workflow adds them up). */
+  progress?: StreamProgress;
 }
 
 /**
@@ -161,6 +164,11 @@ interface RangeCheckpoint {
   resentBytes: number;
   partsStarted: number;
   resumes: number;
+  /** Entries this range finished and source bytes it read (progress figures, approximate). */
+  entriesDone?: number;
+  sourceBytesDone?: number;
+  /** Progress figures when the heartbeat was sent, for the client (not for resuming). */
+  live?: LiveProgress;
 }
 
 function spillPrefix(statePrefix: string, unit: string): string {
@@ -236,11 +244,25 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
   const partsDoneSet = new Set<number>();
   const candidates = new Map<number, RangeCheckpoint>();
   let partsDone = initial.partsDone;
+  // Progress: the range's entries and the source bytes its encoder read (the bytes of an entry
+  // in flight at the start belong to the range or attempt before).
+  let entriesDone = initial.entriesDone ?? 0;
+  let sourceBytes = initial.sourceBytesDone ?? 0;
+  let lastRead = 0;
+  const figures = (): StreamProgress => ({
+    entriesDone,
+    bytesDone: sourceBytes,
+    partsDone: partsDone - (range.firstPart - 1),
+    currentPart: position === 0 ? 0 : Math.ceil(position / partSize),
+    resumes: initial.resumes,
+  });
+  const live = new LiveFigures(figures);
   const keepAlive = new KeepAlive(() => details());
   const details = (): RangeCheckpoint => ({
     ...checkpoint,
     resentBytes: initial.resentBytes + writer.resentBytes,
     partsStarted: Math.max(initial.partsStarted, writer.highestSent),
+    live: live.take(),
   });
   const writer = new PartWriter(
     session,
@@ -276,10 +298,15 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
           Math.max(0, cp.entryCount - firstOwned),
         );
         if (deferredStart === at && head === null) head = piece(cp);
+        lastRead = cp.entry?.uncompressedSize ?? 0;
       },
       chunk: async (chunk, encoder) => {
         const start = position;
         position += chunk.length;
+        const read = encoder.entryBytesRead;
+        if (read < lastRead) lastRead = 0; // a new entry
+        sourceBytes += read - lastRead;
+        lastRead = read;
         keepAlive.progressed();
         for (let part = Math.floor(start / partSize) + 1; part * partSize <= position; part++) {
           const cp = encoder.checkpoint(part * partSize);
@@ -292,12 +319,15 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
             head,
             tail: part === range.lastPart ? piece(cp) : null,
             spillChunks,
+            entriesDone,
+            sourceBytesDone: sourceBytes,
           });
         }
         await writer.write(chunk);
       },
       entryDone: (item, encoder) => {
         if (item.place!.index < firstOwned) return; // the head entry: finishAssembly records it
+        entriesDone += 1;
         spill.add(
           encoder.lastCentralDirectoryRecord!,
           manifestLine(encoder.lastEntry!, item.object!),
@@ -320,6 +350,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
     resentBytes: last.resentBytes,
     resumes: last.resumes,
     retries: attemptRetries([src, dst]),
+    progress: figures(),
   };
 }
 

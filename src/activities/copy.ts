@@ -44,6 +44,7 @@ import { completedByThisRun, recordArchive, type StreamResult } from './finalize
 import { CopyProgress } from './copyProgress';
 import { KeepAlive } from './keepAlive';
 import { ProgressReporter } from './progress';
+import { LiveFigures } from '../shared/progress';
 import {
   clients,
   failuresNamed,
@@ -195,10 +196,12 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   const resumes = ctx.info.attempt - 1;
   const spillPrefix = `${statePrefix}copy/`;
   let progress: CopyProgress | undefined; // once the saved plan is read
+  let live: LiveFigures | undefined; // once the copying starts
   const details = (): unknown => ({
     partsDone: progress?.partsDone ?? 0,
     partCount: plan.partCount,
     resumes,
+    live: live?.take(),
   });
   // Heartbeats go on through completion and the manifest, which read every spilled chunk.
   const keepAlive = new KeepAlive(details);
@@ -349,6 +352,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     let position = 0;
     let recorded = 0;
     const reporter = new ProgressReporter(() => counts.figures(position));
+    live = new LiveFigures(() => counts.figures(position));
     reporter.start();
     try {
       for (const region of madeRegions(saved.parts)) {

@@ -25,6 +25,7 @@ import { DEFAULT_UPLOAD_CONCURRENCY, type ArchiveRequest } from '../shared/reque
 import { CentralDirectorySpill } from './centralDirectory';
 import { ReadAhead, readLimitsFor } from './readAhead';
 import { ProgressReporter } from './progress';
+import { LiveFigures, type LiveProgress, type StreamProgress } from '../shared/progress';
 import { KeepAlive } from './keepAlive';
 import { PartWriter, uploadConcurrencyFor } from './parts';
 import { readPlanChunk } from './plan';
@@ -80,6 +81,8 @@ export interface StreamCheckpoint {
   sourceBytesDone?: number;
   /** S3 retries of earlier attempts, as of their last heartbeat (ArchiveResult.retries). */
   retries?: number;
+  /** Progress figures when the heartbeat was sent, for the client (not for resuming). */
+  live?: LiveProgress;
 }
 
 /**
@@ -173,13 +176,16 @@ class ArchiveStreamer {
   private ending = false;
   /** Source bytes of the entries finished so far (the entry in flight is in the encoder). */
   private sourceBytesDone: number;
-  private readonly progress = new ProgressReporter(() => ({
+  private readonly figures = (): StreamProgress => ({
     entriesDone: this.encoder.entryCount,
     bytesDone: this.sourceBytesDone + this.encoder.entryBytesRead,
     partsDone: this.partsDone,
     currentPart: this.position === 0 ? 0 : Math.ceil(this.position / this.partSize),
     resumes: this.initial.resumes,
-  }));
+  });
+  private readonly progress = new ProgressReporter(this.figures);
+  /** The figures again in every heartbeat, as they are when it is sent (the client reads them). */
+  private readonly live = new LiveFigures(this.figures);
 
   private constructor(
     private readonly input: StreamInput,
@@ -521,6 +527,7 @@ class ArchiveStreamer {
   private details(): StreamCheckpoint {
     return {
       ...this.checkpoint,
+      live: this.live.take(),
       resentBytes: this.initial.resentBytes + this.writer.resentBytes,
       partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
       resumes: this.initial.resumes,

@@ -3,9 +3,16 @@ import {
   type Client,
   type WorkflowExecutionInfo,
   type WorkflowExecutionStatusName,
+  type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure } from '@temporalio/common';
-import type { ArchiveProgress } from '../shared/progress';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import {
+  liveOf,
+  withLiveProgress,
+  type ArchiveProgress,
+  type PendingLive,
+} from '../shared/progress';
 import { archiveWorkflowId, type ArchiveRunResult } from '../shared/request';
 import type { archive } from '../workflows';
 import { parseS3Url } from './s3url';
@@ -47,24 +54,64 @@ export interface ArchiveStatus extends ArchiveRun {
   progress?: ArchiveProgress;
 }
 
-/** The live progress of a running archive (the workflow's `progress` query). */
+type Description = Awaited<ReturnType<WorkflowHandle['describe']>>;
+
+/**
+ * The live figures in the last heartbeat of each writing activity the run has pending. The
+ * workflow learns figures from a signal every 30 s; the heartbeats are a few seconds old at
+ * most (src/activities/keepAlive.ts), and reading them costs no history events.
+ */
+async function pendingLive(client: ClientLike, info: Description): Promise<PendingLive[]> {
+  const pending: PendingLive[] = [];
+  for (const activity of info.raw.pendingActivities ?? []) {
+    const payloads = activity.heartbeatDetails?.payloads;
+    const activityType = activity.activityType?.name;
+    if (!payloads?.length || !activityType) continue;
+    try {
+      const [details] = await decodeArrayFromPayloads(
+        client.temporal.options.loadedDataConverter,
+        payloads,
+      );
+      const live = liveOf(details);
+      if (live) pending.push({ activityType, live });
+    } catch {
+      /* details this client cannot decode (another codec key): the workflow's figures stand */
+    }
+  }
+  return pending;
+}
+
+/** The run's progress from the workflow's query and its pending activities' heartbeats. */
+async function liveProgress(
+  client: ClientLike,
+  handle: WorkflowHandle,
+  description?: Description,
+): Promise<ArchiveProgress> {
+  const [progress, info] = await Promise.all([
+    handle.query<ArchiveProgress>('progress'),
+    description ?? handle.describe(),
+  ]);
+  return withLiveProgress(progress, await pendingLive(client, info));
+}
+
+/**
+ * The live progress of a running archive: the workflow's `progress` query, with the writing
+ * activities' figures from their last heartbeat (a few seconds old at most) while it streams.
+ */
 export async function archiveProgress(
   client: ClientLike,
   target: string,
 ): Promise<ArchiveProgress> {
-  return client.temporal.workflow
-    .getHandle(archiveRunId(target))
-    .query<ArchiveProgress>('progress');
+  return liveProgress(client, client.temporal.workflow.getHandle(archiveRunId(target)));
 }
 
-/** Where a run stands: its Temporal status, and its progress while it is open. */
+/** Where a run stands: its Temporal status, and its live progress while it is open. */
 export async function describeArchive(client: ClientLike, target: string): Promise<ArchiveStatus> {
   const handle = client.temporal.workflow.getHandle(archiveRunId(target));
   const info = await handle.describe();
   const status: ArchiveStatus = archiveRun(info);
   // A closed run's query would need a worker to replay it; its result says more anyway.
-  if (info.status.name === 'RUNNING')
-    status.progress = await handle.query<ArchiveProgress>('progress');
+  if (info.status.name === 'RUNNING') status.progress = await liveProgress(client, handle, info);
   return status;
 }
 

@@ -9,13 +9,21 @@ import { connectionOptions, temporalConnectConfig } from '../shared/connection';
 import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../shared/request';
 import type { archive } from '../workflows';
 import { checkSelection } from '../activities/select';
+import { verifyArchiveObject } from '../activities/verify';
+import { createS3Client } from '../s3/client';
+import type { VerificationReport } from '../shared/verification';
 
 export type {
   ArchiveRequest,
   ArchiveResult,
   ArchiveRunResult,
+  CompressionMethod,
+  EntryOrder,
   NoNewObjectsResult,
+  ServerSideEncryption,
+  StorageClass,
 } from '../shared/request';
+export type { VerificationReport } from '../shared/verification';
 export { RequestError, archiveWorkflowId, isNoNewObjects } from '../shared/request';
 export { resolveKeyTemplate, KEY_PLACEHOLDERS } from '../shared/keyTemplate';
 export * from './schedules';
@@ -91,4 +99,22 @@ export async function startArchive(
     workflowIdConflictPolicy: 'USE_EXISTING',
     staticSummary: `s3://${request.source.bucket}/${request.source.prefix ?? ''} → s3://${request.destination.bucket}/${request.destination.key}`,
   });
+}
+
+/**
+ * Reads a completed archive back from S3 and checks it against what was recorded (structure,
+ * every entry's CRC-32 and sizes, the manifest, the SHA-256), like `zipflow verify`.
+ */
+export async function verifyArchive(archive: {
+  bucket: string;
+  key: string;
+  /** AWS profile for the archive's store. */
+  profile?: string;
+}): Promise<VerificationReport> {
+  const s3 = await createS3Client({ profile: archive.profile });
+  try {
+    return await verifyArchiveObject(s3, { bucket: archive.bucket, key: archive.key });
+  } finally {
+    s3.destroy();
+  }
 }

@@ -1,24 +1,6 @@
 import type { ArchiveProgress } from '../shared/progress';
 
-/** Bytes per second over a sliding window of samples. */
-export class RateMeter {
-  private samples: { at: number; bytes: number }[] = [];
-
-  constructor(private readonly windowMs = 10_000) {}
-
-  /** Records `bytes` done at time `at` (ms) and returns the rate over the window. */
-  add(bytes: number, at: number): number {
-    // A resumed run may report fewer bytes than before: start the window again.
-    if (this.samples.length > 0 && bytes < this.samples[this.samples.length - 1].bytes) {
-      this.samples = [];
-    }
-    this.samples.push({ at, bytes });
-    while (this.samples.length > 2 && at - this.samples[0].at > this.windowMs) this.samples.shift();
-    const first = this.samples[0];
-    const seconds = (at - first.at) / 1000;
-    return seconds > 0 ? (bytes - first.bytes) / seconds : 0;
-  }
-}
+export { RateMeter } from '../shared/progress';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];

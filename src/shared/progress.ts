@@ -17,8 +17,13 @@ export interface ArchiveProgress {
   currentPart: number;
   /** Times the streaming activity started again from a checkpoint. */
   resumes: number;
-  /** Workflow time of the last update, ISO 8601. */
+  /** Workflow time of the last update, ISO 8601; with live figures, when they were taken. */
   updatedAt: string;
+  /**
+   * Source bytes per second over the last few seconds (RATE_WINDOW_MS), from the writing
+   * activities' heartbeats; absent when no writing activity reports live figures.
+   */
+  bytesPerSecond?: number;
 }
 
 /**
@@ -36,3 +41,129 @@ export interface StreamProgress {
 
 /** Name of the signal that carries StreamProgress (a plain name: activities import no workflow code). */
 export const STREAM_PROGRESS_SIGNAL = 'streamProgress';
+
+/**
+ * The live figures a writing activity (streamArchive, copyArchive, assembleRange) puts in its
+ * heartbeat details as `live`: the whole run's for a sequential stream or copy, one range's
+ * for parallel assembly. Heartbeats reach the server every few seconds and add no history
+ * events, so the client reads them (describe's pending activities) next to the query.
+ */
+export interface LiveProgress extends StreamProgress {
+  /** Source bytes per second over the last RATE_WINDOW_MS of this attempt. */
+  bytesPerSecond: number;
+  /** When the figures were taken (ISO 8601, the worker's clock). */
+  at: string;
+}
+
+/** The window rates are measured over: recent, so a resumed attempt shows its own speed. */
+export const RATE_WINDOW_MS = 10_000;
+
+/** Bytes per second over a sliding window of samples. */
+export class RateMeter {
+  private samples: { at: number; bytes: number }[] = [];
+
+  constructor(private readonly windowMs = RATE_WINDOW_MS) {}
+
+  /** Records `bytes` done at time `at` (ms) and returns the rate over the window. */
+  add(bytes: number, at: number): number {
+    // A resumed run may report fewer bytes than before: start the window again.
+    if (this.samples.length > 0 && bytes < this.samples[this.samples.length - 1].bytes) {
+      this.samples = [];
+    }
+    this.samples.push({ at, bytes });
+    while (this.samples.length > 2 && at - this.samples[0].at > this.windowMs) this.samples.shift();
+    const first = this.samples[0];
+    const seconds = (at - first.at) / 1000;
+    return seconds > 0 ? (bytes - first.bytes) / seconds : 0;
+  }
+}
+
+/** The heartbeat-carried figures of one pending activity. */
+export interface PendingLive {
+  activityType: string;
+  live: LiveProgress;
+}
+
+/** Activities whose live figures are the whole run's; assembleRange's are one range's. */
+const WHOLE_RUN_ACTIVITIES = new Set(['streamArchive', 'copyArchive']);
+
+/**
+ * The workflow's progress with the writing activities' live figures folded in. A stream or
+ * copy reports the whole run's counts; ranges report their own, added to what the workflow
+ * counted for the ranges already finished. Only while the run streams: the figures of other
+ * phases are the workflow's own.
+ */
+export function withLiveProgress(
+  progress: ArchiveProgress,
+  pending: PendingLive[],
+): ArchiveProgress {
+  if (progress.phase !== 'stream' || pending.length === 0) return progress;
+  const latest = (a: string, b: string): string => (Date.parse(a) >= Date.parse(b) ? a : b);
+  const merged: ArchiveProgress = { ...progress };
+  // A heartbeat of an attempt older than the one that signalled the workflow (a worker died,
+  // and the new attempt has not heartbeated yet) is not the run's present: left out.
+  const whole = pending
+    .filter((p) => WHOLE_RUN_ACTIVITIES.has(p.activityType) && p.live.resumes >= progress.resumes)
+    .sort((a, b) => Date.parse(b.live.at) - Date.parse(a.live.at))[0];
+  if (whole) {
+    const { live } = whole;
+    Object.assign(merged, {
+      entriesDone: live.entriesDone,
+      bytesDone: live.bytesDone,
+      partsDone: live.partsDone,
+      currentPart: live.currentPart,
+      resumes: live.resumes,
+      bytesPerSecond: live.bytesPerSecond,
+      updatedAt: latest(progress.updatedAt, live.at),
+    });
+  }
+  const ranges = pending.filter((p) => p.activityType === 'assembleRange').map((p) => p.live);
+  if (ranges.length > 0) {
+    const sum = (pick: (l: LiveProgress) => number): number =>
+      ranges.reduce((n, l) => n + pick(l), 0);
+    Object.assign(merged, {
+      entriesDone: merged.entriesDone + sum((l) => l.entriesDone),
+      bytesDone: merged.bytesDone + sum((l) => l.bytesDone),
+      partsDone: merged.partsDone + sum((l) => l.partsDone),
+      currentPart: Math.max(merged.currentPart, ...ranges.map((l) => l.currentPart)),
+      resumes: merged.resumes + sum((l) => l.resumes),
+      bytesPerSecond: sum((l) => l.bytesPerSecond),
+      updatedAt: ranges.reduce((at, l) => latest(at, l.at), merged.updatedAt),
+    });
+  }
+  merged.entriesDone = Math.min(merged.entriesDone, merged.entriesTotal);
+  merged.bytesDone = Math.min(merged.bytesDone, merged.bytesTotal);
+  return merged;
+}
+
+/** The `live` figures of heartbeat details, when they are well-formed. */
+export function liveOf(details: unknown): LiveProgress | undefined {
+  const live = (details as { live?: unknown } | null | undefined)?.live as
+    Partial<LiveProgress> | undefined;
+  if (live === null || typeof live !== 'object') return undefined;
+  const counts = ['entriesDone', 'bytesDone', 'partsDone', 'currentPart', 'resumes'] as const;
+  if (!counts.every((name) => Number.isSafeInteger(live[name]) && live[name]! >= 0))
+    return undefined;
+  if (typeof live.bytesPerSecond !== 'number' || !(live.bytesPerSecond >= 0)) return undefined;
+  if (typeof live.at !== 'string' || Number.isNaN(Date.parse(live.at))) return undefined;
+  return live as LiveProgress;
+}
+
+/**
+ * Takes live figures for heartbeat details: the counts `read` returns, with the rate over the
+ * recent window. Cheap (a few numbers), called at each heartbeat.
+ */
+export class LiveFigures {
+  private readonly rate = new RateMeter();
+
+  constructor(private readonly read: () => StreamProgress) {}
+
+  take(now = Date.now()): LiveProgress {
+    const figures = this.read();
+    return {
+      ...figures,
+      bytesPerSecond: Math.round(this.rate.add(figures.bytesDone, now)),
+      at: new Date(now).toISOString(),
+    };
+  }
+}

@@ -11,6 +11,7 @@ import {
   log,
   proxyActivities,
   type SearchAttributes,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -181,6 +182,7 @@ export async function archive(
   setHandler(progressSignal, (update) => {
     // Late or stray signals do not move a finished (or not yet streaming) run.
     if (progress.phase === 'stream') Object.assign(progress, streamFigures(update), stamp());
+    showProgress(progress);
   });
   // One place moves the phase: the progress query and the ZipflowPhase search attribute
   // (with any other attribute that changes at the same step, in one upsert).
@@ -191,6 +193,7 @@ export async function archive(
   ): void => {
     Object.assign(progress, figures, { phase }, stamp());
     upsertSearchAttributes({ ...attributes, ZipflowPhase: [phase] });
+    showProgress(progress);
   };
   upsertSearchAttributes({
     ZipflowDestination: [`s3://${request.destination.bucket}/${request.destination.key}`],
@@ -233,6 +236,7 @@ export async function archive(
       state.continuationToken = page.nextContinuationToken;
       state.planRetries = (state.planRetries ?? 0) + (page.retries ?? 0);
       Object.assign(progress, { entriesTotal: state.entries, bytesTotal: state.bytes }, stamp());
+      showProgress(progress);
       // One more event per page, written with the next page's command: totals grow as listed.
       if (page.entries > 0)
         upsertSearchAttributes({ ZipflowEntries: [state.entries], ZipflowBytes: [state.bytes] });
@@ -273,7 +277,17 @@ export async function archive(
       ? await copyOrStream(streamInput)
       : request.parallel === undefined
         ? await streamArchive(streamInput)
-        : await assembleInParallel(streamInput, request.parallel);
+        : await assembleInParallel(streamInput, request.parallel, (range) => {
+            // A finished range's figures leave the pending activities: the workflow keeps them.
+            if (!range) return;
+            progress.entriesDone += range.entriesDone;
+            progress.bytesDone += range.bytesDone;
+            progress.partsDone += range.partsDone;
+            progress.currentPart = Math.max(progress.currentPart, range.currentPart);
+            progress.resumes += range.resumes;
+            Object.assign(progress, stamp());
+            showProgress(progress);
+          });
     if (request.verify) enter('verify');
     const verification = request.verify ? await verify(request, result.sha256) : undefined;
     if (state.incremental) {
@@ -344,6 +358,7 @@ async function copyOrStream(input: activities.AssemblyInput): Promise<activities
 async function assembleInParallel(
   input: activities.AssemblyInput,
   parallel: number,
+  rangeDone: (figures: StreamProgress | undefined) => void,
 ): Promise<activities.StreamResult> {
   const plan = await prepareAssembly({ ...input, parallel });
   const scope = new CancellationScope();
@@ -355,10 +370,16 @@ async function assembleInParallel(
           uploadId: plan.uploadId,
           checksumType: plan.checksumType,
           range,
-        }).catch((err: unknown) => {
-          scope.cancel();
-          throw err;
-        }),
+        }).then(
+          (result) => {
+            rangeDone(result.progress);
+            return result;
+          },
+          (err: unknown) => {
+            scope.cancel();
+            throw err;
+          },
+        ),
       ),
     ),
   );
@@ -410,6 +431,22 @@ function newProgress(state: PlanState): ArchiveProgress {
     resumes: 0,
     ...stamp(),
   };
+}
+
+/**
+ * The Web UI's "Current details" of the run: its figures as the workflow knows them (planning
+ * pages, the progress signal, finished ranges). Not a command, so older histories replay alike.
+ */
+function showProgress(progress: ArchiveProgress): void {
+  const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+  const percent =
+    progress.bytesTotal > 0 ? Math.floor((progress.bytesDone / progress.bytesTotal) * 100) : 0;
+  const lines = [
+    `**${progress.phase}** ${progress.phase === 'plan' ? '' : `${percent}% `}— ${mb(progress.bytesDone)} of ${mb(progress.bytesTotal)}, ${progress.entriesDone} of ${progress.entriesTotal} entries`,
+    `parts held: ${progress.partsDone}, current part: ${progress.currentPart}, resumes: ${progress.resumes}`,
+    `as of ${progress.updatedAt} (\`zipflow status\` shows live figures)`,
+  ];
+  setCurrentDetails(lines.join('\n\n'));
 }
 
 /** Workflow time (deterministic on replay). */

@@ -429,11 +429,6 @@ describe('Dockerfile', () => {
       );
       assert.ok(imports.includes('tsx'), 'src/worker.ts needs --import tsx');
     }
-    // tsx runs the TypeScript sources, so it must survive `npm ci --omit=dev`.
-    assert.ok(
-      dict(pkg.dependencies, 'package.json dependencies').tsx,
-      'tsx must be a runtime dependency',
-    );
 
     // Some COPY puts the script at WORKDIR/script, and .dockerignore does not drop it.
     const want = path.posix.join(workdir, script);
@@ -471,6 +466,33 @@ describe('Dockerfile', () => {
           .filter((line) => line === script || script.startsWith(`${line}/`))
       : [];
     assert.deepEqual(ignored, [], `.dockerignore excludes ${script}`);
+  });
+
+  it('builds on Node 24 and runs the compiled JavaScript, without the sources or tsx', () => {
+    const instructions = dockerfileInstructions();
+    const froms = instructions.filter((i) => i.op === 'FROM').map((i) => i.args.split(/\s+/)[0]);
+    assert.ok(froms.length >= 2, 'a build stage and the image');
+    for (const from of froms) assert.match(from, /^node:24[-.]/, 'every stage on Node 24');
+    const lastFrom = instructions.map((i) => i.op).lastIndexOf('FROM');
+    const build = instructions.slice(0, lastFrom);
+    const image = instructions.slice(lastFrom);
+    assert.ok(
+      build.some((i) => i.op === 'RUN' && i.args.includes('npm run build')),
+      'the build stage compiles with npm run build',
+    );
+    assert.ok(
+      image.some((i) => i.op === 'COPY' && /--from=\S+\s+\/app\/dist\s+\.\/dist/.test(i.args)),
+      'the image copies dist/ from the build stage',
+    );
+    assert.ok(
+      !image.some((i) => i.op === 'COPY' && /(^|\s)(\.\/)?src\b/.test(i.args)),
+      'the image has no TypeScript sources',
+    );
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    for (const dev of ['tsx', 'typescript'])
+      assert.equal(pkg.dependencies[dev], undefined, `${dev} is no runtime dependency`);
   });
 
   it('starts the worker with the memory settings of src/workerRuntime.ts', () => {

@@ -152,7 +152,9 @@ export function progressPrinter(
   return {
     update(p) {
       const now = Date.now();
-      const rate = meter.add(p.bytesDone, now);
+      // The writing activities' own rate when they report one; else measured here.
+      const measured = meter.add(p.bytesDone, now);
+      const rate = p.bytesPerSecond ?? measured;
       if (stream.isTTY) {
         const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - 90));
         stream.write(`\r\x1b[2K${formatProgress(p, rate, width)}`);
@@ -289,7 +291,9 @@ export function registerArchive(program: Command): void {
     .action(async (run: string, opts: { json?: boolean }) => {
       await withClient({}, async (client) => {
         const s = await describeArchive(client, run);
-        const live = s.progress ? ` — ${formatProgress(s.progress, 0)}` : '';
+        const live = s.progress
+          ? ` — ${formatProgress(s.progress, s.progress.bytesPerSecond ?? 0)}`
+          : '';
         print(
           opts.json,
           s,
