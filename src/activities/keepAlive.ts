@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 
 /** How often a healthy attempt heartbeats between its own checkpoints. */
-export const KEEP_ALIVE_MS = 5_000;
+export const KEEP_ALIVE_MS = 2_000;
 
 /**
  * Longer than the slowest S3 call that still ends: 8 attempts of at most 5 s to connect and

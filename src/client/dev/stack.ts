@@ -356,6 +356,8 @@ async function launchSeaweedfs(
     '-s3.port.lance=0',
     `-s3.config=${configFile}`,
     '-s3.allowBackslashInKey',
+    // A write to a bucket that does not exist fails (NoSuchBucket), as on AWS S3 and MinIO.
+    '-s3.autoCreateBucket=false',
   ];
   const pid = startProcess(dir, 'seaweedfs', weed, args, process.env);
   return {
