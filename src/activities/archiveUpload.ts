@@ -55,7 +55,9 @@ export async function completeArchive(a: {
       sha256: a.sha256,
       // Otherwise read back from the completed object.
       crc32: crc32 ?? (storeCrc32 ? Buffer.from(storeCrc32, 'base64').readUInt32BE(0) : undefined),
-      crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
+      // A store's own FULL_OBJECT CRC-32 counts like one it validated: a retry that finds the
+      // object completed sees only that (completedByThisRun), and must record the same.
+      crc32ValidatedBy: storeCrc32 ? 'FULL_OBJECT' : 'PARTS',
       entries: a.entries,
       uploadedBytes: a.size + a.resentBytes,
       resumes: a.resumes,

@@ -18,18 +18,3 @@ export const STORE_MATRIX = [
 export function currentStore(): StoreName {
   return process.env.ZIPFLOW_TEST_STORE === 'seaweedfs' ? 'seaweedfs' : 'minio';
 }
-
-/**
- * What each store of the matrix does, as measured against it (README, "Stores"): whether
- * ListParts reports each part's CRC-32 (without them zipflow cannot send the whole object's
- * CRC-32 for the store to validate, and records crc32ValidatedBy "PARTS").
- */
-export const STORE_FEATURES: Record<StoreName, { listsPartChecksums: boolean }> = {
-  minio: { listsPartChecksums: true },
-  seaweedfs: { listsPartChecksums: false },
-};
-
-/** crc32ValidatedBy of a streamed archive on the current store. */
-export function expectedCrc32Validation(): 'FULL_OBJECT' | 'PARTS' {
-  return STORE_FEATURES[currentStore()].listsPartChecksums ? 'FULL_OBJECT' : 'PARTS';
-}
