@@ -1,6 +1,6 @@
 /**
- * `npm test`: brings up the real local stack (Temporal dev server + MinIO, built once per
- * machine), runs every test file against it with node's test runner, and always stops the
+ * `npm test`: brings up the real local stack (Temporal dev server, MinIO and SeaweedFS, built
+ * once per machine), runs every test file against it with node's test runner, and always stops the
  * stack, also when tests fail or the run is interrupted.
  *
  *   npm test                 unit + integration + slow tiers
@@ -10,9 +10,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startStack, stopStack, type StackState } from '../src/client/dev/stack';
+import {
+  startStack,
+  stopStack,
+  storeEnvNames,
+  STORES,
+  type StackState,
+} from '../src/client/dev/stack';
+import { ENV } from '../src/shared/config';
 import { createS3Client } from '../src/s3/client';
 import { leftoversEverywhere } from '../test/support/leftovers';
+import { STORE_MATRIX } from '../test/support/stores';
 import { ensureSystemPackages } from './system';
 
 const root = path.resolve(__dirname, '..');
@@ -34,10 +42,38 @@ function testFiles(args: string[]): string[] {
   });
 }
 
-/** Open multipart uploads and state objects in any bucket of the stack, once the tests ended. */
+/** Open multipart uploads and state objects in any bucket of every store, once the tests ended. */
 async function leftovers(env: Record<string, string>): Promise<string[]> {
-  Object.assign(process.env, env); // the one S3 client factory reads the stack from here
-  return leftoversEverywhere(await createS3Client());
+  const found: string[] = [];
+  for (const store of STORES) {
+    const names = storeEnvNames(store);
+    if (!env[names.endpoint]) continue;
+    // The one S3 client factory reads the store from here.
+    Object.assign(process.env, env, {
+      [ENV.s3Endpoint]: env[names.endpoint],
+      [ENV.accessKeyId]: env[names.accessKeyId],
+      [ENV.secretAccessKey]: env[names.secretAccessKey],
+    });
+    found.push(...(await leftoversEverywhere(await createS3Client())).map((l) => `${store}: ${l}`));
+  }
+  return found;
+}
+
+/** Runs test files with node's test runner, in a process group of their own. */
+function runTests(
+  files: string[],
+  env: Record<string, string>,
+  started: (child: ChildProcess) => void,
+): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-timeout=900000', ...files],
+      { cwd: root, stdio: 'inherit', detached: true, env: { ...process.env, ...env, TZ: 'UTC' } },
+    );
+    started(child);
+    child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1)));
+  });
 }
 
 async function main(): Promise<number> {
@@ -62,29 +98,38 @@ async function main(): Promise<number> {
     process.once(signal, () => void stop().finally(() => process.exit(130)));
   }
   try {
-    stack = await startStack({ log });
+    stack = await startStack({ log, stores: STORES });
     log(`stack ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const files = testFiles(process.argv.slice(2));
-    const code = await new Promise<number>((resolve) => {
-      const child = (runner = spawn(
-        process.execPath,
-        ['--import', 'tsx', '--test', '--test-timeout=900000', ...files],
-        {
-          cwd: root,
-          stdio: 'inherit',
-          detached: true,
-          env: { ...process.env, ...stack!.env, TZ: 'UTC' },
-        },
-      ));
-      child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1)));
+    let code = await runTests(files, { ...stack.env, ZIPFLOW_TEST_STORE: 'minio' }, (c) => {
+      runner = c;
     });
+    // The store matrix: the files that touch S3 behaviour run again against SeaweedFS.
+    const matrix = files.filter((f) =>
+      STORE_MATRIX.includes(path.relative(root, path.resolve(root, f))),
+    );
+    if (matrix.length > 0 && stack.seaweedfs) {
+      log(`store matrix: ${matrix.length} file(s) again against SeaweedFS`);
+      const names = storeEnvNames('seaweedfs');
+      const seaweedfs = {
+        ...stack.env,
+        [ENV.s3Endpoint]: stack.env[names.endpoint],
+        [ENV.accessKeyId]: stack.env[names.accessKeyId],
+        [ENV.secretAccessKey]: stack.env[names.secretAccessKey],
+        ZIPFLOW_TEST_STORE: 'seaweedfs',
+      };
+      const again = await runTests(matrix, seaweedfs, (c) => {
+        runner = c;
+      });
+      if (code === 0) code = again;
+    }
     log(`tests finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code})`);
     const left = await leftovers(stack.env);
     if (left.length > 0) {
       log(`runs left ${left.length} things behind (DESIGN invariant 5):\n  ${left.join('\n  ')}`);
       return code === 0 ? 1 : code;
     }
-    log('no multipart upload and no .zipflow/state/ object left in any bucket');
+    log('no multipart upload and no .zipflow/state/ object left in any bucket of any store');
     return code;
   } finally {
     await stop();

@@ -58,11 +58,7 @@ export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
   const settings = temporalConnectConfig();
-<<<<<<< HEAD
   workerReadConcurrency(); // a bad ZIPFLOW_READ_CONCURRENCY stops the worker here, by name
-  const dataConverter = dataConverterFromEnv();
-=======
->>>>>>> i19
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({
     connection,

@@ -31,22 +31,19 @@ export async function completeArchive(a: {
 }): Promise<RecordedArchive> {
   const { session, destination } = a;
   const partCount = Math.max(1, Math.ceil(a.size / a.partSize));
-  const held = (await session.listParts()).filter((p) => p.partNumber <= partCount);
-  if (
-    held.length !== partCount ||
-    held.some((p, i) => p.partNumber !== i + 1 || !p.checksumCRC32)
-  ) {
-    throw new Error(
-      `S3 holds ${held.length} of the ${partCount} parts of upload ${session.uploadId}; retrying`,
-    );
-  }
-  const crc32 = combinedCrc32(
-    held.map((p) => ({
-      size: p.size,
-      crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
-    })),
-  );
+  const held = await everyPartHeld(session, partCount);
+  // Stores that list parts without their CRC-32 (SeaweedFS) combine the whole object's CRC-32
+  // themselves at completion, from the CRC-32 each part was checked against when sent.
+  const crc32 = held.every((p) => p.checksumCRC32)
+    ? combinedCrc32(
+        held.map((p) => ({
+          size: p.size,
+          crc32: Buffer.from(p.checksumCRC32!, 'base64').readUInt32BE(0),
+        })),
+      )
+    : undefined;
   const done = await completeUpload(session, destination, held, crc32, a.details, a.statePrefix);
+  const storeCrc32 = done.validatedCrc32 ?? done.storeCrc32;
   return recordArchive(
     a.dst,
     { ...destination, statePrefix: a.statePrefix },
@@ -56,14 +53,49 @@ export async function completeArchive(a: {
       etag: done.etag,
       versionId: done.versionId,
       sha256: a.sha256,
-      crc32,
-      crc32ValidatedBy: done.validatedCrc32 ? 'FULL_OBJECT' : 'PARTS',
+      // Otherwise read back from the completed object.
+      crc32: crc32 ?? (storeCrc32 ? Buffer.from(storeCrc32, 'base64').readUInt32BE(0) : undefined),
+      // A store's own FULL_OBJECT CRC-32 counts like one it validated: a retry that finds the
+      // object completed sees only that (completedByThisRun), and must record the same.
+      crc32ValidatedBy: storeCrc32 ? 'FULL_OBJECT' : 'PARTS',
       entries: a.entries,
       uploadedBytes: a.size + a.resentBytes,
       resumes: a.resumes,
     },
     a.manifest,
   );
+}
+
+/** ListParts again after these waits when it does not show every part yet. */
+const LIST_PARTS_WAITS_MS = [500, 2_000];
+
+/**
+ * Parts 1..partCount as S3 holds them. Every one was sent and acknowledged before this, so a
+ * part the store does not list (after a few looks) is lost: another attempt, which continues
+ * from the same checkpoint and does not send it again, cannot fix that, so the run ends with
+ * PartsMissing instead of retrying.
+ */
+async function everyPartHeld(session: MultipartSession, partCount: number): Promise<HeldPart[]> {
+  for (let look = 0; ; look++) {
+    const held = (await session.listParts()).filter((p) => p.partNumber <= partCount);
+    const numbers = new Set(held.map((p) => p.partNumber));
+    const missing = Array.from({ length: partCount }, (_, i) => i + 1).filter(
+      (n) => !numbers.has(n),
+    );
+    if (missing.length === 0) return held;
+    if (look < LIST_PARTS_WAITS_MS.length) {
+      await new Promise((r) => setTimeout(r, LIST_PARTS_WAITS_MS[look]));
+      continue;
+    }
+    const shown = missing.slice(0, 10).join(', ') + (missing.length > 10 ? ', …' : '');
+    throw ApplicationFailure.nonRetryable(
+      `S3 does not list part(s) ${shown} of the ${partCount} parts of upload ${session.uploadId} ` +
+        `(s3://${session.target.bucket}/${session.target.key}), though each was acknowledged: ` +
+        're-run the archive',
+      'PartsMissing',
+      { uploadId: session.uploadId, missing },
+    );
+  }
 }
 
 /**
@@ -76,7 +108,7 @@ export async function completeUpload(
   session: MultipartSession,
   destination: ArchiveRequest['destination'],
   held: HeldPart[],
-  crc32: number,
+  crc32: number | undefined,
   details: () => unknown,
   statePrefix: string,
 ): ReturnType<MultipartSession['complete']> {

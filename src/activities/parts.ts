@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { crc32Combine } from '../zip';
 import { crc32Base64, type HeldPart, type MultipartSession } from '../s3/multipart';
 import zlib from 'node:zlib';
@@ -173,7 +174,7 @@ export class PartWriter {
       this.onPart(partNumber);
       return;
     }
-    if (held && held.size === body.length && held.checksumCRC32 === crc32Base64(zlib.crc32(body))) {
+    if (held && holdsBody(held, body)) {
       release();
       this.onPart(partNumber);
       return;
@@ -203,4 +204,17 @@ export class PartWriter {
 /** CRC-32 of the whole object from its parts' CRCs, in part order. */
 export function combinedCrc32(parts: Array<{ size: number; crc32: number }>): number {
   return parts.reduce((crc, p) => crc32Combine(crc, p.crc32, p.size), 0);
+}
+
+/**
+ * Whether the part S3 holds has these bytes: by its CRC-32, or, where ListParts gives none
+ * (SeaweedFS), by its ETag when that is the MD5 of the part (unencrypted uploads).
+ */
+function holdsBody(held: HeldPart, body: Buffer): boolean {
+  if (held.size !== body.length) return false;
+  if (held.checksumCRC32) return held.checksumCRC32 === crc32Base64(zlib.crc32(body));
+  const md5 = /^"?([0-9a-f]{32})"?$/i.exec(held.etag)?.[1];
+  return (
+    md5 !== undefined && md5.toLowerCase() === crypto.createHash('md5').update(body).digest('hex')
+  );
 }

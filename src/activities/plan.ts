@@ -13,6 +13,7 @@ import {
 } from '../s3/objects';
 import { entryOrderOf, RequestError, type ArchiveRequest } from '../shared/request';
 import { packedOrder, validateName, ZipInputError } from '../zip';
+import { collisionForm } from '../zip/names';
 import { withS3Failures } from './failures';
 import { compileSelection, entryNameFor, relativeKey } from './select';
 
@@ -202,15 +203,15 @@ function named(request: ArchiveRequest, objects: ListedObject[]): ListedObject[]
   for (const object of objects) {
     const name = checkEntryName(request, object.key);
     if (name === '') continue;
-    const other = keyOf.get(name);
+    const other = keyOf.get(collisionForm(name));
     if (other !== undefined) {
       throw ApplicationFailure.nonRetryable(
-        `entry name "${name}" would come from both ${other} and ${object.key}: use naming.mode "relative", or leave one out with source.exclude`,
+        `entry name "${name}" would come from both ${other} and ${object.key} (names equal in Unicode NFC are one file): use naming.mode "relative", or leave one out with source.exclude`,
         'DuplicateEntryName',
         { name, keys: [other, object.key] },
       );
     }
-    keyOf.set(name, object.key);
+    keyOf.set(collisionForm(name), object.key);
     out.push({ ...object, name });
   }
   return out;

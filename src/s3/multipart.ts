@@ -188,9 +188,13 @@ export class MultipartSession {
     return { partNumber, etag, size: source.to - source.from };
   }
 
-  /** Every part S3 holds for this upload, in part-number order. */
+  /**
+   * Every part S3 holds for this upload, in part-number order, one per part number. A store may
+   * list a part sent twice twice (SeaweedFS keeps each upload of a part number until
+   * completion, which uses the latest): the latest listed one counts.
+   */
   async listParts(): Promise<HeldPart[]> {
-    const parts: HeldPart[] = [];
+    const parts = new Map<number, HeldPart & { at: number }>();
     let marker: string | undefined;
     do {
       const out = await this.client.send(
@@ -202,16 +206,21 @@ export class MultipartSession {
         }),
       );
       for (const p of out.Parts ?? []) {
-        parts.push({
+        const at = p.LastModified?.getTime() ?? 0;
+        if ((parts.get(p.PartNumber!)?.at ?? -Infinity) > at) continue;
+        parts.set(p.PartNumber!, {
           partNumber: p.PartNumber!,
           etag: p.ETag!,
           size: p.Size ?? 0,
           checksumCRC32: p.ChecksumCRC32,
+          at,
         });
       }
       marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
     } while (marker);
-    return parts;
+    return [...parts.values()]
+      .sort((a, b) => a.partNumber - b.partNumber)
+      .map(({ at: _at, ...part }) => part);
   }
 
   /**
@@ -220,8 +229,16 @@ export class MultipartSession {
    */
   async complete(
     parts: HeldPart[],
-    options: { overwrite: boolean; crc32: number },
-  ): Promise<{ etag?: string; versionId?: string; validatedCrc32?: string }> {
+    /** crc32: the whole object's, when known; without it the store combines the parts' own. */
+    options: { overwrite: boolean; crc32?: number },
+  ): Promise<{
+    etag?: string;
+    versionId?: string;
+    /** The whole object's CRC-32, as the store validated it against ours. */
+    validatedCrc32?: string;
+    /** The whole object's CRC-32 as the store reports it (combined from the parts' own). */
+    storeCrc32?: string;
+  }> {
     const completed: CompletedPart[] = parts.map((p) => ({
       PartNumber: p.partNumber,
       ETag: p.etag,
@@ -234,14 +251,23 @@ export class MultipartSession {
         UploadId: this.uploadId,
         MultipartUpload: { Parts: completed },
         ...(options.overwrite ? {} : { IfNoneMatch: '*' }),
-        ...(this.checksumType === 'FULL_OBJECT'
-          ? { ChecksumType: 'FULL_OBJECT', ChecksumCRC32: crc32Base64(options.crc32) }
+        ...(this.checksumType === 'FULL_OBJECT' ? { ChecksumType: 'FULL_OBJECT' } : {}),
+        ...(this.checksumType === 'FULL_OBJECT' && options.crc32 !== undefined
+          ? { ChecksumCRC32: crc32Base64(options.crc32) }
           : {}),
       }),
     );
     // The store refuses a FULL_OBJECT completion whose CRC-32 does not match what it holds.
-    const validated = this.checksumType === 'FULL_OBJECT' ? out.ChecksumCRC32 : undefined;
-    return { etag: out.ETag, versionId: out.VersionId, validatedCrc32: validated };
+    const validated =
+      this.checksumType === 'FULL_OBJECT' && options.crc32 !== undefined
+        ? out.ChecksumCRC32
+        : undefined;
+    return {
+      etag: out.ETag,
+      versionId: out.VersionId,
+      validatedCrc32: validated,
+      storeCrc32: out.ChecksumType === 'FULL_OBJECT' ? out.ChecksumCRC32 : undefined,
+    };
   }
 
   async abort(): Promise<void> {

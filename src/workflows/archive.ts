@@ -51,12 +51,17 @@ const { streamArchive, assembleRange, finishAssembly, copyArchive } = proxyActiv
   typeof activities
 >({
   startToCloseTimeout: '24 hours',
-  // A dead worker's activity is retried after this; heartbeats carry the checkpoint.
-  heartbeatTimeout: '20 seconds',
+  // A dead (SIGKILLed) worker's activity is retried after this; heartbeats carry the
+  // checkpoint and come at least every 2 s (KEEP_ALIVE_MS), so 10 s rides out a few missed
+  // ones on a busy machine and hands a crashed worker's run over in about 12 s.
+  heartbeatTimeout: '10 seconds',
   // On cancel, wait until the activity has stopped: only then may discardRun clean up, or a
   // still-running attempt could write state objects after the cleanup.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumAttempts: 10 },
+  // An attempt handed back by a stopping worker or timed out is retried at once by another:
+  // the backoff is capped low, since each retry resumes from a checkpoint, and S3 requests
+  // have their own retries (src/s3/client.ts).
+  retry: { maximumAttempts: 10, initialInterval: '200 milliseconds', maximumInterval: '2 seconds' },
 });
 
 const { prepareAssembly, prepareCopy } = proxyActivities<typeof activities>({

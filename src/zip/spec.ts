@@ -9,6 +9,7 @@ import {
   UINT16_MAX,
 } from './constants';
 import { ZipInputError } from './errors';
+import { unsafeNameReason } from './names';
 
 export type Compression = 'store' | 'deflate';
 
@@ -93,6 +94,8 @@ export function validateName(name: unknown, directory: boolean): string {
       `contains a ".." segment, which would extract outside the target; remove it: ${JSON.stringify(name)}`,
     );
   }
+  const unsafe = unsafeNameReason(name);
+  if (unsafe) throw new ZipInputError('name', `${unsafe}: ${JSON.stringify(name)}`);
   let normalized = name;
   if (directory) {
     if (!normalized.endsWith('/')) normalized += '/';

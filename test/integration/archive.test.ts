@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { archiveWorkflowId, type ArchiveRequest } from '../../src/shared/request';
 import { runArchive, s3, temporalClient, tempBucket, uniqueName } from '../support/env';
 import { getObject, keysUnder, openUploads, readZip } from '../support/archive';
+import { currentStore } from '../support/stores';
 
 let client: S3Client;
 let source: { name: string; remove(): Promise<void> };
@@ -56,7 +57,7 @@ test('archives a prefix: every entry equals its source, and size, SHA-256 and CR
   assert.equal(
     result.crc32ValidatedBy,
     'FULL_OBJECT',
-    'MinIO validates full-object CRC-32 checksums',
+    `${currentStore()} holds a full-object CRC-32`,
   );
   const head = await client.send(
     new HeadObjectCommand({ Bucket: destination.name, Key: key, ChecksumMode: 'ENABLED' }),

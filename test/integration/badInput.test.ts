@@ -64,6 +64,11 @@ before(async () => {
     // MinIO keeps a backslash in a key (it refuses "..", "." and "//" segments, and drops a
     // leading "/"), so this is the entry name a real listing can bring that ZIP cannot hold.
     'odd/back\\slash.txt': 'backslash',
+    // Keys both stores of the matrix keep as they are, and list back unchanged.
+    'drive/C:/boot.ini': 'drive letter',
+    'bidi/invoice\u202Etxt.exe': 'bidi override',
+    'nfc/caf\u00e9.txt': 'composed',
+    'nfc/cafe\u0301.txt': 'decomposed',
   };
   for (const [key, body] of Object.entries(objects)) {
     await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
@@ -237,6 +242,44 @@ const rows: Row[] = [
     type: 'InvalidEntry',
     message:
       /^source object "data\/\.\.\/\.\.\/etc\/passwd" would be entry "\.\.\/\.\.\/etc\/passwd", which contains a "\.\." segment.*leave it out/,
+  },
+  {
+    name: 'a listed key whose entry name starts with a drive letter',
+    request: (key) => request(key, (r) => (r.source.prefix = 'drive/')),
+    type: 'InvalidEntry',
+    message:
+      /^source object "drive\/C:\/boot\.ini" would be entry "C:\/boot\.ini", which is absolute/,
+  },
+  {
+    name: 'a listed key holding a bidirectional override',
+    request: (key) => request(key, (r) => (r.source.prefix = 'bidi/')),
+    type: 'InvalidEntry',
+    message:
+      /^source object "bidi\/invoice\u202etxt\.exe" .*bidirectional formatting character U\+202E/,
+  },
+  {
+    name: 'two listed keys whose names are equal in Unicode NFC',
+    request: (key) => request(key, (r) => (r.source.prefix = 'nfc/')),
+    type: 'DuplicateEntryName',
+    message: /^entry name "caf.*\.txt" would come from both nfc\/caf.* and nfc\/caf.*NFC/,
+  },
+  {
+    name: 'a requested key holding a control character',
+    request: (key) => request(key, (r) => (r.source.keys = ['data/bell\u0007.txt'])),
+    type: 'InvalidEntry',
+    message: /^source object "data\/bell\\u0007\.txt" .*control character U\+0007/,
+  },
+  {
+    name: 'a requested key with a "." segment',
+    request: (key) => request(key, (r) => (r.source.keys = ['data/./a.txt'])),
+    type: 'InvalidEntry',
+    message: /^source object "data\/\.\/a\.txt" .*contains a "\." segment/,
+  },
+  {
+    name: 'a requested key with an empty segment',
+    request: (key) => request(key, (r) => (r.source.keys = ['data/x//a.txt'])),
+    type: 'InvalidEntry',
+    message: /^source object "data\/x\/\/a\.txt" .*empty segment/,
   },
 ];
 

@@ -44,6 +44,17 @@ describe('zip encoder refuses bad input with ZipInputError naming the field', ()
     rejects('name', () => normalizeEntrySpec({ ...ok, name: 'a\\b' }), /backslash/);
     rejects('name', () => normalizeEntrySpec({ ...ok, name: 'a\0b' }), /NUL/);
   });
+  it('refuses control characters, bidirectional formatting characters, "." and empty segments', () => {
+    for (const name of ['a\u0007b', 'a\u001bb', 'a\u007fb', 'a\u0085b'])
+      rejects('name', () => normalizeEntrySpec({ ...ok, name }), /control character U\+00/);
+    for (const name of ['inv\u202eexe.txt', 'a\u2066b', 'a\u200fb'])
+      rejects('name', () => normalizeEntrySpec({ ...ok, name }), /bidirectional/);
+    for (const name of ['./a', 'a/./b', 'a/.'])
+      rejects('name', () => normalizeEntrySpec({ ...ok, name }), /"\." segment/);
+    rejects('name', () => normalizeEntrySpec({ ...ok, name: 'a//b' }), /empty segment/);
+    assert.equal(normalizeEntrySpec({ ...ok, name: '.hidden/.x' }).name, '.hidden/.x');
+    assert.equal(normalizeEntrySpec({ name: 'd', mtime: 0, directory: true }).name, 'd/');
+  });
   it('refuses names over 65,535 UTF-8 bytes and accepts exactly 65,535', () => {
     rejects('name', () => normalizeEntrySpec({ ...ok, name: 'é'.repeat(32_768) }), /65535/);
     assert.equal(

@@ -7,6 +7,7 @@ import {
   startStack,
   stopStack,
   type StackState,
+  type StoreName,
 } from './stack';
 
 /** Where `zipflow dev up` keeps the stack it started (git-ignored). */
@@ -16,18 +17,26 @@ export function devStackDir(): string {
 
 function running(dir: string): StackState | undefined {
   const state = readStackState(dir);
-  return state && isAlive(state.temporal.pid) && isAlive(state.minio.pid) ? state : undefined;
+  const pids = [state?.temporal.pid, state?.minio.pid, state?.seaweedfs?.pid];
+  return state && pids.every((pid) => pid === undefined || isAlive(pid)) ? state : undefined;
 }
 
-/** Starts the local stack in the background (or finds the running one); returns export lines. */
-export async function devUp(log: (line: string) => void): Promise<string> {
+/**
+ * Starts the local stack in the background (or finds the running one with the same store);
+ * returns export lines. With store "seaweedfs", SeaweedFS runs too and the AWS_* settings
+ * point at it.
+ */
+export async function devUp(
+  log: (line: string) => void,
+  store: StoreName = 'minio',
+): Promise<string> {
   const dir = devStackDir();
   const existing = running(dir);
-  if (existing) return exportLines(existing.env);
+  if (existing && (existing.store ?? 'minio') === store) return exportLines(existing.env);
   const stale = readStackState(dir);
   if (stale) await stopStack(stale);
   fs.mkdirSync(dir, { recursive: true });
-  const state = await startStack({ dir, log });
+  const state = await startStack({ dir, log, stores: [store] });
   return exportLines(state.env);
 }
 
