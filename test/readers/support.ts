@@ -84,7 +84,11 @@ export async function encodeZipflow(entries: TestEntry[], end: EndOptions = {}):
   return Buffer.concat(out);
 }
 
-/** The oracle: the same entries through yazl 3.3.1's stream path (addReadStream / addEmptyDirectory). */
+/**
+ * The oracle: the same entries through yazl 3.3.1: its stream path (addReadStream), whose
+ * headers defer CRC and sizes to a data descriptor, or, for entries with dataDescriptor false,
+ * its buffer path (addBuffer), whose headers carry them; addEmptyDirectory for directories.
+ */
 export function encodeYazl(entries: TestEntry[], end: EndOptions = {}): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   for (const { spec, data, chunkSizes } of entries) {
@@ -98,6 +102,15 @@ export function encodeYazl(entries: TestEntry[], end: EndOptions = {}): Promise<
       continue;
     }
     const compression = spec.compression ?? 'deflate';
+    if (spec.dataDescriptor === false) {
+      zip.addBuffer(data, spec.name, {
+        ...common,
+        compress: compression === 'deflate',
+        ...(compression === 'deflate' ? { compressionLevel: spec.level ?? 6 } : {}),
+        ...(spec.comment !== undefined ? { fileComment: spec.comment } : {}),
+      });
+      continue;
+    }
     zip.addReadStream(Readable.from([...chunksOf(data, chunkSizes)]), spec.name, {
       ...common,
       compress: compression === 'deflate',

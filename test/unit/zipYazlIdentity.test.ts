@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { randomArchive } from '../readers/cases';
+import * as zlib from 'node:zlib';
+import { randomArchive, withKnownHeaders } from '../readers/cases';
 import { encodeYazl, encodeZipflow, type TestEntry } from '../readers/support';
 
 function firstDifference(a: Buffer, b: Buffer): string {
@@ -30,6 +31,50 @@ describe('zip encoder is byte-identical to yazl 3.3.1', () => {
       const theirs = await encodeYazl(entries, end);
       assert.ok(ours.equals(theirs), `seed ${seed}: ${firstDifference(ours, theirs)}`);
     }
+  });
+
+  it('with CRC and sizes in the local headers, matches yazl addBuffer (its known-CRC layout) over 250 seeded random archives, mixed with descriptor entries', async () => {
+    for (let seed = 1; seed <= 250; seed++) {
+      const { entries, end } = randomArchive(seed);
+      const known = withKnownHeaders(entries, seed, seed % 2 === 0);
+      const ours = await encodeZipflow(known, end);
+      const theirs = await encodeYazl(known, end);
+      assert.ok(ours.equals(theirs), `seed ${seed}: ${firstDifference(ours, theirs)}`);
+    }
+  });
+
+  it('with CRC and sizes in the local headers: empty files, forced ZIP64, a CRC given in advance', async () => {
+    const data = Buffer.from('known header '.repeat(100));
+    await assertSameAsYazl(
+      [
+        {
+          spec: { name: 'e.store', mtime: T, compression: 'store', dataDescriptor: false },
+          data: Buffer.alloc(0),
+        },
+        {
+          spec: { name: 'e.deflate', mtime: T, compression: 'deflate', dataDescriptor: false },
+          data: Buffer.alloc(0),
+        },
+        {
+          spec: {
+            name: 's',
+            mtime: T,
+            compression: 'store',
+            size: data.length,
+            crc32: zlib.crc32(data),
+            dataDescriptor: false,
+            forceZip64: true,
+          },
+          data,
+          chunkSizes: [100],
+        },
+        {
+          spec: { name: 'd', mtime: T, level: 9, dataDescriptor: false, forceZip64: true },
+          data,
+        },
+      ],
+      { forceZip64: true },
+    );
   });
 
   it('matches yazl for an empty archive, with and without forced ZIP64 end records', async () => {
