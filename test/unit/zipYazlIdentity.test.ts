@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
+import { localFileHeader } from '../../src/zip/records';
+import { normalizeEntrySpec } from '../../src/zip';
+import { prepareEntry } from '../../src/zip/spec';
 import { randomArchive, withKnownHeaders } from '../readers/cases';
 import { encodeYazl, encodeZipflow, type TestEntry } from '../readers/support';
 
@@ -22,6 +26,43 @@ async function assertSameAsYazl(
 }
 
 const T = Date.UTC(2024, 4, 17, 13, 45, 31, 500);
+
+describe('local headers with sizes past 4 GiB equal Python zipfile ZipInfo.FileHeader(zip64=True)', () => {
+  // yazl's addBuffer stops at 1 GiB; Python writes the same local header (ZIP64 extra with both
+  // sizes, 0xffffffff in the 32-bit fields, version 4.5) for such an entry.
+  it('matches for STORE entries of 4 GiB and more with a CRC-32 given', () => {
+    for (const [name, size, crc] of [
+      ['big.bin', 2 ** 32, 0x1234abcd],
+      ['data/huge.iso', 5 * 2 ** 30 + 7, 0xfedcba98],
+      ['edge', 0xffffffff, 0],
+    ] as const) {
+      const spec = normalizeEntrySpec({
+        name,
+        mtime: Date.UTC(2024, 0, 31, 12, 0, 0),
+        compression: 'store',
+        size,
+        crc32: crc,
+        dataDescriptor: false,
+      });
+      const ours = localFileHeader(prepareEntry(spec), {
+        crc32: crc,
+        compressedSize: size,
+        uncompressedSize: size,
+      });
+      const script = [
+        'import sys, zipfile',
+        `zi = zipfile.ZipInfo(${JSON.stringify(name)}, date_time=(2024, 1, 31, 12, 0, 0))`,
+        'zi.flag_bits = 0x800',
+        'zi.compress_type = zipfile.ZIP_STORED',
+        `zi.CRC = ${crc}`,
+        `zi.file_size = zi.compress_size = ${size}`,
+        'sys.stdout.buffer.write(zi.FileHeader(zip64=True))',
+      ].join('\n');
+      const python = execFileSync('python3', ['-c', script]);
+      assert.ok(ours.equals(python), `${name}: ${firstDifference(ours, python)}`);
+    }
+  });
+});
 
 describe('zip encoder is byte-identical to yazl 3.3.1', () => {
   it('matches yazl over 250 seeded random archives (names, sizes, STORE/DEFLATE, levels, dirs, modes, mtimes, comments, forced ZIP64)', async () => {
