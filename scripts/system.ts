@@ -5,7 +5,7 @@ function has(command: string): boolean {
 }
 
 /**
- * Debian packages the tests use: 7-Zip and Info-ZIP (reader tests) and Chromium (the Web UI
+ * Debian packages the tests use: 7-Zip, Info-ZIP and libarchive's bsdtar (reader tests) and Chromium (the Web UI
  * browser test, driven by playwright-core; never a browser downloaded by a test tool). Installed
  * when missing and this process may (root with apt-get); otherwise the tests that need them say
  * how to install.
@@ -14,6 +14,7 @@ export function ensureSystemPackages(log: (line: string) => void): void {
   const wanted: Array<[string, string]> = [
     ['7zz', '7zip'],
     ['unzip', 'unzip'],
+    ['bsdtar', 'libarchive-tools'],
     ['chromium', 'chromium'],
   ];
   const missing = wanted.filter(([command]) => !has(command)).map(([, pkg]) => pkg);

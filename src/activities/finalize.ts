@@ -63,7 +63,7 @@ export async function recordArchive(
     ...(sha256 !== null ? { sha256 } : {}),
     crc32: crc32Hex,
   });
-  const counts = { entries: 0, skipped: 0 };
+  const counts = { entries: 0, skipped: 0, dataDescriptorEntries: 0 };
   const manifestKey = await writeManifest(
     dst,
     location.bucket,
@@ -84,6 +84,7 @@ export async function recordArchive(
     manifestKey,
     uploadedBytes: done.uploadedBytes,
     skipped: counts.skipped,
+    dataDescriptorEntries: counts.dataDescriptorEntries,
     resumes: done.resumes,
   };
 }
@@ -92,10 +93,17 @@ async function* manifestLines(
   dst: S3Client,
   location: { bucket: string; statePrefix: string },
   entryLines: AsyncIterable<Buffer>,
-  counts: { entries: number; skipped: number },
+  counts: { entries: number; skipped: number; dataDescriptorEntries: number },
 ): AsyncGenerator<Buffer> {
   for await (const chunk of entryLines) {
     for (const byte of chunk) if (byte === 0x0a) counts.entries += 1;
+    // Chunks hold whole lines; JSON.stringify escapes a quote inside a name or key.
+    for (
+      let at = chunk.indexOf(DESCRIPTOR_FLAG);
+      at >= 0;
+      at = chunk.indexOf(DESCRIPTOR_FLAG, at + 1)
+    )
+      counts.dataDescriptorEntries += 1;
     yield chunk;
   }
   for await (const key of listKeys(dst, location.bucket, skippedPrefix(location.statePrefix))) {
@@ -103,6 +111,9 @@ async function* manifestLines(
     yield Buffer.concat([await getState(dst, location.bucket, key), Buffer.from('\n')]);
   }
 }
+
+/** How a manifest line (manifestLine) flags an entry with a data descriptor. */
+const DESCRIPTOR_FLAG = Buffer.from('"dataDescriptor":true');
 
 export function skippedPrefix(statePrefix: string): string {
   return `${statePrefix}skipped/`;

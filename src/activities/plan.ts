@@ -15,6 +15,7 @@ import { entryOrderOf, RequestError, type ArchiveRequest } from '../shared/reque
 import { packedOrder, validateName, ZipInputError } from '../zip';
 import { collisionForm } from '../zip/names';
 import { withS3Failures } from './failures';
+import { isDirectoryObject, knownLocalHeader, WHOLE_ENTRY_MAX_BYTES } from './entries';
 import { compileSelection, entryNameFor, relativeKey } from './select';
 
 export interface PlanPageInput {
@@ -86,6 +87,7 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
     page.objects.filter((o) => selected(o.key) && modifiedIn(input.modified, o.lastModified)),
   );
   const objects = entryOrderOf(request) === 'packed' ? packedOrder(listed) : listed;
+  if (request.localHeaders === 'known') checkKnownHeaders(request, objects);
   if (objects.length > 0) {
     const body = objects.map((o) => JSON.stringify(o)).join('\n');
     await putState(dst, destination.bucket, planKey(input.statePrefix, input.chunk), body);
@@ -97,6 +99,17 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
     nextContinuationToken: page.nextContinuationToken,
     retries: attemptRetries([src, dst]),
   };
+}
+
+/** localHeaders "known": every file must be small enough to be read whole before its header. */
+function checkKnownHeaders(request: ArchiveRequest, objects: ListedObject[]): void {
+  const large = objects.find((o) => !knownLocalHeader(request, o) && !isDirectoryObject(o));
+  if (large === undefined) return;
+  throw ApplicationFailure.nonRetryable(
+    `localHeaders "known": object ${JSON.stringify(large.key)} has ${large.size} bytes; only objects up to ${WHOLE_ENTRY_MAX_BYTES} bytes are read whole before their header, larger ones need a data descriptor. Use localHeaders "auto" (larger objects keep a data descriptor) or leave such objects out`,
+    'LocalHeaderUnknown',
+    { key: large.key, size: large.size },
+  );
 }
 
 /** Whether an object's LastModified falls in an incremental run's range (always, otherwise). */

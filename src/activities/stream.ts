@@ -30,7 +30,7 @@ import { KeepAlive } from './keepAlive';
 import { PartWriter, uploadConcurrencyFor } from './parts';
 import { readPlanChunk } from './plan';
 import { completeArchive, createArchiveUpload } from './archiveUpload';
-import { entrySpecOf, manifestLine } from './entries';
+import { entrySpecOf, knownLocalHeader, manifestLine } from './entries';
 import {
   completedByThisRun,
   recordArchive,
@@ -398,7 +398,8 @@ class ArchiveStreamer {
       source = sampled.source;
       compression = autoCompression(stored.name, sampled.sample);
     }
-    return { spec: { ...stored, compression }, source };
+    const dataDescriptor = !knownLocalHeader(request, object);
+    return { spec: { ...stored, compression, dataDescriptor }, source };
   }
 
   /**

@@ -120,6 +120,17 @@ export interface ArchiveRequest {
    * serverSideCopy, `listing` otherwise.
    */
   entryOrder?: EntryOrder;
+  /**
+   * What the local file headers carry. `auto` (default): the CRC-32 and sizes wherever they
+   * are known before the header is written — the streamed objects of up to 1 MiB, read whole
+   * first — with no data descriptor, so streaming readers (Java ZipInputStream, bsdtar from a
+   * pipe) read them; larger objects, and every entry of parallel or serverSideCopy runs, keep a
+   * data descriptor. `descriptor`: every file has a data descriptor (yazl's streaming layout).
+   * `known`: every file's header carries them; the run fails at planning with
+   * LocalHeaderUnknown naming the first object over 1 MiB. The result counts the entries
+   * with a descriptor (dataDescriptorEntries) and the manifest flags each.
+   */
+  localHeaders?: LocalHeaders;
   /** An archive of nothing is an error (default false): usually a wrong prefix or filter. */
   allowEmpty?: boolean;
   /**
@@ -147,6 +158,9 @@ export interface ArchiveRequest {
    */
   verify?: boolean;
 }
+
+export const LOCAL_HEADERS = ['auto', 'descriptor', 'known'] as const;
+export type LocalHeaders = (typeof LOCAL_HEADERS)[number];
 
 export const ENTRY_ORDERS = ['listing', 'packed'] as const;
 export type EntryOrder = (typeof ENTRY_ORDERS)[number];
@@ -221,6 +235,11 @@ export interface ArchiveResult {
   uploadedBytes: number;
   /** Source objects left out because they changed or vanished (onSourceChange: skip). */
   skipped: number;
+  /**
+   * Entries whose CRC-32 and sizes follow their data in a data descriptor (bit 3) instead of
+   * their local header; the manifest line of each says `"dataDescriptor": true`.
+   */
+  dataDescriptorEntries: number;
   /** How often the streaming activity continued from a checkpoint. */
   resumes: number;
   /**
@@ -680,6 +699,7 @@ const REQUEST_FIELDS = [
   'parallel',
   'serverSideCopy',
   'entryOrder',
+  'localHeaders',
   'allowEmpty',
   'onSourceChange',
   'planning',
@@ -759,6 +779,24 @@ function checkEntryOrder(value: unknown): void {
   );
 }
 
+/** Parallel and server-side copy runs lay out headers before their data is read. */
+function checkLocalHeaders(request: Record<string, unknown>): void {
+  const value = request.localHeaders;
+  if (value === undefined) return;
+  if (!(LOCAL_HEADERS as readonly unknown[]).includes(value)) {
+    throw new RequestError(
+      'localHeaders',
+      `must be "auto" (CRC-32 and sizes in local headers where known), "descriptor" (data descriptors) or "known" (in every header), not ${JSON.stringify(value)}`,
+    );
+  }
+  if (value === 'known' && (request.parallel !== undefined || request.serverSideCopy === true)) {
+    throw new RequestError(
+      'localHeaders',
+      'cannot be "known" with parallel or serverSideCopy (their headers are written before the data is read): use "auto", or leave parallel and serverSideCopy out',
+    );
+  }
+}
+
 function checkPlanning(value: unknown): void {
   if (value === undefined) return;
   checkObject('planning', value);
@@ -798,6 +836,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkParallel(request);
   checkServerSideCopy(request);
   checkEntryOrder(request.entryOrder);
+  checkLocalHeaders(request);
   if (
     request.onSourceChange !== undefined &&
     request.onSourceChange !== 'fail' &&

@@ -37,8 +37,20 @@ export interface EncoderCheckpoint {
   entry: EntryCheckpoint | null;
 }
 
-/** A checkpoint can be taken anywhere except after DEFLATE has consumed or produced data. */
+/**
+ * An entry with CRC and sizes in its local header and no CRC given in advance: the encoder
+ * reads its source whole before the header, so it has no state worth saving inside it.
+ */
+export function readsWhole(spec: NormalizedEntrySpec): boolean {
+  return !spec.directory && !spec.dataDescriptor && spec.crc32 === null;
+}
+
+/**
+ * A checkpoint can be taken anywhere except after DEFLATE has consumed or produced data, and
+ * except inside an entry read whole (only at its start).
+ */
 export function checkpointable(e: EntryCheckpoint): boolean {
+  if (readsWhole(e.spec)) return e.phase === 'localFileHeader' && e.phaseOffset === 0;
   return !(
     e.phase === 'data' &&
     e.spec.compression === 'deflate' &&
@@ -78,7 +90,9 @@ export function validateCheckpoint(value: unknown): EncoderCheckpoint {
   if (!isCount(e.crc32) || e.crc32 > 0xffffffff) throw bad('has an invalid crc32');
   const spec = normalizeEntrySpec(e.spec);
   const entry: EntryCheckpoint = { ...e, spec };
-  if (!checkpointable(entry)) throw bad('points inside DEFLATE data');
+  if (!checkpointable(entry)) throw bad('points inside DEFLATE data or an entry read whole');
+  if (entry.phase === 'dataDescriptor' && !spec.dataDescriptor)
+    throw bad('points into a data descriptor the entry does not have');
   if (spec.compression === 'store' && entry.uncompressedSize !== entry.compressedSize)
     throw bad('has STORE sizes that differ');
   if (entry.phase === 'data' && entry.phaseOffset !== entry.compressedSize)

@@ -3,19 +3,25 @@
  * state (position, entry count, central-directory size, and the entry in flight).
  *
  * Each entry is: local file header (APPNOTE 4.3.7), data (STORE: the caller's buffers
- * passed through; DEFLATE: zlib raw deflate), data descriptor (APPNOTE 4.3.9). When an
- * entry ends its central-directory record (APPNOTE 4.3.12) is handed to the caller,
- * who spills it; endOfArchive() streams the records back with the end records.
+ * passed through; DEFLATE: zlib raw deflate), data descriptor (APPNOTE 4.3.9). An entry
+ * whose spec has dataDescriptor false has CRC and sizes in its header and no descriptor:
+ * with a CRC given in advance (STORE) it streams and is checked at its end; without one the
+ * encoder reads its source whole (and deflates it) before the header. When an entry ends
+ * its central-directory record (APPNOTE 4.3.12) is handed to the caller, who spills it;
+ * endOfArchive() streams the records back with the end records.
  *
  * Checkpoints: the state is a small JSON value at every entry boundary and at every
- * byte of an entry except inside DEFLATE output (deflate state cannot be saved).
+ * byte of an entry except inside DEFLATE output (deflate state cannot be saved) and inside
+ * an entry read whole before its header (checkpoint at its start).
  */
 import { Readable, pipeline } from 'node:stream';
+import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { endOfArchive, type ArchiveTotals, type EndOptions } from './end';
 import {
   CHECKPOINT_FORMAT,
   checkpointable,
+  readsWhole,
   validateCheckpoint,
   type EncoderCheckpoint,
   type EntryCheckpoint,
@@ -28,7 +34,10 @@ import {
   entryNeedsZip64,
   localFileHeader,
   localFileHeaderLength,
+  localHeaderNeedsZip64,
+  usesDataDescriptor,
   type EntryFacts,
+  type HeaderFacts,
 } from './records';
 import {
   normalizeEntrySpec,
@@ -42,7 +51,11 @@ import {
 export interface EntryResult extends EntryFacts {
   name: string;
   zip64: boolean;
+  /** The entry's CRC and sizes follow its data (bit 3); false: they are in its local header. */
+  dataDescriptor: boolean;
 }
+
+const deflateRaw = promisify(zlib.deflateRaw);
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
@@ -72,6 +85,18 @@ function asBuffer(chunk: Uint8Array): Buffer {
 }
 
 function toEntryCheckpoint(f: InFlight): EntryCheckpoint {
+  // An entry read whole has its CRC before its header; a checkpoint holds it only at its start.
+  if (readsWhole(f.entry.spec) && f.phase === 'localFileHeader' && f.phaseOffset === 0) {
+    return {
+      spec: f.entry.spec,
+      localHeaderOffset: f.localHeaderOffset,
+      phase: f.phase,
+      phaseOffset: 0,
+      crc32: 0,
+      uncompressedSize: 0,
+      compressedSize: 0,
+    };
+  }
   return {
     spec: f.entry.spec,
     localHeaderOffset: f.localHeaderOffset,
@@ -81,6 +106,14 @@ function toEntryCheckpoint(f: InFlight): EntryCheckpoint {
     uncompressedSize: f.uncompressedSize,
     compressedSize: f.compressedSize,
   };
+}
+
+/** CRC and sizes for the local header of an entry in flight. */
+function headerFacts(f: InFlight): HeaderFacts {
+  const { spec } = f.entry;
+  if (spec.crc32 !== null && spec.size !== null)
+    return { crc32: spec.crc32, compressedSize: spec.size, uncompressedSize: spec.size };
+  return f;
 }
 
 function sizeMismatch(spec: NormalizedEntrySpec, fed: number): ZipInputError {
@@ -187,7 +220,7 @@ export class ZipEncoder {
       const entry = this.inFlight === null ? null : toEntryCheckpoint(this.inFlight);
       if (entry !== null && !checkpointable(entry)) {
         throw new ZipStateError(
-          `position ${at} is inside the DEFLATE data of ${JSON.stringify(entry.spec.name)}; checkpoint at the entry's start`,
+          `position ${at} is inside the data of ${JSON.stringify(entry.spec.name)}, which has no saved state (DEFLATE, or read whole); checkpoint at the entry's start`,
         );
       }
       return {
@@ -207,9 +240,9 @@ export class ZipEncoder {
     const cut = at - last.positionBefore;
     const entry: EntryCheckpoint = { ...last.before, phaseOffset: last.before.phaseOffset + cut };
     if (entry.phase === 'data') {
-      if (entry.spec.compression === 'deflate') {
+      if (entry.spec.compression === 'deflate' || readsWhole(entry.spec)) {
         throw new ZipStateError(
-          `position ${at} is inside the DEFLATE data of ${JSON.stringify(entry.spec.name)}; checkpoint at the entry's start`,
+          `position ${at} is inside the data of ${JSON.stringify(entry.spec.name)}, which has no saved state (DEFLATE, or read whole); checkpoint at the entry's start`,
         );
       }
       const part = last.chunk.subarray(0, cut);
@@ -297,8 +330,13 @@ export class ZipEncoder {
     try {
       const { spec } = f.entry;
 
+      if (readsWhole(spec) && f.phase === 'localFileHeader') {
+        yield* this.wholeEntry(f, source);
+        return;
+      }
+
       if (f.phase === 'localFileHeader') {
-        const header = localFileHeader(f.entry);
+        const header = localFileHeader(f.entry, headerFacts(f));
         const rest = header.subarray(f.phaseOffset);
         // A directory ends with its header: finish before handing out its last bytes.
         if (spec.directory) {
@@ -325,6 +363,17 @@ export class ZipEncoder {
         }
         if (spec.size !== null && f.uncompressedSize !== spec.size)
           throw sizeMismatch(spec, f.uncompressedSize);
+        if (!usesDataDescriptor(spec)) {
+          // Known CRC in the header (the data was handed out): nothing follows the data.
+          if (spec.crc32 !== null && f.crc32 !== spec.crc32) {
+            throw new ZipInputError(
+              'crc32',
+              `entry ${JSON.stringify(spec.name)} has CRC-32 ${hex(f.crc32)} but ${hex(spec.crc32)} was given for its header; the source changed or the given CRC-32 is wrong`,
+            );
+          }
+          this.finish(f);
+          return;
+        }
         f.phase = 'dataDescriptor';
         f.phaseOffset = 0;
       }
@@ -341,6 +390,46 @@ export class ZipEncoder {
     } finally {
       this.running = false;
     }
+  }
+
+  /**
+   * An entry without descriptor and without a CRC given: the source is read whole (the caller
+   * keeps such sources small) and deflated if asked, so the header can carry CRC and sizes.
+   * The entry closes before its last bytes go out, as with a descriptor.
+   */
+  private async *wholeEntry(
+    f: InFlight,
+    source: ByteSource,
+  ): AsyncGenerator<Buffer, void, undefined> {
+    const { spec } = f.entry;
+    const chunks: Buffer[] = [];
+    for await (const raw of source) {
+      if (raw.byteLength === 0) continue;
+      const chunk = asBuffer(raw);
+      if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size)
+        throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
+      chunks.push(chunk);
+      f.uncompressedSize += chunk.length;
+    }
+    if (spec.size !== null && f.uncompressedSize !== spec.size)
+      throw sizeMismatch(spec, f.uncompressedSize);
+    const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    f.crc32 = zlib.crc32(raw);
+    const data =
+      spec.compression === 'deflate' ? await deflateRaw(raw, { level: spec.level }) : raw;
+    f.compressedSize = data.length;
+    const header = localFileHeader(f.entry, f);
+    if (data.length === 0) {
+      this.handOutFinal(header, f, this.finish(f));
+      yield header;
+      return;
+    }
+    this.handOut(header, f);
+    yield header;
+    f.phase = 'data';
+    f.phaseOffset = 0;
+    this.handOutFinal(data, f, this.finish(f));
+    yield data;
   }
 
   /** STORE: the caller's buffers go out as they are; only the CRC is computed. */
@@ -410,6 +499,7 @@ export class ZipEncoder {
       name: f.entry.spec.name,
       ...facts,
       zip64: entryNeedsZip64(f.entry.spec.forceZip64, facts),
+      dataDescriptor: usesDataDescriptor(f.entry.spec),
     };
     this._entryCount += 1;
     this._centralDirectorySize += record.length;
@@ -437,7 +527,10 @@ export class ZipEncoder {
 
 /** Where the archive position must be for an entry's progress. */
 function expectedPosition(f: InFlight): number {
-  const headerLength = localFileHeaderLength(f.entry.nameBytes.length);
+  const headerLength = localFileHeaderLength(
+    f.entry.nameBytes.length,
+    localHeaderNeedsZip64(f.entry.spec, headerFacts(f)),
+  );
   switch (f.phase) {
     case 'localFileHeader':
       return f.localHeaderOffset + f.phaseOffset;
@@ -446,4 +539,8 @@ function expectedPosition(f: InFlight): number {
     case 'dataDescriptor':
       return f.localHeaderOffset + headerLength + f.compressedSize + f.phaseOffset;
   }
+}
+
+function hex(crc: number): string {
+  return `0x${crc.toString(16).padStart(8, '0')}`;
 }

@@ -15,9 +15,11 @@
  * belong to the checkpoint are the first cp.entryCount; drop any spilled after it.
  *
  * Entry spec: { name, mtime (epoch ms), mode?, compression?: 'store'|'deflate' (default deflate),
- * level? (1..9, default 6), size? (declared; checked), comment?, directory?, forceZip64? }.
- * Output equals yazl 3.3.1 addReadStream/addEmptyDirectory + end() byte for byte (DOS times in
- * UTC; run yazl with TZ=UTC). Layout of STORE archives: ArchiveLayout / layoutEntries.
+ * level? (1..9, default 6), size? (declared; checked), comment?, directory?, forceZip64?,
+ * dataDescriptor? (default true; false: CRC and sizes in the local header), crc32? (known in
+ * advance, STORE with size) }. Output equals yazl 3.3.1 addReadStream (addBuffer for
+ * dataDescriptor false)/addEmptyDirectory + end() byte for byte (DOS times in UTC; run yazl
+ * with TZ=UTC). Layout of STORE archives: ArchiveLayout / layoutEntries.
  * Bad input: ZipInputError { field }. Misuse: ZipStateError.
  */
 export { ZipEncoder } from './encoder';

@@ -18,6 +18,8 @@ import {
   dataDescriptorLength,
   entryNeedsZip64,
   localFileHeaderLength,
+  localHeaderNeedsZip64,
+  usesDataDescriptor,
 } from './records';
 import { normalizeEntrySpec, type EntrySpec } from './spec';
 
@@ -29,7 +31,10 @@ export interface EntryLayout {
   /** First byte of the entry data (= the source object's byte 0). */
   dataOffset: number;
   size: number;
-  /** Offset of the data descriptor, or null for directories (they have none). */
+  /**
+   * Offset of the data descriptor, or null when the entry has none: directories, and entries
+   * with CRC and sizes in their local header (dataDescriptor false).
+   */
   dataDescriptorOffset: number | null;
   /** First byte after this entry (= next entry's local header offset). */
   end: number;
@@ -87,11 +92,13 @@ export class ArchiveLayout {
       compressedSize: size,
       localHeaderOffset,
     });
-    const dataOffset = localHeaderOffset + localFileHeaderLength(nameLength);
-    const dataDescriptorOffset = spec.directory ? null : dataOffset + size;
+    const sizes = { uncompressedSize: size, compressedSize: size };
+    const dataOffset =
+      localHeaderOffset + localFileHeaderLength(nameLength, localHeaderNeedsZip64(spec, sizes));
+    const dataDescriptorOffset = usesDataDescriptor(spec) ? dataOffset + size : null;
     const end =
       dataDescriptorOffset === null
-        ? dataOffset
+        ? dataOffset + size
         : dataDescriptorOffset + dataDescriptorLength(zip64);
     const recordLength = centralDirectoryRecordLength(
       nameLength,

@@ -15,6 +15,7 @@ import {
   FLAG_UTF8,
   LOCAL_FILE_HEADER_FIXED_SIZE,
   LOCAL_FILE_HEADER_SIGNATURE,
+  LOCAL_ZIP64_EXTRA_FIELD_SIZE,
   METHOD_DEFLATE,
   METHOD_STORE,
   UINT32_MAX,
@@ -51,9 +52,30 @@ export function entryNeedsZip64(forceZip64: boolean, facts: Omit<EntryFacts, 'cr
   );
 }
 
-/** Directories have known (zero) sizes and no data; files are streamed, so sizes follow the data. */
+/**
+ * Directories have known (zero) sizes and no data. A file's CRC and sizes follow its data in a
+ * data descriptor, unless its spec asks for them in the local header (dataDescriptor false).
+ */
 export function usesDataDescriptor(spec: NormalizedEntrySpec): boolean {
-  return !spec.directory;
+  return !spec.directory && spec.dataDescriptor;
+}
+
+/** CRC and sizes written into a local header (all zero while they follow in a descriptor). */
+export type HeaderFacts = Omit<EntryFacts, 'localHeaderOffset'>;
+
+/**
+ * A local header with CRC and sizes needs the ZIP64 extra field when a size does not fit 32
+ * bits (APPNOTE 4.5.3: then it holds both sizes). An offset past 4 GiB or forceZip64 alone
+ * does not: the local header has no offset, and its sizes fit (yazl's addBuffer agrees).
+ */
+export function localHeaderNeedsZip64(
+  spec: NormalizedEntrySpec,
+  sizes: Pick<EntryFacts, 'compressedSize' | 'uncompressedSize'>,
+): boolean {
+  return (
+    !usesDataDescriptor(spec) &&
+    (sizes.uncompressedSize > ZIP64_ENTRY_THRESHOLD || sizes.compressedSize > ZIP64_ENTRY_THRESHOLD)
+  );
 }
 
 function generalPurposeFlags(spec: NormalizedEntrySpec): number {
@@ -64,28 +86,45 @@ function compressionMethod(spec: NormalizedEntrySpec): number {
   return spec.compression === 'deflate' ? METHOD_DEFLATE : METHOD_STORE;
 }
 
-export function localFileHeaderLength(nameLength: number): number {
-  return LOCAL_FILE_HEADER_FIXED_SIZE + nameLength;
+/** Local header length; `zip64` when it carries the ZIP64 extra (localHeaderNeedsZip64). */
+export function localFileHeaderLength(nameLength: number, zip64 = false): number {
+  return LOCAL_FILE_HEADER_FIXED_SIZE + nameLength + (zip64 ? LOCAL_ZIP64_EXTRA_FIELD_SIZE : 0);
 }
 
+const NO_FACTS: HeaderFacts = { crc32: 0, compressedSize: 0, uncompressedSize: 0 };
+
 /**
- * APPNOTE 4.3.7 local file header. CRC and sizes are zero: for files they follow in the
- * data descriptor (bit 3), for directories they really are zero. No extra field here.
+ * APPNOTE 4.3.7 local file header. With a data descriptor (bit 3) CRC and sizes are zero and
+ * follow the data; directories have zero ones; otherwise `facts` holds them. The only extra
+ * field is ZIP64's (APPNOTE 4.5.3), when a size does not fit 32 bits: both sizes, the 32-bit
+ * fields 0xffffffff.
  */
-export function localFileHeader(entry: PreparedEntry): Buffer {
+export function localFileHeader(entry: PreparedEntry, facts: HeaderFacts = NO_FACTS): Buffer {
   const { spec, nameBytes } = entry;
   const { date, time } = dosDateTime(spec.mtime);
-  const b = Buffer.alloc(LOCAL_FILE_HEADER_FIXED_SIZE + nameBytes.length);
+  const known = spec.directory ? NO_FACTS : usesDataDescriptor(spec) ? NO_FACTS : facts;
+  const zip64 = localHeaderNeedsZip64(spec, known);
+  const b = Buffer.alloc(localFileHeaderLength(nameBytes.length, zip64));
   b.writeUInt32LE(LOCAL_FILE_HEADER_SIGNATURE, 0); // local file header signature
-  b.writeUInt16LE(VERSION_NEEDED_DEFAULT, 4); // version needed to extract
+  b.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED_DEFAULT, 4); // version needed to extract
   b.writeUInt16LE(generalPurposeFlags(spec), 6); // general purpose bit flag (4.4.4)
   b.writeUInt16LE(compressionMethod(spec), 8); // compression method (4.4.5)
   b.writeUInt16LE(time, 10); // last mod file time (4.4.6)
   b.writeUInt16LE(date, 12); // last mod file date
-  // 14: crc-32, 18: compressed size, 22: uncompressed size — zero (Buffer.alloc)
+  b.writeUInt32LE(known.crc32, 14); // crc-32
+  b.writeUInt32LE(zip64 ? UINT32_MAX : known.compressedSize, 18); // compressed size
+  b.writeUInt32LE(zip64 ? UINT32_MAX : known.uncompressedSize, 22); // uncompressed size
   b.writeUInt16LE(nameBytes.length, 26); // file name length
-  b.writeUInt16LE(0, 28); // extra field length
+  b.writeUInt16LE(zip64 ? LOCAL_ZIP64_EXTRA_FIELD_SIZE : 0, 28); // extra field length
   nameBytes.copy(b, LOCAL_FILE_HEADER_FIXED_SIZE); // file name
+  if (zip64) {
+    // APPNOTE 4.5.3: tag 0x0001, data size, original size, compressed size (no offset here)
+    const at = LOCAL_FILE_HEADER_FIXED_SIZE + nameBytes.length;
+    b.writeUInt16LE(ZIP64_EXTRA_TAG, at);
+    b.writeUInt16LE(LOCAL_ZIP64_EXTRA_FIELD_SIZE - 4, at + 2);
+    writeUInt64LE(b, known.uncompressedSize, at + 4);
+    writeUInt64LE(b, known.compressedSize, at + 12);
+  }
   return b;
 }
 

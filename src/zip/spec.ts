@@ -31,6 +31,19 @@ export interface EntrySpec {
   directory?: boolean;
   /** Write ZIP64 data descriptor and extra field even when not needed (yazl forceZip64Format). */
   forceZip64?: boolean;
+  /**
+   * Default true: CRC-32 and sizes follow the data in a data descriptor (general purpose bit 3),
+   * as yazl's addReadStream. false: the local header carries them and there is no descriptor
+   * (yazl's addBuffer), so streaming readers can read the entry. Without `crc32` the encoder
+   * then holds the whole source in memory before the header: give it small sources only.
+   */
+  dataDescriptor?: boolean;
+  /**
+   * The entry's CRC-32, known before its data is read (e.g. stored by S3): with
+   * dataDescriptor false, a STORE entry with a declared size is streamed with this CRC in its
+   * header, and the data is checked against it. Needs dataDescriptor false.
+   */
+  crc32?: number | null;
 }
 
 /** A validated spec with defaults filled in; plain JSON. */
@@ -44,6 +57,9 @@ export interface NormalizedEntrySpec {
   comment: string;
   directory: boolean;
   forceZip64: boolean;
+  /** false: CRC and sizes in the local header, no data descriptor (always false for directories). */
+  dataDescriptor: boolean;
+  crc32: number | null;
 }
 
 /** A normalized spec plus its encoded byte strings, for the record writers. */
@@ -170,6 +186,23 @@ export function normalizeEntrySpec(input: EntrySpec): NormalizedEntrySpec {
     );
   }
 
+  const dataDescriptor = !directory && input.dataDescriptor !== false;
+  const crc32 = input.crc32 ?? null;
+  if (crc32 !== null) {
+    if (!Number.isInteger(crc32) || crc32 < 0 || crc32 > 0xffffffff) {
+      throw new ZipInputError(
+        'crc32',
+        `must be an unsigned 32-bit integer (the CRC-32 of the entry's data), got ${String(crc32)}`,
+      );
+    }
+    if (dataDescriptor || compression !== 'store' || size === null) {
+      throw new ZipInputError(
+        'crc32',
+        `entry ${JSON.stringify(name)}: a CRC-32 known in advance goes in the local header of a STORE file with a declared size and dataDescriptor false; set those, or omit crc32`,
+      );
+    }
+  }
+
   if (directory) {
     if (size !== null && size !== 0) {
       throw new ZipInputError('size', `a directory has no data; omit size or give 0, got ${size}`);
@@ -192,6 +225,8 @@ export function normalizeEntrySpec(input: EntrySpec): NormalizedEntrySpec {
     comment,
     directory,
     forceZip64: input.forceZip64 === true,
+    dataDescriptor,
+    crc32,
   };
 }
 

@@ -64,7 +64,8 @@ async function sequentialReference(
     temporal.workflow.execute('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: buckets.destination, key }),
-      args: [request(key)],
+      // Parallel ranges write data descriptors: the sequential run is asked for the same layout.
+      args: [{ ...request(key), localHeaders: 'descriptor' }],
     }),
   );
   return { key, result };

@@ -123,7 +123,8 @@ async function sequentialReference(
     temporal.workflow.execute('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      args: [request(key, false, prefix, entryOrder)],
+      // Copy runs write data descriptors: the sequential run is asked for the same layout.
+      args: [{ ...request(key, false, prefix, entryOrder), localHeaders: 'descriptor' }],
     }),
   );
   return { key, result };

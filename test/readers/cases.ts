@@ -1,4 +1,5 @@
 /** Seeded generators of test archives (entries + end options) for the property tests. */
+import * as zlib from 'node:zlib';
 import type { EndOptions, EntrySpec } from '../../src/zip';
 import { prng, type TestEntry } from './support';
 
@@ -133,4 +134,21 @@ export function randomArchive(
   if (c === 1) end.comment = 'archive comment: printable ASCII ~!';
   if (c === 2) end.comment = Buffer.from('UTF-8 bytes: ünïcödé 日本', 'utf8');
   return { entries, end };
+}
+
+/**
+ * The same entries with CRC and sizes in their local headers (dataDescriptor false): every
+ * file, or (mixed) about two in three; STORE entries with a declared size sometimes get their
+ * CRC-32 in advance, as a store's checksum gives it. Its own PRNG, so the entries stay those
+ * of randomArchive(seed).
+ */
+export function withKnownHeaders(entries: TestEntry[], seed: number, mixed = true): TestEntry[] {
+  const rng = prng(seed ^ 0x5eed);
+  return entries.map((e) => {
+    if (e.spec.directory === true || (mixed && rng.bool(1 / 3))) return e;
+    const spec: EntrySpec = { ...e.spec, dataDescriptor: false };
+    if (spec.compression === 'store' && spec.size != null && rng.bool(0.5))
+      spec.crc32 = zlib.crc32(e.data);
+    return { ...e, spec };
+  });
 }

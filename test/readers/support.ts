@@ -6,15 +6,17 @@
 // yazl writes DOS times in local time; the encoder writes UTC. Pin the zone before any Date use.
 process.env.TZ = 'UTC';
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
+import { ensureReadersVenv } from './python/venv';
 import { ZipEncoder, endOfArchive, type EndOptions, type EntrySpec } from '../../src/zip';
 
 const execFileAsync = promisify(execFile);
@@ -84,7 +86,11 @@ export async function encodeZipflow(entries: TestEntry[], end: EndOptions = {}):
   return Buffer.concat(out);
 }
 
-/** The oracle: the same entries through yazl 3.3.1's stream path (addReadStream / addEmptyDirectory). */
+/**
+ * The oracle: the same entries through yazl 3.3.1: its stream path (addReadStream), whose
+ * headers defer CRC and sizes to a data descriptor, or, for entries with dataDescriptor false,
+ * its buffer path (addBuffer), whose headers carry them; addEmptyDirectory for directories.
+ */
 export function encodeYazl(entries: TestEntry[], end: EndOptions = {}): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   for (const { spec, data, chunkSizes } of entries) {
@@ -98,6 +104,15 @@ export function encodeYazl(entries: TestEntry[], end: EndOptions = {}): Promise<
       continue;
     }
     const compression = spec.compression ?? 'deflate';
+    if (spec.dataDescriptor === false) {
+      zip.addBuffer(data, spec.name, {
+        ...common,
+        compress: compression === 'deflate',
+        ...(compression === 'deflate' ? { compressionLevel: spec.level ?? 6 } : {}),
+        ...(spec.comment !== undefined ? { fileComment: spec.comment } : {}),
+      });
+      continue;
+    }
     zip.addReadStream(Readable.from([...chunksOf(data, chunkSizes)]), spec.name, {
       ...common,
       compress: compression === 'deflate',
@@ -283,6 +298,108 @@ export async function readWith7z(file: string): Promise<ReaderReport> {
   const size = Number(/^Size:\s+(\d+)/m.exec(out)?.[1] ?? 0);
   return { reader: `${bin} t`, count: files + folders, bytes: size };
 }
+
+/** Runs `cmd` with the file piped into its stdin (a pipe, not a seekable file); its stdout. */
+function runPiped(cmd: string, args: string[], file: string, install: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C.UTF-8' },
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'ENOENT' ? missing(cmd, install) : e),
+    );
+    // A reader that stops early closes its stdin: that is its exit status's business.
+    child.stdin.on('error', () => {});
+    createReadStream(file).pipe(child.stdin);
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out).toString());
+      else
+        reject(
+          new Error(`${cmd} exited with ${code}: ${Buffer.concat(err).toString().slice(-2000)}`),
+        );
+    });
+  });
+}
+
+/** Java's streaming reader, java.util.zip.ZipInputStream, reading the archive from a pipe. */
+export async function readWithJavaStream(file: string): Promise<ReaderReport> {
+  const out = await runPiped(
+    'java',
+    [path.join(READERS_DIR, 'java', 'StreamZip.java')],
+    file,
+    'apt-get install -y openjdk-17-jdk-headless',
+  );
+  return JSON.parse(out) as ReaderReport;
+}
+
+/** stream-unzip (PyPI, in a venv of its own) reading the archive from a pipe. */
+export async function readWithStreamUnzip(file: string): Promise<ReaderReport> {
+  const python = ensureReadersVenv();
+  const out = await runPiped(
+    python,
+    [path.join(READERS_DIR, 'python', 'stream_unzip_read.py')],
+    file,
+    'python3 with venv and pip',
+  );
+  return JSON.parse(out) as ReaderReport;
+}
+
+/**
+ * libarchive's bsdtar extracting the archive from a pipe (`bsdtar -xvf -`): it checks every
+ * entry's CRC-32 as it extracts; the names it reports and the files it wrote give the digest.
+ */
+export async function readWithBsdtarStream(file: string): Promise<ReaderReport> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'zipflow-bsdtar-'));
+  try {
+    // -v lists each entry on stderr as "x NAME"; stdout stays empty.
+    const listed = await new Promise<string[]>((resolve, reject) => {
+      const child = spawn('bsdtar', ['-xvf', '-', '-C', dir], {
+        stdio: ['pipe', 'ignore', 'pipe'],
+        env: { ...process.env, LC_ALL: 'C.UTF-8' },
+      });
+      const err: Buffer[] = [];
+      child.stderr.on('data', (d: Buffer) => err.push(d));
+      child.on('error', (e: NodeJS.ErrnoException) =>
+        reject(e.code === 'ENOENT' ? missing('bsdtar', 'apt-get install -y libarchive-tools') : e),
+      );
+      child.stdin.on('error', () => {});
+      createReadStream(file).pipe(child.stdin);
+      child.on('close', (code) => {
+        const text = Buffer.concat(err).toString();
+        if (code !== 0)
+          return reject(new Error(`bsdtar exited with ${code}: ${text.slice(-2000)}`));
+        resolve(
+          text
+            .split('\n')
+            .filter((l) => l.startsWith('x '))
+            .map((l) => l.slice(2)),
+        );
+      });
+    });
+    const h = createHash('sha256');
+    let bytes = 0;
+    for (const name of listed) {
+      const data = name.endsWith('/') ? Buffer.alloc(0) : readFileSync(path.join(dir, name));
+      h.update(digestLine(name, zlib.crc32(data), data.length));
+      bytes += data.length;
+    }
+    return { reader: 'bsdtar -xf -', count: listed.length, bytes, digest: h.digest('hex') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Readers that see the archive only as a stream, front to back, from a pipe. */
+export const STREAMING_READERS: ReadonlyArray<[string, (file: string) => Promise<ReaderReport>]> = [
+  ['Java ZipInputStream', readWithJavaStream],
+  ['bsdtar from stdin', readWithBsdtarStream],
+  ['Python stream-unzip', readWithStreamUnzip],
+];
 
 export const ALL_READERS: ReadonlyArray<[string, (file: string) => Promise<ReaderReport>]> = [
   ['yauzl', readWithYauzl],

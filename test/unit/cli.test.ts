@@ -55,6 +55,7 @@ test('archive arguments become a request the validator accepts', () => {
     kmsKeyId: 'alias/archive',
     onSourceChange: 'skip',
     entryOrder: 'packed',
+    localHeaders: 'known',
     overwrite: true,
   });
   assert.deepEqual(validateRequest(JSON.parse(JSON.stringify(request))), {
@@ -71,6 +72,7 @@ test('archive arguments become a request the validator accepts', () => {
     partSize: 64 * 1024 * 1024,
     uploadConcurrency: 8,
     entryOrder: 'packed',
+    localHeaders: 'known',
     onSourceChange: 'skip',
   });
 });
@@ -89,6 +91,9 @@ test('sizes take units; bad sizes, numbers and URLs are usage errors (exit 2) th
   const order = await parse('archive', 's3://a/b', 's3://c/d.zip', '--entry-order', 'size');
   assert.equal(describeError(order.thrown).code, EXIT.usage);
   assert.match(order.err, /--entry-order.*size.*listing, packed/s);
+  const headers = await parse('archive', 's3://a/b', 's3://c/d.zip', '--local-headers', 'x');
+  assert.equal(describeError(headers.thrown).code, EXIT.usage);
+  assert.match(headers.err, /--local-headers.*x.*auto, descriptor, known/s);
   const url = await parse('archive', 'a/b', 's3://c/d.zip');
   assert.ok(url.thrown instanceof RequestError);
   assert.deepEqual(describeError(url.thrown), {

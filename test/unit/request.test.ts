@@ -135,6 +135,17 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
     ],
     ['serverSideCopy off', withField('serverSideCopy', false)],
     ['entry order listing', withField('entryOrder', 'listing')],
+    ['local headers auto', withField('localHeaders', 'auto')],
+    ['local headers descriptor', withField('localHeaders', 'descriptor')],
+    ['local headers known', withField('localHeaders', 'known')],
+    [
+      'local headers descriptor with parallel',
+      withField(
+        'localHeaders',
+        'descriptor',
+        withField('parallel', 2, withField('compression', { method: 'store' })),
+      ),
+    ],
     ['entry order packed, also without serverSideCopy', withField('entryOrder', 'packed')],
     ['planning knobs', withField('planning', { pageSize: 2, pagesPerRun: 3 })],
     ['verify on', withField('verify', true)],
@@ -578,6 +589,22 @@ describe('validateRequest names the bad field and the fix', () => {
       ),
       'serverSideCopy',
       /one store, reached with one profile/,
+    ],
+    [
+      'an unknown local header layout',
+      withField('localHeaders', 'streaming'),
+      'localHeaders',
+      /must be "auto" .* "descriptor" .* or "known" .*not "streaming"/,
+    ],
+    [
+      'local headers known with parallel',
+      withField(
+        'localHeaders',
+        'known',
+        withField('parallel', 2, withField('compression', { method: 'store' })),
+      ),
+      'localHeaders',
+      /cannot be "known" with parallel or serverSideCopy/,
     ],
     [
       'an unknown entry order',

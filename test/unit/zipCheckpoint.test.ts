@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import * as zlib from 'node:zlib';
 import {
   ZipEncoder,
   ZipInputError,
@@ -158,6 +159,76 @@ describe('zip encoder checkpoint and resume', () => {
     assert.equal(ok + refused, length + 1);
   });
 
+  it('with CRC and sizes in local headers: resumes from every byte of an entry whose CRC was given, and refuses only inside entries read whole', async () => {
+    const T = Date.UTC(2023, 0, 2);
+    const given = Buffer.alloc(40, 9);
+    const whole1 = Buffer.from('read whole '.repeat(5));
+    const whole2 = Buffer.from('deflated whole '.repeat(20));
+    const entries: TestEntry[] = [
+      {
+        spec: {
+          name: 'given.bin',
+          mtime: T,
+          compression: 'store',
+          size: given.length,
+          crc32: zlib.crc32(given),
+          dataDescriptor: false,
+        },
+        data: given,
+        chunkSizes: [13],
+      },
+      {
+        spec: { name: 'w.txt', mtime: T, compression: 'store', dataDescriptor: false },
+        data: whole1,
+        chunkSizes: [7],
+      },
+      {
+        spec: { name: 'e', mtime: T, compression: 'store', dataDescriptor: false },
+        data: Buffer.alloc(0),
+      },
+      {
+        spec: { name: 'd.txt', mtime: T, compression: 'deflate', dataDescriptor: false },
+        data: whole2,
+      },
+    ];
+    const whole = await encodeZipflow(entries, {});
+    const length = await entriesLength(entries);
+    const refusedRanges: Array<[number, number]> = [];
+    const walk = new ZipEncoder();
+    for (const e of entries) {
+      const start = walk.position;
+      for await (const _ of walk.entry(e.spec, sourceFor(e))) void _;
+      if (e.spec.crc32 == null) refusedRanges.push([start, walk.position]);
+    }
+    for (let cut = 0; cut <= length; cut++) {
+      const r = await runUntilOrBoundary(entries, cut);
+      const inside = refusedRanges.some(([from, to]) => cut > from && cut < to);
+      if (r instanceof ZipStateError) {
+        assert.ok(inside, `byte ${cut} refused outside an entry read whole`);
+        continue;
+      }
+      assert.ok(!inside, `byte ${cut} inside an entry read whole gave a checkpoint`);
+      assert.ok((await resumeFrom(entries, {}, r)).equals(whole), `resuming at ${cut} changed it`);
+    }
+  });
+
+  it('fails an entry whose data does not have the CRC-32 given for its header', async () => {
+    const data = Buffer.from('changed');
+    const encoder = new ZipEncoder();
+    const spec = {
+      name: 'x',
+      mtime: 0,
+      compression: 'store' as const,
+      size: data.length,
+      crc32: (zlib.crc32(data) ^ 1) >>> 0,
+      dataDescriptor: false,
+    };
+    await assert.rejects(
+      collect(encoder.entry(spec, [data])),
+      (err: unknown) => err instanceof ZipInputError && err.field === 'crc32',
+    );
+  });
+
   it('keeps the checkpoint small and independent of the number of entries written', async () => {
     const encoder = new ZipEncoder();
     const sizes: number[] = [];
@@ -211,6 +282,8 @@ describe('zip encoder checkpoint and resume', () => {
           comment: '',
           directory: false,
           forceZip64: false,
+          dataDescriptor: true,
+          crc32: null,
         },
         localHeaderOffset: 0,
         phase: 'data',

@@ -10,7 +10,7 @@ import {
   type EncoderCheckpoint,
   type EntrySpec,
 } from '../../src/zip';
-import { randomArchive } from '../readers/cases';
+import { randomArchive, withKnownHeaders } from '../readers/cases';
 import { chunksOf, collect, prng, type TestEntry } from '../readers/support';
 
 /** Encodes entries (from an optional starting checkpoint) and checks every offset the layout predicted. */
@@ -66,6 +66,14 @@ async function checkAgainstEncoder(
 }
 
 describe('zip layout arithmetic agrees with the encoder', () => {
+  it('predicts every offset for 40 random STORE archives with CRC and sizes in local headers', async () => {
+    for (let seed = 3000; seed < 3040; seed++) {
+      const { entries } = randomArchive(seed, { storeOnly: true, maxSize: 20_000, maxEntries: 12 });
+      for (const e of entries) if (e.spec.directory !== true) e.spec.size = e.data.length;
+      await checkAgainstEncoder(withKnownHeaders(entries, seed, seed % 2 === 0));
+    }
+  });
+
   it('predicts every offset, record length and the archive size for 60 random STORE archives', async () => {
     for (let seed = 2000; seed < 2060; seed++) {
       const { entries, end } = randomArchive(seed, {

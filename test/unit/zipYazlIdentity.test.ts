@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { randomArchive } from '../readers/cases';
+import * as zlib from 'node:zlib';
+import { localFileHeader } from '../../src/zip/records';
+import { normalizeEntrySpec } from '../../src/zip';
+import { prepareEntry } from '../../src/zip/spec';
+import { randomArchive, withKnownHeaders } from '../readers/cases';
 import { encodeYazl, encodeZipflow, type TestEntry } from '../readers/support';
 
 function firstDifference(a: Buffer, b: Buffer): string {
@@ -22,6 +27,43 @@ async function assertSameAsYazl(
 
 const T = Date.UTC(2024, 4, 17, 13, 45, 31, 500);
 
+describe('local headers with sizes past 4 GiB equal Python zipfile ZipInfo.FileHeader(zip64=True)', () => {
+  // yazl's addBuffer stops at 1 GiB; Python writes the same local header (ZIP64 extra with both
+  // sizes, 0xffffffff in the 32-bit fields, version 4.5) for such an entry.
+  it('matches for STORE entries of 4 GiB and more with a CRC-32 given', () => {
+    for (const [name, size, crc] of [
+      ['big.bin', 2 ** 32, 0x1234abcd],
+      ['data/huge.iso', 5 * 2 ** 30 + 7, 0xfedcba98],
+      ['edge', 0xffffffff, 0],
+    ] as const) {
+      const spec = normalizeEntrySpec({
+        name,
+        mtime: Date.UTC(2024, 0, 31, 12, 0, 0),
+        compression: 'store',
+        size,
+        crc32: crc,
+        dataDescriptor: false,
+      });
+      const ours = localFileHeader(prepareEntry(spec), {
+        crc32: crc,
+        compressedSize: size,
+        uncompressedSize: size,
+      });
+      const script = [
+        'import sys, zipfile',
+        `zi = zipfile.ZipInfo(${JSON.stringify(name)}, date_time=(2024, 1, 31, 12, 0, 0))`,
+        'zi.flag_bits = 0x800',
+        'zi.compress_type = zipfile.ZIP_STORED',
+        `zi.CRC = ${crc}`,
+        `zi.file_size = zi.compress_size = ${size}`,
+        'sys.stdout.buffer.write(zi.FileHeader(zip64=True))',
+      ].join('\n');
+      const python = execFileSync('python3', ['-c', script]);
+      assert.ok(ours.equals(python), `${name}: ${firstDifference(ours, python)}`);
+    }
+  });
+});
+
 describe('zip encoder is byte-identical to yazl 3.3.1', () => {
   it('matches yazl over 250 seeded random archives (names, sizes, STORE/DEFLATE, levels, dirs, modes, mtimes, comments, forced ZIP64)', async () => {
     for (let seed = 1; seed <= 250; seed++) {
@@ -30,6 +72,50 @@ describe('zip encoder is byte-identical to yazl 3.3.1', () => {
       const theirs = await encodeYazl(entries, end);
       assert.ok(ours.equals(theirs), `seed ${seed}: ${firstDifference(ours, theirs)}`);
     }
+  });
+
+  it('with CRC and sizes in the local headers, matches yazl addBuffer (its known-CRC layout) over 250 seeded random archives, mixed with descriptor entries', async () => {
+    for (let seed = 1; seed <= 250; seed++) {
+      const { entries, end } = randomArchive(seed);
+      const known = withKnownHeaders(entries, seed, seed % 2 === 0);
+      const ours = await encodeZipflow(known, end);
+      const theirs = await encodeYazl(known, end);
+      assert.ok(ours.equals(theirs), `seed ${seed}: ${firstDifference(ours, theirs)}`);
+    }
+  });
+
+  it('with CRC and sizes in the local headers: empty files, forced ZIP64, a CRC given in advance', async () => {
+    const data = Buffer.from('known header '.repeat(100));
+    await assertSameAsYazl(
+      [
+        {
+          spec: { name: 'e.store', mtime: T, compression: 'store', dataDescriptor: false },
+          data: Buffer.alloc(0),
+        },
+        {
+          spec: { name: 'e.deflate', mtime: T, compression: 'deflate', dataDescriptor: false },
+          data: Buffer.alloc(0),
+        },
+        {
+          spec: {
+            name: 's',
+            mtime: T,
+            compression: 'store',
+            size: data.length,
+            crc32: zlib.crc32(data),
+            dataDescriptor: false,
+            forceZip64: true,
+          },
+          data,
+          chunkSizes: [100],
+        },
+        {
+          spec: { name: 'd', mtime: T, level: 9, dataDescriptor: false, forceZip64: true },
+          data,
+        },
+      ],
+      { forceZip64: true },
+    );
   });
 
   it('matches yazl for an empty archive, with and without forced ZIP64 end records', async () => {

@@ -2,9 +2,11 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveProgress } from '../../shared/progress';
 import {
   ENTRY_ORDERS,
+  LOCAL_HEADERS,
   STORAGE_CLASSES,
   type ArchiveRequest,
   type EntryOrder,
+  type LocalHeaders,
   isNoNewObjects,
   type ArchiveRunResult,
   type CompressionMethod,
@@ -36,6 +38,7 @@ interface ArchiveOptions {
   parallel?: number;
   serverSideCopy?: boolean;
   entryOrder?: EntryOrder;
+  localHeaders?: LocalHeaders;
   storageClass?: StorageClass;
   contentType?: string;
   sse?: 'AES256' | 'aws:kms';
@@ -120,6 +123,7 @@ export function requestFromArguments(
     parallel: o.parallel,
     serverSideCopy: o.serverSideCopy,
     entryOrder: o.entryOrder,
+    localHeaders: o.localHeaders,
     onSourceChange: o.onSourceChange,
     allowEmpty: o.allowEmpty,
   };
@@ -224,6 +228,12 @@ export function registerArchive(program: Command): void {
         '--entry-order <order>',
         'listing, or packed: smaller objects moved between larger ones so the store copies those directly (default packed with --server-side-copy, else listing)',
       ).choices(ENTRY_ORDERS),
+    )
+    .addOption(
+      new Option(
+        '--local-headers <layout>',
+        'auto: CRC-32 and sizes in the local headers of objects up to 1 MiB, for streaming readers; descriptor: data descriptors for all; known: in every header, or fail (default auto)',
+      ).choices(LOCAL_HEADERS),
     )
     .addOption(
       new Option('--storage-class <class>', 'storage class of the archive').choices(
