@@ -52,3 +52,13 @@ export {
   type Watermark,
   type WriteWatermarkInput,
 } from './watermark';
+export {
+  planRestore,
+  restoreChunk,
+  discardRestore,
+  type PlanRestoreInput,
+  type PlanRestoreOutput,
+  type RestoreChunkInput,
+  type RestoreChunkOutput,
+  type DiscardRestoreInput,
+} from './restore';

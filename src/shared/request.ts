@@ -270,7 +270,7 @@ export class RequestError extends Error {
 // S3 bucket naming rules (general purpose buckets).
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-function checkBucket(field: string, value: unknown): void {
+export function checkBucket(field: string, value: unknown): void {
   if (typeof value !== 'string' || value === '') {
     throw new RequestError(field, 'is required: give the bucket name, e.g. "my-bucket"');
   }
@@ -282,19 +282,22 @@ function checkBucket(field: string, value: unknown): void {
   }
 }
 
-function checkOptionalString(field: string, value: unknown): void {
+export function checkOptionalString(field: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'string') {
     throw new RequestError(field, 'must be a string when given');
   }
 }
 
-function checkObject(field: string, value: unknown): asserts value is Record<string, unknown> {
+export function checkObject(
+  field: string,
+  value: unknown,
+): asserts value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RequestError(field, 'is required and must be an object');
   }
 }
 
-function checkOptionalObject(
+export function checkOptionalObject(
   field: string,
   value: unknown,
 ): asserts value is Record<string, unknown> | undefined {
@@ -306,7 +309,7 @@ function checkOptionalObject(
   }
 }
 
-function utf8Length(value: string): number {
+export function utf8Length(value: string): number {
   return new TextEncoder().encode(value).length;
 }
 
@@ -330,7 +333,11 @@ const CREDENTIAL_FIELDS = new Set([
  * Unknown fields are refused rather than ignored: a misspelt "exclude" or "overwrite" that
  * is silently dropped archives the wrong data or replaces an object nobody meant to.
  */
-function checkKnownFields(path: string, value: Record<string, unknown>, known: string[]): void {
+export function checkKnownFields(
+  path: string,
+  value: Record<string, unknown>,
+  known: string[],
+): void {
   for (const [name, v] of Object.entries(value)) {
     if (v === undefined || known.includes(name)) continue;
     if (CREDENTIAL_FIELDS.has(name.toLowerCase().replace(/[^a-z]/g, ''))) {
@@ -352,13 +359,17 @@ function checkKnownFields(path: string, value: Record<string, unknown>, known: s
   }
 }
 
-function checkNonEmptyString(field: string, value: unknown, fix: string): asserts value is string {
+export function checkNonEmptyString(
+  field: string,
+  value: unknown,
+  fix: string,
+): asserts value is string {
   if (typeof value !== 'string' || value === '') {
     throw new RequestError(field, `must be a non-empty string: ${fix}`);
   }
 }
 
-function checkBoolean(field: string, value: unknown): void {
+export function checkBoolean(field: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') {
     throw new RequestError(field, 'must be true or false');
   }
@@ -485,7 +496,7 @@ function checkSource(value: unknown, allowEmpty: boolean): void {
   checkPatterns('source.exclude', value.exclude);
 }
 
-function checkStorageClass(value: unknown): void {
+export function checkStorageClass(value: unknown): void {
   if (value === undefined || (STORAGE_CLASSES as readonly unknown[]).includes(value)) return;
   const upper = typeof value === 'string' ? value.toUpperCase() : undefined;
   const near = STORAGE_CLASSES.find((c) => c === upper);
@@ -497,7 +508,7 @@ function checkStorageClass(value: unknown): void {
   );
 }
 
-function checkServerSideEncryption(value: unknown): void {
+export function checkServerSideEncryption(value: unknown): void {
   const field = 'destination.serverSideEncryption';
   checkOptionalObject(field, value);
   if (value === undefined) return;
@@ -669,7 +680,7 @@ const REQUEST_FIELDS = [
   'verify',
 ];
 
-function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
+export function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new RequestError(field, `must be a whole number from ${min} to ${max}`);

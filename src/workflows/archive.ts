@@ -429,7 +429,7 @@ function streamFigures(update: StreamProgress): Partial<ArchiveProgress> {
 }
 
 /** Surfaces a named failure (InvalidRequest, an activity's DestinationExists, …) as the run's own. */
-function namedFailure(err: unknown): unknown {
+export function namedFailure(err: unknown): unknown {
   if (err instanceof RequestError) {
     return ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
   }

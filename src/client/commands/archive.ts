@@ -72,7 +72,7 @@ export function integer(value: string): number {
   return Number(value);
 }
 
-function collect(value: string, previous: string[] = []): string[] {
+export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
@@ -167,6 +167,35 @@ export function progressPrinter(
   };
 }
 
+/**
+ * What a command that starts a run prints: the run's id, or with --wait its progress on stderr
+ * and then `wait`'s result (as JSON with --json, else its line).
+ */
+export async function reportStarted<R>(
+  handle: { workflowId: string; firstExecutionRunId: string },
+  opts: { wait?: boolean; json?: boolean },
+  wait: (onProgress: (p: ArchiveProgress) => void) => Promise<R>,
+  line: (result: R) => string = String,
+): Promise<void> {
+  if (!opts.wait) {
+    print(
+      opts.json,
+      { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
+      `started ${handle.workflowId}`,
+    );
+    return;
+  }
+  console.error(`started ${handle.workflowId}`);
+  const progress = progressPrinter(process.stderr);
+  let result: R;
+  try {
+    result = await wait((p) => progress.update(p));
+  } finally {
+    progress.end();
+  }
+  print(opts.json, result, line(result));
+}
+
 export function registerArchive(program: Command): void {
   program
     .command('archive')
@@ -249,24 +278,12 @@ export function registerArchive(program: Command): void {
       const request = compact(requestFromArguments(sourceUrl, destinationUrl, opts));
       await withClient({ taskQueue: opts.taskQueue }, async (client) => {
         const handle = await startArchive(client, request);
-        if (!opts.wait) {
-          print(
-            opts.json,
-            { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
-            `started ${handle.workflowId}`,
-          );
-          return;
-        }
-        console.error(`started ${handle.workflowId}`);
-        const progress = progressPrinter(process.stderr);
-        try {
-          const result = await waitForArchive(client, handle.workflowId, (p) => progress.update(p));
-          progress.end();
-          print(opts.json, result, resultLine(result));
-        } catch (err) {
-          progress.end();
-          throw err;
-        }
+        await reportStarted(
+          handle,
+          opts,
+          (onProgress) => waitForArchive(client, handle.workflowId, onProgress),
+          resultLine,
+        );
       });
     });
 
