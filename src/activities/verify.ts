@@ -43,6 +43,9 @@ export interface ManifestEntry {
   compressedSize: number;
   crc32: string;
   offset: number;
+  /** The source object and the ETag it had when archived (zipflow's manifest lines). */
+  key?: string;
+  etag?: string;
 }
 
 class Problems {

@@ -141,6 +141,34 @@ export interface ArchiveRequest {
    * VerificationFailed; the archive is left in place.
    */
   verify?: boolean;
+  /**
+   * Move: once the archive is complete and verified (the run verifies it, whatever `verify`
+   * says), `delete` the archived source objects (DeleteObjects, 1,000 keys a request) or `tag`
+   * them `zipflow-archived`; only objects whose ETag is still the one archived. Default `none`.
+   * What was removed is recorded in `<key>.moved.jsonl`.
+   */
+  afterArchive?: AfterArchive;
+  /** With afterArchive: list what would be deleted or tagged in `<key>.moved.jsonl`, touch nothing. */
+  dryRun?: boolean;
+}
+
+export const AFTER_ARCHIVE = ['none', 'delete', 'tag'] as const;
+export type AfterArchive = (typeof AFTER_ARCHIVE)[number];
+
+/** What the move step did (or, in a dry run, would do) to the archived source objects. */
+export interface MoveReport {
+  action: 'delete' | 'tag';
+  dryRun: boolean;
+  /** Objects deleted or tagged (in a dry run: that would be). */
+  removed: number;
+  /** Objects left in place because their ETag changed after they were archived. */
+  changed: number;
+  /** Objects that were already gone. */
+  missing: number;
+  /** Up to 10 of the changed keys; all are in the report object. */
+  changedKeys: string[];
+  /** `<key>.moved.jsonl`: one line per archived object with what was done to it. */
+  reportKey: string;
 }
 
 export const ENTRY_ORDERS = ['listing', 'packed'] as const;
@@ -229,6 +257,8 @@ export interface ArchiveResult {
   durationMs: number;
   /** What reading the archive back found, when the request asked to verify it. */
   verification?: VerificationReport;
+  /** What afterArchive did to the source objects, when the request asked for it. */
+  move?: MoveReport;
 }
 
 export const MiB = 1024 * 1024;
@@ -678,6 +708,8 @@ const REQUEST_FIELDS = [
   'planning',
   'incremental',
   'verify',
+  'afterArchive',
+  'dryRun',
 ];
 
 export function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
@@ -773,12 +805,58 @@ function checkIncremental(value: unknown): void {
   checkWholeNumber('incremental.settleSeconds', fields.settleSeconds, 0, MAX_SETTLE_SECONDS);
 }
 
+/**
+ * afterArchive removes what the source selection names: refused when that could include the
+ * archive, its manifest or the run's state (the same bucket, under the source prefix, or one
+ * of the explicit keys). Globs are not taken into account: move the archive out of the prefix.
+ */
+function checkAfterArchive(request: Record<string, unknown>): void {
+  const value = request.afterArchive;
+  checkBoolean('dryRun', request.dryRun);
+  if (value !== undefined && !(AFTER_ARCHIVE as readonly unknown[]).includes(value)) {
+    throw new RequestError(
+      'afterArchive',
+      `must be "none" (keep the sources), "delete" or "tag", not ${JSON.stringify(value)}`,
+    );
+  }
+  if (value === undefined || value === 'none') {
+    if (request.dryRun !== undefined) {
+      throw new RequestError(
+        'dryRun',
+        'only applies with afterArchive "delete" or "tag": set afterArchive, or leave dryRun out',
+      );
+    }
+    return;
+  }
+  const source = request.source as { bucket?: unknown; prefix?: unknown; keys?: unknown };
+  const destination = request.destination as { bucket?: unknown; key?: unknown };
+  if (source?.bucket !== destination?.bucket || typeof destination?.key !== 'string') return;
+  const key = destination.key;
+  const prefix = typeof source.prefix === 'string' ? source.prefix : '';
+  const inside = Array.isArray(source.keys)
+    ? source.keys.some(
+        (k) =>
+          k === key ||
+          k === `${key}.manifest.jsonl` ||
+          k === `${key}.moved.jsonl` ||
+          (typeof k === 'string' && k.startsWith('.zipflow/')),
+      )
+    : key.startsWith(prefix) || '.zipflow/'.startsWith(prefix) || prefix.startsWith('.zipflow/');
+  if (inside) {
+    throw new RequestError(
+      'destination.key',
+      `s3://${destination.bucket as string}/${key} (or its manifest, or the run's state under .zipflow/) is inside the source selection s3://${source.bucket as string}/${prefix}, so afterArchive "${value as string}" would remove the archive's own objects: write the archive to another bucket or outside source.prefix (and give source.prefix a value), or leave afterArchive out`,
+    );
+  }
+}
+
 /** Checks a request without I/O; throws RequestError naming the first bad field. */
 export function validateRequest(request: unknown): ArchiveRequest {
   checkObject('request', request);
   checkKnownFields('', request, REQUEST_FIELDS);
   checkBoolean('allowEmpty', request.allowEmpty);
   checkBoolean('verify', request.verify);
+  checkAfterArchive(request);
   checkSource(request.source, request.allowEmpty === true);
   checkDestination(request.destination);
   checkCompression(request.compression);

@@ -76,6 +76,14 @@ const { verifyArchive } = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5 },
 });
 
+const { moveSources } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '24 hours',
+  // A dead worker's move is retried after this; its batch records say what is done.
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 10 },
+});
+
 const { discardRun } = proxyActivities<typeof activities>({
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 10 },
@@ -274,8 +282,11 @@ export async function archive(
       : request.parallel === undefined
         ? await streamArchive(streamInput)
         : await assembleInParallel(streamInput, request.parallel);
-    if (request.verify) enter('verify');
-    const verification = request.verify ? await verify(request, result.sha256) : undefined;
+    // Sources are only removed from an archive that reads back as recorded.
+    const moving = request.afterArchive !== undefined && request.afterArchive !== 'none';
+    if (request.verify || moving) enter('verify');
+    const verification =
+      request.verify || moving ? await verify(request, result.sha256) : undefined;
     if (state.incremental) {
       const info = workflowInfo();
       await writeWatermark({
@@ -289,6 +300,8 @@ export async function archive(
         },
       });
     }
+    if (moving) enter('move');
+    const move = moving ? await moveSources({ request, statePrefix }) : undefined;
     enter(
       'done',
       {
@@ -311,6 +324,7 @@ export async function archive(
       retries: result.retries + (state.planRetries ?? 0) + (discarded?.retries ?? 0),
       durationMs: Date.now() - state.startedAt,
       ...(verification ? { verification } : {}),
+      ...(move ? { move } : {}),
     };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;

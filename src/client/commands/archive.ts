@@ -1,6 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveProgress } from '../../shared/progress';
 import {
+  AFTER_ARCHIVE,
+  type AfterArchive,
   ENTRY_ORDERS,
   STORAGE_CLASSES,
   type ArchiveRequest,
@@ -43,6 +45,8 @@ interface ArchiveOptions {
   destinationProfile?: string;
   onSourceChange?: 'fail' | 'skip';
   allowEmpty?: boolean;
+  afterArchive?: AfterArchive;
+  dryRun?: boolean;
   overwrite?: boolean;
   taskQueue?: string;
   wait?: boolean;
@@ -120,7 +124,17 @@ export function requestFromArguments(
     entryOrder: o.entryOrder,
     onSourceChange: o.onSourceChange,
     allowEmpty: o.allowEmpty,
+    afterArchive: o.afterArchive,
+    dryRun: o.dryRun,
   };
+}
+
+/** --after-archive, shared with `schedule create`. */
+export function afterArchiveOption(): Option {
+  return new Option(
+    '--after-archive <action>',
+    'once the archive is complete and verified: delete or tag the archived source objects that have not changed since (default none)',
+  ).choices(AFTER_ARCHIVE);
 }
 
 /** Drops undefined fields, so the request is the JSON a user would write (and the UI shows). */
@@ -263,6 +277,8 @@ export function registerArchive(program: Command): void {
       ]),
     )
     .option('--allow-empty', 'make an empty archive when nothing matches instead of failing')
+    .addOption(afterArchiveOption())
+    .option('--dry-run', 'with --after-archive: list what would be removed, remove nothing')
     .option('--overwrite', 'replace an existing archive at the destination')
     .option(
       '--task-queue <name>',
