@@ -9,7 +9,7 @@ import { bucketOfError, UnknownProfileError } from '../s3/client';
 import type { ArchiveRequest } from '../shared/request';
 
 /** Error names S3 and S3-compatible stores give credentials they refuse. */
-const DENIED = new Set([
+export const DENIED = new Set([
   'AccessDenied',
   'InvalidAccessKeyId',
   'SignatureDoesNotMatch',

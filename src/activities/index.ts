@@ -19,6 +19,7 @@ export {
 } from './assemble';
 export { prepareCopy, copyArchive, type CopySummary, type CopyArchiveInput } from './copy';
 export { verifyArchive, type VerifyInput } from './verify';
+export { moveSources, type MoveInput } from './move';
 
 export interface DiscardInput {
   request: ArchiveRequest;
@@ -52,3 +53,13 @@ export {
   type Watermark,
   type WriteWatermarkInput,
 } from './watermark';
+export {
+  planRestore,
+  restoreChunk,
+  discardRestore,
+  type PlanRestoreInput,
+  type PlanRestoreOutput,
+  type RestoreChunkInput,
+  type RestoreChunkOutput,
+  type DiscardRestoreInput,
+} from './restore';

@@ -21,6 +21,18 @@ export async function writeManifest(
   serverSideEncryption?: MultipartTarget['serverSideEncryption'],
 ): Promise<string> {
   const key = manifestKey(archiveKey);
+  await uploadJsonLines(client, bucket, key, lines, serverSideEncryption);
+  return key;
+}
+
+/** An object of JSON lines, of a length known only at its end (manifests, move reports). */
+export async function uploadJsonLines(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  lines: AsyncIterable<Buffer>,
+  serverSideEncryption?: MultipartTarget['serverSideEncryption'],
+): Promise<void> {
   await new Upload({
     client,
     params: {
@@ -32,7 +44,6 @@ export async function writeManifest(
       ...sseParams(serverSideEncryption),
     },
   }).done();
-  return key;
 }
 
 /** Tags the archive with its checksums, so they travel with the object. */

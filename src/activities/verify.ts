@@ -37,12 +37,15 @@ export interface VerifyOptions {
 }
 
 /** One manifest line for an entry, as the streaming activity writes it. */
-interface ManifestEntry {
+export interface ManifestEntry {
   name: string;
   size: number;
   compressedSize: number;
   crc32: string;
   offset: number;
+  /** The source object and the ETag it had when archived (zipflow's manifest lines). */
+  key?: string;
+  etag?: string;
 }
 
 class Problems {
@@ -162,7 +165,7 @@ async function hashObject(
 }
 
 /** The manifest's entry lines in order (skipped-object lines left out); undefined if absent. */
-async function openManifest(
+export async function openManifest(
   client: S3Client,
   bucket: string,
   archiveKey: string,
@@ -195,7 +198,17 @@ async function openManifest(
   return entries();
 }
 
-function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
+/** yauzl over an S3 object: entries one at a time, read by the caller, names as stored. */
+export function openZip(reader: S3RangeReader): Promise<yauzl.ZipFile> {
+  return yauzl.fromRandomAccessReaderPromise(reader, reader.size, {
+    lazyEntries: true,
+    autoClose: false,
+    validateEntrySizes: true,
+    strictFileNames: false,
+  });
+}
+
+export function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
   return new Promise((resolve, reject) => {
     const done = () => {
       zip.off('entry', onEntry);
@@ -225,12 +238,7 @@ async function checkEntries(
   const reader = new S3RangeReader(client, object);
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.fromRandomAccessReaderPromise(reader, object.size, {
-      lazyEntries: true,
-      autoClose: false,
-      validateEntrySizes: true,
-      strictFileNames: false,
-    });
+    zip = await openZip(reader);
   } catch (err) {
     problems.add(`archive: not a readable ZIP (${(err as Error).message})`);
     return;

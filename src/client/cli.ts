@@ -2,6 +2,7 @@ import { Command, type OutputConfiguration } from 'commander';
 import { registerArchive } from './commands/archive';
 import { registerCodec } from './commands/codec';
 import { registerDev } from './commands/dev';
+import { registerRestore } from './commands/restore';
 import { registerSchedule } from './commands/schedule';
 import { registerVerify } from './commands/verify';
 import { describeError } from './commands/output';
@@ -27,6 +28,7 @@ export function buildCli(output: OutputConfiguration = {}): Command {
     });
   registerArchive(program);
   registerVerify(program);
+  registerRestore(program);
   registerSchedule(program);
   registerDev(program);
   registerCodec(program);

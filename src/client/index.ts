@@ -27,6 +27,9 @@ export type { VerificationReport } from '../shared/verification';
 export { RequestError, archiveWorkflowId, isNoNewObjects } from '../shared/request';
 export { resolveKeyTemplate, KEY_PLACEHOLDERS } from '../shared/keyTemplate';
 export * from './schedules';
+export { startRestore, waitForRestore } from './restores';
+export type { RestoreRequest, RestoreResult } from '../shared/restore';
+export { restoreWorkflowId } from '../shared/restore';
 export type { ArchiveProgress, ArchivePhase } from '../shared/progress';
 export {
   ArchiveFailedError,

@@ -2,7 +2,7 @@
  * Live progress of one archive run, answered by the workflow's `progress` query and shown by
  * the client and the CLI. Plain JSON so the Web UI's query tab can show it as is.
  */
-export type ArchivePhase = 'plan' | 'stream' | 'verify' | 'done' | 'failed';
+export type ArchivePhase = 'plan' | 'stream' | 'verify' | 'move' | 'done' | 'failed';
 
 export interface ArchiveProgress {
   phase: ArchivePhase;

@@ -157,6 +157,34 @@ export interface ArchiveRequest {
    * VerificationFailed; the archive is left in place.
    */
   verify?: boolean;
+  /**
+   * Move: once the archive is complete and verified (the run verifies it, whatever `verify`
+   * says), `delete` the archived source objects (DeleteObjects, 1,000 keys a request) or `tag`
+   * them `zipflow-archived`; only objects whose ETag is still the one archived. Default `none`.
+   * What was removed is recorded in `<key>.moved.jsonl`.
+   */
+  afterArchive?: AfterArchive;
+  /** With afterArchive: list what would be deleted or tagged in `<key>.moved.jsonl`, touch nothing. */
+  dryRun?: boolean;
+}
+
+export const AFTER_ARCHIVE = ['none', 'delete', 'tag'] as const;
+export type AfterArchive = (typeof AFTER_ARCHIVE)[number];
+
+/** What the move step did (or, in a dry run, would do) to the archived source objects. */
+export interface MoveReport {
+  action: 'delete' | 'tag';
+  dryRun: boolean;
+  /** Objects deleted or tagged (in a dry run: that would be). */
+  removed: number;
+  /** Objects left in place because their ETag changed after they were archived. */
+  changed: number;
+  /** Objects that were already gone. */
+  missing: number;
+  /** Up to 10 of the changed keys; all are in the report object. */
+  changedKeys: string[];
+  /** `<key>.moved.jsonl`: one line per archived object with what was done to it. */
+  reportKey: string;
 }
 
 export const LOCAL_HEADERS = ['auto', 'descriptor', 'known'] as const;
@@ -253,6 +281,8 @@ export interface ArchiveResult {
   durationMs: number;
   /** What reading the archive back found, when the request asked to verify it. */
   verification?: VerificationReport;
+  /** What afterArchive did to the source objects, when the request asked for it. */
+  move?: MoveReport;
 }
 
 export const MiB = 1024 * 1024;
@@ -296,7 +326,7 @@ export class RequestError extends Error {
 // S3 bucket naming rules (general purpose buckets).
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-function checkBucket(field: string, value: unknown): void {
+export function checkBucket(field: string, value: unknown): void {
   if (typeof value !== 'string' || value === '') {
     throw new RequestError(field, 'is required: give the bucket name, e.g. "my-bucket"');
   }
@@ -308,19 +338,22 @@ function checkBucket(field: string, value: unknown): void {
   }
 }
 
-function checkOptionalString(field: string, value: unknown): void {
+export function checkOptionalString(field: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'string') {
     throw new RequestError(field, 'must be a string when given');
   }
 }
 
-function checkObject(field: string, value: unknown): asserts value is Record<string, unknown> {
+export function checkObject(
+  field: string,
+  value: unknown,
+): asserts value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RequestError(field, 'is required and must be an object');
   }
 }
 
-function checkOptionalObject(
+export function checkOptionalObject(
   field: string,
   value: unknown,
 ): asserts value is Record<string, unknown> | undefined {
@@ -332,7 +365,7 @@ function checkOptionalObject(
   }
 }
 
-function utf8Length(value: string): number {
+export function utf8Length(value: string): number {
   return new TextEncoder().encode(value).length;
 }
 
@@ -356,7 +389,11 @@ const CREDENTIAL_FIELDS = new Set([
  * Unknown fields are refused rather than ignored: a misspelt "exclude" or "overwrite" that
  * is silently dropped archives the wrong data or replaces an object nobody meant to.
  */
-function checkKnownFields(path: string, value: Record<string, unknown>, known: string[]): void {
+export function checkKnownFields(
+  path: string,
+  value: Record<string, unknown>,
+  known: string[],
+): void {
   for (const [name, v] of Object.entries(value)) {
     if (v === undefined || known.includes(name)) continue;
     if (CREDENTIAL_FIELDS.has(name.toLowerCase().replace(/[^a-z]/g, ''))) {
@@ -378,13 +415,17 @@ function checkKnownFields(path: string, value: Record<string, unknown>, known: s
   }
 }
 
-function checkNonEmptyString(field: string, value: unknown, fix: string): asserts value is string {
+export function checkNonEmptyString(
+  field: string,
+  value: unknown,
+  fix: string,
+): asserts value is string {
   if (typeof value !== 'string' || value === '') {
     throw new RequestError(field, `must be a non-empty string: ${fix}`);
   }
 }
 
-function checkBoolean(field: string, value: unknown): void {
+export function checkBoolean(field: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') {
     throw new RequestError(field, 'must be true or false');
   }
@@ -511,7 +552,7 @@ function checkSource(value: unknown, allowEmpty: boolean): void {
   checkPatterns('source.exclude', value.exclude);
 }
 
-function checkStorageClass(value: unknown): void {
+export function checkStorageClass(value: unknown): void {
   if (value === undefined || (STORAGE_CLASSES as readonly unknown[]).includes(value)) return;
   const upper = typeof value === 'string' ? value.toUpperCase() : undefined;
   const near = STORAGE_CLASSES.find((c) => c === upper);
@@ -523,7 +564,7 @@ function checkStorageClass(value: unknown): void {
   );
 }
 
-function checkServerSideEncryption(value: unknown): void {
+export function checkServerSideEncryption(value: unknown): void {
   const field = 'destination.serverSideEncryption';
   checkOptionalObject(field, value);
   if (value === undefined) return;
@@ -705,9 +746,11 @@ const REQUEST_FIELDS = [
   'planning',
   'incremental',
   'verify',
+  'afterArchive',
+  'dryRun',
 ];
 
-function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
+export function checkWholeNumber(field: string, value: unknown, min: number, max: number): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new RequestError(field, `must be a whole number from ${min} to ${max}`);
@@ -818,12 +861,58 @@ function checkIncremental(value: unknown): void {
   checkWholeNumber('incremental.settleSeconds', fields.settleSeconds, 0, MAX_SETTLE_SECONDS);
 }
 
+/**
+ * afterArchive removes what the source selection names: refused when that could include the
+ * archive, its manifest or the run's state (the same bucket, under the source prefix, or one
+ * of the explicit keys). Globs are not taken into account: move the archive out of the prefix.
+ */
+function checkAfterArchive(request: Record<string, unknown>): void {
+  const value = request.afterArchive;
+  checkBoolean('dryRun', request.dryRun);
+  if (value !== undefined && !(AFTER_ARCHIVE as readonly unknown[]).includes(value)) {
+    throw new RequestError(
+      'afterArchive',
+      `must be "none" (keep the sources), "delete" or "tag", not ${JSON.stringify(value)}`,
+    );
+  }
+  if (value === undefined || value === 'none') {
+    if (request.dryRun !== undefined) {
+      throw new RequestError(
+        'dryRun',
+        'only applies with afterArchive "delete" or "tag": set afterArchive, or leave dryRun out',
+      );
+    }
+    return;
+  }
+  const source = request.source as { bucket?: unknown; prefix?: unknown; keys?: unknown };
+  const destination = request.destination as { bucket?: unknown; key?: unknown };
+  if (source?.bucket !== destination?.bucket || typeof destination?.key !== 'string') return;
+  const key = destination.key;
+  const prefix = typeof source.prefix === 'string' ? source.prefix : '';
+  const inside = Array.isArray(source.keys)
+    ? source.keys.some(
+        (k) =>
+          k === key ||
+          k === `${key}.manifest.jsonl` ||
+          k === `${key}.moved.jsonl` ||
+          (typeof k === 'string' && k.startsWith('.zipflow/')),
+      )
+    : key.startsWith(prefix) || '.zipflow/'.startsWith(prefix) || prefix.startsWith('.zipflow/');
+  if (inside) {
+    throw new RequestError(
+      'destination.key',
+      `s3://${destination.bucket as string}/${key} (or its manifest, or the run's state under .zipflow/) is inside the source selection s3://${source.bucket as string}/${prefix}, so afterArchive "${value as string}" would remove the archive's own objects: write the archive to another bucket or outside source.prefix (and give source.prefix a value), or leave afterArchive out`,
+    );
+  }
+}
+
 /** Checks a request without I/O; throws RequestError naming the first bad field. */
 export function validateRequest(request: unknown): ArchiveRequest {
   checkObject('request', request);
   checkKnownFields('', request, REQUEST_FIELDS);
   checkBoolean('allowEmpty', request.allowEmpty);
   checkBoolean('verify', request.verify);
+  checkAfterArchive(request);
   checkSource(request.source, request.allowEmpty === true);
   checkDestination(request.destination);
   checkCompression(request.compression);

@@ -82,6 +82,14 @@ const { verifyArchive } = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5 },
 });
 
+const { moveSources } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '24 hours',
+  // A dead worker's move is retried after this; its batch records say what is done.
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 10 },
+});
+
 const { discardRun } = proxyActivities<typeof activities>({
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 10 },
@@ -293,8 +301,11 @@ export async function archive(
             Object.assign(progress, stamp());
             showProgress(progress);
           });
-    if (request.verify) enter('verify');
-    const verification = request.verify ? await verify(request, result.sha256) : undefined;
+    // Sources are only removed from an archive that reads back as recorded.
+    const moving = request.afterArchive !== undefined && request.afterArchive !== 'none';
+    if (request.verify || moving) enter('verify');
+    const verification =
+      request.verify || moving ? await verify(request, result.sha256) : undefined;
     if (state.incremental) {
       const info = workflowInfo();
       await writeWatermark({
@@ -308,6 +319,8 @@ export async function archive(
         },
       });
     }
+    if (moving) enter('move');
+    const move = moving ? await moveSources({ request, statePrefix }) : undefined;
     enter(
       'done',
       {
@@ -330,6 +343,7 @@ export async function archive(
       retries: result.retries + (state.planRetries ?? 0) + (discarded?.retries ?? 0),
       durationMs: Date.now() - state.startedAt,
       ...(verification ? { verification } : {}),
+      ...(move ? { move } : {}),
     };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
@@ -471,7 +485,7 @@ function streamFigures(update: StreamProgress): Partial<ArchiveProgress> {
 }
 
 /** Surfaces a named failure (InvalidRequest, an activity's DestinationExists, …) as the run's own. */
-function namedFailure(err: unknown): unknown {
+export function namedFailure(err: unknown): unknown {
   if (err instanceof RequestError) {
     return ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
   }

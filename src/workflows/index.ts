@@ -1,1 +1,2 @@
 export { archive, progressQuery, progressSignal } from './archive';
+export { restore } from './restore';

@@ -1,6 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveProgress } from '../../shared/progress';
 import {
+  AFTER_ARCHIVE,
+  type AfterArchive,
   ENTRY_ORDERS,
   LOCAL_HEADERS,
   STORAGE_CLASSES,
@@ -47,6 +49,8 @@ interface ArchiveOptions {
   destinationProfile?: string;
   onSourceChange?: 'fail' | 'skip';
   allowEmpty?: boolean;
+  afterArchive?: AfterArchive;
+  dryRun?: boolean;
   overwrite?: boolean;
   taskQueue?: string;
   wait?: boolean;
@@ -76,7 +80,7 @@ export function integer(value: string): number {
   return Number(value);
 }
 
-function collect(value: string, previous: string[] = []): string[] {
+export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
@@ -126,7 +130,17 @@ export function requestFromArguments(
     localHeaders: o.localHeaders,
     onSourceChange: o.onSourceChange,
     allowEmpty: o.allowEmpty,
+    afterArchive: o.afterArchive,
+    dryRun: o.dryRun,
   };
+}
+
+/** --after-archive, shared with `schedule create`. */
+export function afterArchiveOption(): Option {
+  return new Option(
+    '--after-archive <action>',
+    'once the archive is complete and verified: delete or tag the archived source objects that have not changed since (default none)',
+  ).choices(AFTER_ARCHIVE);
 }
 
 /** Drops undefined fields, so the request is the JSON a user would write (and the UI shows). */
@@ -173,6 +187,35 @@ export function progressPrinter(
       if (drawn) stream.write('\n');
     },
   };
+}
+
+/**
+ * What a command that starts a run prints: the run's id, or with --wait its progress on stderr
+ * and then `wait`'s result (as JSON with --json, else its line).
+ */
+export async function reportStarted<R>(
+  handle: { workflowId: string; firstExecutionRunId: string },
+  opts: { wait?: boolean; json?: boolean },
+  wait: (onProgress: (p: ArchiveProgress) => void) => Promise<R>,
+  line: (result: R) => string = String,
+): Promise<void> {
+  if (!opts.wait) {
+    print(
+      opts.json,
+      { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
+      `started ${handle.workflowId}`,
+    );
+    return;
+  }
+  console.error(`started ${handle.workflowId}`);
+  const progress = progressPrinter(process.stderr);
+  let result: R;
+  try {
+    result = await wait((p) => progress.update(p));
+  } finally {
+    progress.end();
+  }
+  print(opts.json, result, line(result));
 }
 
 export function registerArchive(program: Command): void {
@@ -257,6 +300,8 @@ export function registerArchive(program: Command): void {
       ]),
     )
     .option('--allow-empty', 'make an empty archive when nothing matches instead of failing')
+    .addOption(afterArchiveOption())
+    .option('--dry-run', 'with --after-archive: list what would be removed, remove nothing')
     .option('--overwrite', 'replace an existing archive at the destination')
     .option(
       '--task-queue <name>',
@@ -272,24 +317,12 @@ export function registerArchive(program: Command): void {
       const request = compact(requestFromArguments(sourceUrl, destinationUrl, opts));
       await withClient({ taskQueue: opts.taskQueue }, async (client) => {
         const handle = await startArchive(client, request);
-        if (!opts.wait) {
-          print(
-            opts.json,
-            { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
-            `started ${handle.workflowId}`,
-          );
-          return;
-        }
-        console.error(`started ${handle.workflowId}`);
-        const progress = progressPrinter(process.stderr);
-        try {
-          const result = await waitForArchive(client, handle.workflowId, (p) => progress.update(p));
-          progress.end();
-          print(opts.json, result, resultLine(result));
-        } catch (err) {
-          progress.end();
-          throw err;
-        }
+        await reportStarted(
+          handle,
+          opts,
+          (onProgress) => waitForArchive(client, handle.workflowId, onProgress),
+          resultLine,
+        );
       });
     });
 

@@ -15,10 +15,10 @@ import {
   type ScheduleDescription,
   type ScheduleOverlap,
 } from '../schedules';
-import { integer, requestFromArguments } from './archive';
+import { afterArchiveOption, integer, requestFromArguments } from './archive';
 import { print, UsageError } from './output';
 import { placeholderList } from '../../shared/keyTemplate';
-import type { ArchiveRequest, CompressionMethod } from '../../shared/request';
+import type { AfterArchive, ArchiveRequest, CompressionMethod } from '../../shared/request';
 
 function describeText(d: ScheduleDescription): string {
   const { source, destination } = d.request;
@@ -43,6 +43,8 @@ interface CreateOptions {
   level?: number;
   overwrite?: boolean;
   allowEmpty?: boolean;
+  afterArchive?: AfterArchive;
+  dryRun?: boolean;
   overlap: ScheduleOverlap;
   catchupWindow?: string;
   paused?: boolean;
@@ -105,6 +107,8 @@ export function registerSchedule(program: Command): void {
     .option('--level <n>', 'deflate level 1-9', integer)
     .option('--overwrite', 'replace an existing archive at the key')
     .option('--allow-empty', 'write an empty archive when there is nothing (new) to archive')
+    .addOption(afterArchiveOption())
+    .option('--dry-run', 'with --after-archive: list what would be removed, remove nothing')
     .addOption(
       new Option('--overlap <policy>', 'when a run is due while the last one still runs')
         .choices(Object.keys(SCHEDULE_OVERLAPS))
