@@ -8,7 +8,8 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
 import { abortUploads } from '../s3/destination';
 import { deletePrefix } from '../s3/objects';
-import { ObjectChangedError, S3RangeReader, type ObjectVersion } from '../s3/rangeReader';
+import { S3RangeReader, type SizedVersion } from '../s3/rangeReader';
+import { SourceChangedError } from '../s3/objectReader';
 import { DEFAULT_RESTORE_CONCURRENCY, type RestoreRequest } from '../shared/restore';
 import { Jobs, mapLimited } from './jobs';
 import { attemptRetries } from './retries';
@@ -29,7 +30,7 @@ export interface RestoreChunkInput {
   request: RestoreRequest;
   statePrefix: string;
   chunk: number;
-  archive: ObjectVersion & { etag: string };
+  archive: SizedVersion & { etag: string };
   /** The run's first execution id: the metadata that marks objects this run wrote. */
   runId: string;
 }
@@ -174,7 +175,7 @@ function entryFailure(err: unknown, input: RestoreChunkInput, entry: RestoreEntr
     );
   }
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (err instanceof ObjectChangedError) {
+  if (err instanceof SourceChangedError) {
     return ApplicationFailure.nonRetryable(
       `archive.key: s3://${archive.bucket}/${archive.key} changed while it was being restored (its ETag is no longer ${archive.etag}): start the restore again`,
       'SourceChanged',
@@ -182,7 +183,7 @@ function entryFailure(err: unknown, input: RestoreChunkInput, entry: RestoreEntr
     );
   }
   if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) {
-    // If-None-Match refused (a changed archive under UploadPartCopy is an ObjectChangedError):
+    // If-None-Match refused (a changed archive under UploadPartCopy is a SourceChangedError):
     // an object appeared at the key after it was looked at.
     return destinationExists(input.request, entry.key);
   }

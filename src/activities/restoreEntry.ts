@@ -18,7 +18,8 @@ import {
 import mime from 'mime-types';
 import { abortUploads } from '../s3/destination';
 import { crc32Base64, MultipartSession, sseParams, type HeldPart } from '../s3/multipart';
-import { ObjectChangedError, type S3RangeReader, type ObjectVersion } from '../s3/rangeReader';
+import { type S3RangeReader, type SizedVersion } from '../s3/rangeReader';
+import { SourceChangedError } from '../s3/objectReader';
 import { MiB } from '../shared/request';
 import type { RestoreRequest } from '../shared/restore';
 import {
@@ -56,7 +57,7 @@ export class BadLocalHeaderError extends Error {}
 
 export interface EntryTarget {
   request: RestoreRequest;
-  archive: ObjectVersion & { etag: string };
+  archive: SizedVersion & { etag: string };
   /** Written as metadata, so a retry recognises the objects this run already wrote. */
   runId: string;
   /** The run's state prefix in the destination bucket (staged copies live there). */
@@ -328,7 +329,7 @@ async function copyRange(
       .catch((err: unknown) => {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
         if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)
-          throw new ObjectChangedError({ ...source, size: 0 });
+          throw new SourceChangedError(source.key, 'changed');
         throw err;
       });
     parts.push(part);

@@ -11,7 +11,7 @@ import picomatch from 'picomatch';
 import yauzl from 'yauzl';
 import { createS3Client } from '../s3/client';
 import { getState, putState } from '../s3/objects';
-import { S3RangeReader, type ObjectVersion } from '../s3/rangeReader';
+import { S3RangeReader, type SizedVersion } from '../s3/rangeReader';
 import { RequestError } from '../shared/request';
 import type { RestoreRequest } from '../shared/restore';
 import { METHOD_DEFLATE, METHOD_STORE } from '../zip/constants';
@@ -41,7 +41,7 @@ export interface PlanRestoreInput {
 
 export interface PlanRestoreOutput {
   /** The archive's version: every later read and copy is pinned to it. */
-  archive: ObjectVersion & { etag: string };
+  archive: SizedVersion & { etag: string };
   chunks: number;
   entries: number;
   bytes: number;
@@ -111,7 +111,7 @@ function unsafeName(name: string): string | undefined {
 async function headArchive(
   client: S3Client,
   request: RestoreRequest,
-): Promise<ObjectVersion & { etag: string }> {
+): Promise<SizedVersion & { etag: string }> {
   const { bucket, key } = request.archive;
   try {
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
