@@ -52,8 +52,8 @@ import {
   stopStack,
   type StackState,
 } from '../src/client/dev/stack';
-import { ENV } from '../src/shared/config';
-import { MiB } from '../src/shared/request';
+import { ENV } from '../src/runtime/config';
+import { MiB } from '../src/shared/limits';
 
 const STORE_TARGET_VS_YAZL = 5;
 const root = path.resolve(__dirname, '..');

@@ -17,7 +17,7 @@ import {
   STORES,
   type StackState,
 } from '../src/client/dev/stack';
-import { ENV } from '../src/shared/config';
+import { ENV } from '../src/runtime/config';
 import { createS3Client } from '../src/s3/client';
 import { leftoversEverywhere } from '../test/support/leftovers';
 import { STORE_MATRIX } from '../test/support/stores';

@@ -2,9 +2,9 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import v8 from 'node:v8';
 import * as activities from './activities';
 import { bundleWorkflows } from './workflowBundle';
-import { dataConverterFromEnv } from './shared/codec';
-import { connectionOptions, temporalConnectConfig } from './shared/connection';
-import { DEFAULTS, workerActivities, workerReadConcurrency } from './shared/config';
+import { dataConverterFromEnv } from './runtime/codec';
+import { connectionOptions, temporalConnectConfig } from './runtime/connection';
+import { DEFAULTS, workerActivities, workerReadConcurrency } from './runtime/config';
 import { WORKER_V8_FLAGS } from './workerRuntime';
 
 export { bundleWorkflows } from './workflowBundle';

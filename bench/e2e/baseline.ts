@@ -27,12 +27,12 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import { Upload } from '@aws-sdk/lib-storage';
 import * as yazl from 'yazl';
 import zlib from 'node:zlib';
-import { COPY_CONCURRENCY } from '../../src/activities/copy';
-import { mapLimited } from '../../src/activities/jobs';
-import { DEFAULT_READ_AHEAD } from '../../src/activities/readAhead';
+import { COPY_CONCURRENCY } from '../../src/engine/writers/copy';
+import { mapLimited } from '../../src/engine/write/jobs';
+import { DEFAULT_READ_AHEAD } from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
 import { MultipartSession, type HeldPart } from '../../src/s3/multipart';
-import { MIN_PART_SIZE } from '../../src/zip';
+import { MIN_PART_SIZE } from '../../src/shared/limits';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import { procCpuSeconds, procIoBytes, procStatusMiB, wireSince } from './procStatus';
 

@@ -18,9 +18,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { connect, isNoNewObjects, startArchive, type ZipflowClient } from '../../src/client';
 import { createS3Client } from '../../src/s3/client';
 import { deletePrefix } from '../../src/s3/objects';
-import { ENV } from '../../src/shared/config';
-import { DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/request';
-import { MIN_PART_SIZE } from '../../src/zip';
+import { ENV } from '../../src/runtime/config';
+import { DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/limits';
+import { MIN_PART_SIZE } from '../../src/shared/limits';
 import { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from '../../src/workerRuntime';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import {

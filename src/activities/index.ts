@@ -1,65 +1,65 @@
-import { createS3Client, UnknownProfileError } from '../s3/client';
-import { attemptRetries } from './retries';
-import { s3Failure } from './failures';
-import { abortUploads } from '../s3/destination';
-import { abortStagingUploads } from './copy';
-import { deletePrefix } from '../s3/objects';
-import type { ArchiveRequest } from '../shared/request';
-
-export { planPage, type PlanPageInput, type PlanPageOutput } from './plan';
-export { streamArchive, type StreamInput, type StreamCheckpoint } from './stream';
-export type { StreamResult } from './finalize';
-export {
-  prepareAssembly,
-  assembleRange,
-  finishAssembly,
-  type AssemblyInput,
-  type AssemblyPlan,
-  type RangeResult,
-} from './assemble';
-export { prepareCopy, copyArchive, type CopySummary, type CopyArchiveInput } from './copy';
-export { verifyArchive, type VerifyInput } from './verify';
-export { moveSources, type MoveInput } from './move';
-
-export interface DiscardInput {
-  request: ArchiveRequest;
-  statePrefix: string;
-}
-
 /**
- * Removes what a run leaves while it works: its multipart uploads and its state objects.
- * Returns the retries it took (S3 retries and attempts beyond the first).
+ * zipflow's activities: each is one engine call run as a Temporal activity (attempt.ts gives it
+ * heartbeats, cancellation, progress signals and failure mapping). The engine is in src/engine.
  */
-export async function discardRun(input: DiscardInput): Promise<{ retries: number }> {
-  const { destination } = input.request;
-  try {
-    const dst = await createS3Client({ profile: destination.profile });
-    await abortUploads(dst, destination.bucket, destination.key);
-    await abortStagingUploads(dst, destination.bucket, input.statePrefix);
-    await deletePrefix(dst, destination.bucket, input.statePrefix);
-    return { retries: attemptRetries([dst]) };
-  } catch (err) {
-    // No profile or no bucket: nothing can have been written there, so nothing is left.
-    if (err instanceof UnknownProfileError) return { retries: 0 };
-    if ((err as { name?: unknown }).name === 'NoSuchBucket') return { retries: 0 };
-    throw s3Failure(err, input.request);
-  }
+import { activity } from './attempt';
+import { planPage as plan } from '../engine/plan/plan';
+import { readWatermark as readMark, writeWatermark as writeMark } from '../engine/plan/watermark';
+import { streamArchive as stream } from '../engine/writers/stream';
+import {
+  prepareAssembly as prepare,
+  assembleRange as assemble,
+  finishAssembly as finish,
+} from '../engine/writers/assemble';
+import { prepareCopy as prepareCopying, copyArchive as copy } from '../engine/writers/copy';
+import { verifyArchive as verify } from '../engine/verify';
+import { moveSources as move } from '../engine/move';
+import { discardRun as discard } from '../engine/discard';
+import {
+  planRestore as planRestoring,
+  restoreChunk as restoreEntries,
+  discardRestore as discardRestoring,
+} from '../engine/restore/restore';
+
+/** The engine function `fn`, run as the current activity. */
+function adapt<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args) => activity(() => fn(...args));
 }
-export {
-  readWatermark,
-  writeWatermark,
-  type ReadWatermarkInput,
-  type ReadWatermarkOutput,
-  type Watermark,
-  type WriteWatermarkInput,
-} from './watermark';
-export {
-  planRestore,
-  restoreChunk,
-  discardRestore,
-  type PlanRestoreInput,
-  type PlanRestoreOutput,
-  type RestoreChunkInput,
-  type RestoreChunkOutput,
-  type DiscardRestoreInput,
-} from './restore';
+
+export const planPage = adapt(plan);
+export const readWatermark = adapt(readMark);
+export const writeWatermark = adapt(writeMark);
+export const streamArchive = adapt(stream);
+export const prepareAssembly = adapt(prepare);
+export const assembleRange = adapt(assemble);
+export const finishAssembly = adapt(finish);
+export const prepareCopy = adapt(prepareCopying);
+export const copyArchive = adapt(copy);
+export const verifyArchive = adapt(verify);
+export const moveSources = adapt(move);
+export const discardRun = adapt(discard);
+export const planRestore = adapt(planRestoring);
+export const restoreChunk = adapt(restoreEntries);
+export const discardRestore = adapt(discardRestoring);
+
+export type { PlanPageInput, PlanPageOutput } from '../engine/plan/plan';
+export type { StreamInput, StreamCheckpoint } from '../engine/writers/stream';
+export type { StreamResult } from '../engine/write/finalize';
+export type { AssemblyInput, AssemblyPlan, RangeResult } from '../engine/writers/assemble';
+export type { CopySummary, CopyArchiveInput } from '../engine/writers/copy';
+export type { VerifyInput } from '../engine/verify';
+export type { MoveInput } from '../engine/move';
+export type { DiscardInput } from '../engine/discard';
+export type {
+  ReadWatermarkInput,
+  ReadWatermarkOutput,
+  Watermark,
+  WriteWatermarkInput,
+} from '../engine/plan/watermark';
+export type {
+  PlanRestoreInput,
+  PlanRestoreOutput,
+  RestoreChunkInput,
+  RestoreChunkOutput,
+  DiscardRestoreInput,
+} from '../engine/restore/restore';

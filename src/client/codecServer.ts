@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { ENV } from '../shared/config';
+import { ENV } from '../runtime/config';
 
 /** A payload as the Temporal Web UI and CLI send it to a codec endpoint (proto JSON: base64). */
 export interface JsonPayload {

@@ -4,12 +4,13 @@ import {
   WorkflowIdReusePolicy,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { dataConverterFromEnv } from '../shared/codec';
-import { connectionOptions, temporalConnectConfig } from '../shared/connection';
-import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../shared/request';
+import { dataConverterFromEnv } from '../runtime/codec';
+import { connectionOptions, temporalConnectConfig } from '../runtime/connection';
+import { archiveWorkflowId, type ArchiveRequest } from '../shared/request';
+import { validateRequest } from '../shared/validate';
 import type { archive } from '../workflows';
-import { checkSelection } from '../activities/select';
-import { verifyArchiveObject } from '../activities/verify';
+import { checkSelection } from '../engine/plan/select';
+import { verifyArchiveObject } from '../engine/verify';
 import { createS3Client } from '../s3/client';
 import type { VerificationReport } from '../shared/verification';
 
@@ -24,7 +25,8 @@ export type {
   StorageClass,
 } from '../shared/request';
 export type { VerificationReport } from '../shared/verification';
-export { RequestError, archiveWorkflowId, isNoNewObjects } from '../shared/request';
+export { archiveWorkflowId, isNoNewObjects } from '../shared/request';
+export { RequestError } from '../shared/validate';
 export { resolveKeyTemplate, KEY_PLACEHOLDERS } from '../shared/keyTemplate';
 export * from './schedules';
 export { startRestore, waitForRestore } from './restores';

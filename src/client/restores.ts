@@ -2,7 +2,7 @@ import {
   WorkflowIdReusePolicy,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { compileRestoreSelection } from '../activities/restorePlan';
+import { compileRestoreSelection } from '../engine/restore/restorePlan';
 import type { ArchiveProgress } from '../shared/progress';
 import {
   restoreWorkflowId,

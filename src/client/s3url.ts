@@ -1,4 +1,4 @@
-import { RequestError } from '../shared/request';
+import { RequestError } from '../shared/validate';
 
 /** Parses `s3://bucket/key-or-prefix`; names the argument in the error. */
 export function parseS3Url(argument: string, value: string): { bucket: string; key: string } {

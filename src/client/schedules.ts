@@ -10,9 +10,10 @@ import {
   type ScheduleSpec,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { checkSelection } from '../activities/select';
+import { checkSelection } from '../engine/plan/select';
 import { isKeyTemplate, resolveKeyTemplate } from '../shared/keyTemplate';
-import { RequestError, validateRequest, type ArchiveRequest } from '../shared/request';
+import { RequestError, validateRequest } from '../shared/validate';
+import { type ArchiveRequest } from '../shared/request';
 import type { archive } from '../workflows';
 import type { ZipflowClient } from './index';
 

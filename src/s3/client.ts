@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
-import { ENV } from '../shared/config';
+import { ENV } from '../runtime/config';
 
 export interface S3Target {
   /** Named profile from ~/.aws/config (its endpoint_url and credentials apply). */

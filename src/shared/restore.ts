@@ -14,13 +14,11 @@ import {
   checkServerSideEncryption,
   checkStorageClass,
   checkWholeNumber,
-  MAX_INLINE_KEYS,
-  MAX_PATTERNS,
   RequestError,
   utf8Length,
-  type ServerSideEncryption,
-  type StorageClass,
-} from './request';
+} from './validate';
+import { MAX_INLINE_KEYS, MAX_PATTERNS } from './limits';
+import { type ServerSideEncryption, type StorageClass } from './request';
 
 export interface RestoreRequest {
   /** The ZIP archive to restore from; any ZIP a reader accepts, not only zipflow's. */

@@ -19,14 +19,9 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type * as activities from '../activities';
 import { resolveKeyTemplate } from '../shared/keyTemplate';
-import {
-  partSizeFor,
-  RequestError,
-  settleSecondsOf,
-  validateRequest,
-  type ArchiveRequest,
-  type ArchiveRunResult,
-} from '../shared/request';
+import { partSizeFor } from '../shared/archiveSize';
+import { RequestError, validateRequest } from '../shared/validate';
+import { settleSecondsOf, type ArchiveRequest, type ArchiveRunResult } from '../shared/request';
 import type { VerificationReport } from '../shared/verification';
 import {
   STREAM_PROGRESS_SIGNAL,

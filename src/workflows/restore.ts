@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { RequestError } from '../shared/request';
+import { RequestError } from '../shared/validate';
 import { validateRestoreRequest, type RestoreRequest, type RestoreResult } from '../shared/restore';
 import type { ArchivePhase, ArchiveProgress } from '../shared/progress';
 import { namedFailure, progressQuery } from './archive';

@@ -54,19 +54,3 @@ export { dataDescriptorLength, readDataDescriptor } from './records';
 export { ZipInputError, ZipStateError } from './errors';
 export { splitParts, deferredParts, crcUnknownAt, crcOfFirstBytes } from './ranges';
 export type { PartRange, PartSplit, EntryPlace, CrcPiece } from './ranges';
-export {
-  planCopyParts,
-  packedOrder,
-  MIN_PART_SIZE,
-  MAX_COPY_RANGE,
-  COPY_RANGE,
-  MAX_PARTS,
-} from './copyPlan';
-export type {
-  CopyCandidate,
-  CopyPlan,
-  PlannedPart,
-  StreamedPart,
-  CopiedPart,
-  StagedPart,
-} from './copyPlan';

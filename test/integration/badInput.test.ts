@@ -16,8 +16,9 @@ import { HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
-import { ENV } from '../../src/shared/config';
-import { GiB, MiB, TiB, type ArchiveRequest } from '../../src/shared/request';
+import { ENV } from '../../src/runtime/config';
+import { GiB, MiB, TiB } from '../../src/shared/limits';
+import { type ArchiveRequest } from '../../src/shared/request';
 import type { PlanState } from '../../src/workflows/archive';
 import { createWorker } from '../../src/worker';
 import { keysUnder } from '../support/archive';

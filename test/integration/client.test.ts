@@ -15,7 +15,7 @@ import {
   type ArchiveResult,
   withClient,
 } from '../../src/client';
-import { ENV } from '../../src/shared/config';
+import { ENV } from '../../src/runtime/config';
 import {
   getObject,
   openUploads,

@@ -8,7 +8,7 @@ import { temporal } from '@temporalio/proto';
 import type { Payload } from '@temporalio/common';
 import { connect, isNoNewObjects, startArchive } from '../../src/client';
 import type { JsonPayload } from '../../src/client/codecServer';
-import { ENV } from '../../src/shared/config';
+import { ENV } from '../../src/runtime/config';
 import type { ArchiveRequest } from '../../src/shared/request';
 import { archiveBuckets, s3, temporalClient, uniqueName, withWorker } from '../support/env';
 import { getObject, readZip } from '../support/archive';

@@ -5,7 +5,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { s3, tempBucket, uniqueName } from '../support/env';
 import { getObject } from '../support/archive';
 import { StreamRuns } from '../support/streamRuns';
-import type { StreamCheckpoint, StreamInput } from '../../src/activities/stream';
+import type { StreamCheckpoint, StreamInput } from '../../src/engine/writers/stream';
 
 let client: S3Client;
 let source: { name: string; remove(): Promise<void> };

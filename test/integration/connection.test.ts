@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { connect } from '../../src/client';
 import { createWorker } from '../../src/worker';
-import { ENV } from '../../src/shared/config';
+import { ENV } from '../../src/runtime/config';
 import { requireStack, uniqueName } from '../support/env';
 import { pingActivities } from '../support/pingWorkflow';
 import { makeTestPki, startTlsFront, type TestPki, type TlsFront } from '../support/tls';

@@ -6,7 +6,7 @@ import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { StreamRuns } from '../support/streamRuns';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { verifyArchive } from '../../src/activities/verify';
+import { verifyArchive } from '../../src/activities';
 import type { VerificationReport } from '../../src/shared/verification';
 
 // Many small entries in one part: what a heartbeat carries changes only at part boundaries.

@@ -12,15 +12,15 @@ import {
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import * as activities from '../../src/activities';
-import { mapLimited } from '../../src/activities/jobs';
-import { verifyArchiveObject } from '../../src/activities/verify';
+import { mapLimited } from '../../src/engine/write/jobs';
+import { verifyArchiveObject } from '../../src/engine/verify';
 import { startArchive, withClient } from '../../src/client';
 import {
   archiveWorkflowId,
-  RequestError,
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
+import { RequestError } from '../../src/shared/validate';
 import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
 import { getObject, keysUnder, waitUntil } from '../support/archive';
 import { killHard, startWorkerProcess } from '../support/workerProcess';

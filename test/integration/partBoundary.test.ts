@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CancelledFailure } from '@temporalio/common';
 import { ArchiveLayout } from '../../src/zip';
-import type { StreamCheckpoint } from '../../src/activities/stream';
+import type { StreamCheckpoint } from '../../src/engine/writers/stream';
 import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { StreamRuns } from '../support/streamRuns';

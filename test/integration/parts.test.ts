@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PartWriter } from '../../src/activities/parts';
+import { PartWriter } from '../../src/engine/write/parts';
 import { crc32Base64, MultipartSession } from '../../src/s3/multipart';
 import { s3, tempBucket } from '../support/env';
 

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
-import { ProgressReporter } from '../../src/activities/progress';
+import { activity } from '../../src/activities/attempt';
+import { ProgressReporter } from '../../src/engine/run/progress';
 import { STREAM_PROGRESS_SIGNAL, type StreamProgress } from '../../src/shared/progress';
 import { temporalClient, uniqueName } from '../support/env';
 
@@ -51,15 +52,17 @@ test('the reporter signals at the start, on each interval while the figures chan
       { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
       warnings,
     );
-    await env.run(async () => {
-      const reporter = new ProgressReporter(() => figures, 200);
-      reporter.start();
-      await new Promise((r) => setTimeout(r, 700)); // unchanged figures: no more signals
-      figures = { ...figures, entriesDone: 1, bytesDone: 10, currentPart: 1 };
-      await new Promise((r) => setTimeout(r, 700));
-      figures = { ...figures, entriesDone: 2, bytesDone: 20, partsDone: 1 };
-      await reporter.stop();
-    });
+    await env.run(() =>
+      activity(async () => {
+        const reporter = new ProgressReporter(() => figures, 200);
+        reporter.start();
+        await new Promise((r) => setTimeout(r, 700)); // unchanged figures: no more signals
+        figures = { ...figures, entriesDone: 1, bytesDone: 10, currentPart: 1 };
+        await new Promise((r) => setTimeout(r, 700));
+        figures = { ...figures, entriesDone: 2, bytesDone: 20, partsDone: 1 };
+        await reporter.stop();
+      }),
+    );
     assert.deepEqual(warnings, []);
     assert.deepEqual(await signalsOf(client, handle.workflowId), [
       zero,
@@ -81,13 +84,15 @@ test('a signal that cannot be delivered is logged and never fails the activity',
       { workflowId: uniqueName('no-such-run'), runId: '01a20e9e-0000-7000-8000-000000000000' },
       warnings,
     );
-    const value = await env.run(async () => {
-      const reporter = new ProgressReporter(() => zero, 100);
-      reporter.start();
-      await new Promise((r) => setTimeout(r, 300));
-      await reporter.stop();
-      return 'finished';
-    });
+    const value = await env.run(() =>
+      activity(async () => {
+        const reporter = new ProgressReporter(() => zero, 100);
+        reporter.start();
+        await new Promise((r) => setTimeout(r, 300));
+        await reporter.stop();
+        return 'finished';
+      }),
+    );
     assert.equal(value, 'finished');
     assert.ok(warnings.length >= 1, 'the failure is logged');
     assert.match(warnings[0], /could not signal stream progress/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ReadAhead, type ReadAheadLimits } from '../../src/activities/readAhead';
+import { ReadAhead, type ReadAheadLimits } from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
 import { headObject, type ListedObject } from '../../src/s3/objects';
 import { SourceChangedError } from '../../src/s3/objectReader';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ReadAhead } from '../../src/activities/readAhead';
+import { ReadAhead } from '../../src/engine/read/readAhead';
 import { createS3Client, s3Retries } from '../../src/s3/client';
 import { headObject, type ListedObject } from '../../src/s3/objects';
 import type { ByteSource } from '../../src/zip';

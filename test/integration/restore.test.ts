@@ -18,7 +18,7 @@ import { runArchive, s3, temporalClient, tempBucket, uniqueName, withWorker } fr
 import { getObject, keysUnder, openUploads, waitUntil } from '../support/archive';
 import { CountingProxy } from '../support/countingProxy';
 import { ensureTool } from '../../src/client/dev/tools';
-import { temporalSettings } from '../../src/shared/config';
+import { temporalSettings } from '../../src/runtime/config';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 
 const run = promisify(execFile);

@@ -18,10 +18,10 @@ import { main } from '../../src/client/cli';
 import { resolveKeyTemplate } from '../../src/shared/keyTemplate';
 import {
   isNoNewObjects,
-  RequestError,
   type ArchiveRequest,
   type ArchiveRunResult,
 } from '../../src/shared/request';
+import { RequestError } from '../../src/shared/validate';
 import { s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
 import { getObject, keysUnder, readZip, waitUntil } from '../support/archive';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CentralDirectorySpill } from '../../src/activities/centralDirectory';
+import { CentralDirectorySpill } from '../../src/engine/write/centralDirectory';
 import { archiveBuckets, s3, uniqueName } from '../support/env';
 import { getObject, readZip } from '../support/archive';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';

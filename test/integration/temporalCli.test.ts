@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ensureTool } from '../../src/client/dev/tools';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
-import { temporalSettings } from '../../src/shared/config';
+import { temporalSettings } from '../../src/runtime/config';
 import { deletePrefix } from '../../src/s3/objects';
 import { archiveWorkflowId, type ArchiveRequest } from '../../src/shared/request';
 import { s3, temporalClient, withWorker } from '../support/env';

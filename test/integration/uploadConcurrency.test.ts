@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PartWriter, UPLOAD_BUDGET, uploadConcurrencyFor } from '../../src/activities/parts';
+import { PartWriter, UPLOAD_BUDGET, uploadConcurrencyFor } from '../../src/engine/write/parts';
 import { createS3Client } from '../../src/s3/client';
 import { MultipartSession } from '../../src/s3/multipart';
 import { s3, tempBucket } from '../support/env';

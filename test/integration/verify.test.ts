@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as activities from '../../src/activities';
 import { archiveWorkflowId, type ArchiveRequest } from '../../src/shared/request';
 import type { VerificationReport } from '../../src/shared/verification';
-import { ArchiveNotFoundError, verifyArchiveObject } from '../../src/activities/verify';
+import { ArchiveNotFoundError, verifyArchiveObject } from '../../src/engine/verify';
 import { S3RangeReader } from '../../src/s3/rangeReader';
 import { runArchive, s3, temporalClient, tempBucket, uniqueName, withWorker } from '../support/env';
 import { getObject } from '../support/archive';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { connect, isNoNewObjects, startArchive, type ArchiveRequest } from '../../src/client';
-import { temporalSettings } from '../../src/shared/config';
+import { temporalSettings } from '../../src/runtime/config';
 import type { ArchiveProgress } from '../../src/shared/progress';
 import { progressQuery } from '../../src/workflows';
 import { s3, tempBucket, uniqueName, withWorker } from '../support/env';

@@ -10,11 +10,11 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { Upload } from '@aws-sdk/lib-storage';
 import {
   archiveWorkflowId,
-  DEFAULT_UPLOAD_CONCURRENCY,
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
-import { DEFAULT_READ_AHEAD } from '../../src/activities/readAhead';
+import { DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/limits';
+import { DEFAULT_READ_AHEAD } from '../../src/engine/read/readAhead';
 import { s3, temporalClient, tempBucket, uniqueName } from '../support/env';
 import { getObject, keysUnder, openUploads } from '../support/archive';
 import { killHard, startWorkerProcess } from '../support/workerProcess';

@@ -7,7 +7,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { ENV, temporalSettings } from '../../src/shared/config';
+import { ENV, temporalSettings } from '../../src/runtime/config';
 import { createS3Client } from '../../src/s3/client';
 import { listUploads } from '../../src/s3/destination';
 import { deletePrefix } from '../../src/s3/objects';

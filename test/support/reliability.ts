@@ -5,10 +5,10 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import {
   archiveWorkflowId,
-  DEFAULT_UPLOAD_CONCURRENCY,
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/shared/request';
+import { DEFAULT_UPLOAD_CONCURRENCY } from '../../src/shared/limits';
 import { s3, tempBucket, uniqueName, withWorker } from './env';
 import { assertSameBytes, getObject, keysUnder, openUploads, readZip, slowText } from './archive';
 

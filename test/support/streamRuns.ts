@@ -1,12 +1,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { discardRun } from '../../src/activities';
-import { planPage } from '../../src/activities/plan';
-import {
-  streamArchive,
-  type StreamCheckpoint,
-  type StreamInput,
-} from '../../src/activities/stream';
-import type { StreamResult } from '../../src/activities/finalize';
+import { discardRun, planPage, streamArchive } from '../../src/activities';
+import type { StreamCheckpoint, StreamInput } from '../../src/engine/writers/stream';
+import type { StreamResult } from '../../src/engine/write/finalize';
 import type { ArchiveRequest } from '../../src/shared/request';
 import { uniqueName } from './env';
 

@@ -57,10 +57,12 @@ test('the table lists every round’s MB/s beside the median when there were sev
   } as unknown as E2eResult;
   const lines = e2eMarkdown(result).split('\n');
   assert.ok(
-    lines.some((l) => l.startsWith('| mid |') && l.includes('| 50.0 |')),
+    lines.some((l) => l.startsWith('| loopback | mid |') && l.includes('| 50.0 |')),
     'one round: the figure alone',
   );
   assert.ok(
-    lines.some((l) => l.startsWith('| text |') && l.includes('| 50.0 (50.0, 25.0, 100.0) |')),
+    lines.some(
+      (l) => l.startsWith('| loopback | text |') && l.includes('| 50.0 (50.0, 25.0, 100.0) |'),
+    ),
   );
 });

@@ -8,7 +8,7 @@ import { parseSize, requestFromArguments } from '../../src/client/commands/archi
 import { describeError, EXIT } from '../../src/client/commands/output';
 import { formatProgress, RateMeter } from '../../src/client/progressBar';
 import type { ArchiveProgress } from '../../src/shared/progress';
-import { RequestError, validateRequest } from '../../src/shared/request';
+import { RequestError, validateRequest } from '../../src/shared/validate';
 
 /** Runs the CLI in-process, capturing what commander writes; resolves to the error it threw. */
 async function parse(...args: string[]): Promise<{ out: string; err: string; thrown: unknown }> {

@@ -8,7 +8,7 @@ import {
   codecKeysFromEnv,
   EncryptionCodec,
   payloadCodecsFromEnv,
-} from '../../src/shared/codec';
+} from '../../src/runtime/codec';
 import { startCodecServer, type JsonPayload } from '../../src/client/codecServer';
 
 const converter = new DefaultPayloadConverter();

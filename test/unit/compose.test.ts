@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { DEFAULTS, ENV } from '../../src/shared/config';
+import { DEFAULTS, ENV } from '../../src/runtime/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
 import { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from '../../src/workerRuntime';
 

@@ -4,7 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createS3Client } from '../../src/s3/client';
-import { temporalSettings, workerActivities, workerReadConcurrency } from '../../src/shared/config';
+import {
+  temporalSettings,
+  workerActivities,
+  workerReadConcurrency,
+} from '../../src/runtime/config';
 
 const saved = { ...process.env };
 afterEach(() => {

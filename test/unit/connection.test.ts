@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ConnectionConfigError, temporalConnectConfig } from '../../src/shared/connection';
+import { ConnectionConfigError, temporalConnectConfig } from '../../src/runtime/connection';
 
 // The environment passed in replaces process.env, so no user temporal.toml is read:
 // TEMPORAL_CONFIG_FILE points at a file that does not exist unless a test writes one.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CopyProgress } from '../../src/activities/copyProgress';
-import type { PlannedPart } from '../../src/zip';
+import { CopyProgress } from '../../src/engine/writers/copyProgress';
+import type { PlannedPart } from '../../src/engine/writers/copyPlan';
 
 const MiB = 1024 * 1024;
 // Entry 0 streamed into part 1; entry 1 copied in two ranges (parts 2 and 3); entry 2 staged

@@ -5,10 +5,11 @@ import {
   resolveKeyTemplate,
   unknownPlaceholders,
 } from '../../src/shared/keyTemplate';
-import { modifiedIn } from '../../src/activities/plan';
-import { watermarkKey } from '../../src/activities/watermark';
+import { modifiedIn } from '../../src/engine/plan/plan';
+import { watermarkKey } from '../../src/engine/plan/watermark';
 import { scheduleSpecOf } from '../../src/client/schedules';
-import { RequestError, type ArchiveRequest } from '../../src/shared/request';
+import { RequestError } from '../../src/shared/validate';
+import { type ArchiveRequest } from '../../src/shared/request';
 
 describe('resolveKeyTemplate', () => {
   const at = new Date('2026-03-07T04:05:09.999Z');

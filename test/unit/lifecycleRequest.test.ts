@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RequestError, validateRequest } from '../../src/shared/request';
+import { RequestError, validateRequest } from '../../src/shared/validate';
 import { restoreWorkflowId, validateRestoreRequest } from '../../src/shared/restore';
 
 function rejects(run: () => unknown, field: string, fix: RegExp): void {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
-import { MadeParts, type Piece } from '../../src/activities/madeParts';
-import { PartBuffers } from '../../src/activities/partBuffers';
+import { MadeParts, type Piece } from '../../src/engine/writers/madeParts';
+import { PartBuffers } from '../../src/engine/write/partBuffers';
 
 const pieces = (sizes: number[]): Piece[] => {
   let at = 0;

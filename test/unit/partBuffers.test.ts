@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PartBuffers } from '../../src/activities/partBuffers';
+import { PartBuffers } from '../../src/engine/write/partBuffers';
 
 test('PartBuffers keeps at most `keep` free buffers, the largest, and never hands out one over twice the size asked', () => {
   const buffers = new PartBuffers(2);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { getMaxListeners } from 'node:events';
 import { test } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_READ_AHEAD, ReadAhead, readLimitsFor } from '../../src/activities/readAhead';
+import { DEFAULT_READ_AHEAD, ReadAhead, readLimitsFor } from '../../src/engine/read/readAhead';
 import { rangesOf, sourcePartSize } from '../../src/s3/objectReader';
 
 test('the reads ahead may all listen on the activity signal without a MaxListeners warning', () => {

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { archiveWorkflowId, validateRequest, type ArchiveRequest } from '../../src/shared/request';
+import { archiveWorkflowId, type ArchiveRequest } from '../../src/shared/request';
+import { validateRequest } from '../../src/shared/validate';
 
 const root = path.resolve(__dirname, '../..');
 const example = fs.readFileSync(path.join(root, 'docs/examples/request.json'), 'utf8').trim();

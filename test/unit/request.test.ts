@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
-import {
-  archiveSizeBound,
-  DEFAULT_PART_SIZE,
-  DEFAULT_SETTLE_SECONDS,
-  MAX_OBJECT_SIZE,
-  MiB,
-  partSizeFor,
-  RequestError,
-  settleSecondsOf,
-  STORAGE_CLASSES,
-  TiB,
-  validateRequest,
-  type PlannedArchive,
-} from '../../src/shared/request';
+import { archiveSizeBound, partSizeFor, type PlannedArchive } from '../../src/shared/archiveSize';
+import { DEFAULT_PART_SIZE, MAX_OBJECT_SIZE, MiB, TiB } from '../../src/shared/limits';
+import { DEFAULT_SETTLE_SECONDS, settleSecondsOf, STORAGE_CLASSES } from '../../src/shared/request';
+import { RequestError, validateRequest } from '../../src/shared/validate';
 import { encodeZipflow, type TestEntry } from '../readers/support';
 
 type Json = Record<string, unknown>;

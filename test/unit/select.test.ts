@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkSelection, compileSelection, entryNameFor } from '../../src/activities/select';
-import { entryName } from '../../src/activities/plan';
-import { RequestError, type ArchiveRequest } from '../../src/shared/request';
+import { checkSelection, compileSelection, entryNameFor } from '../../src/engine/plan/select';
+import { entryName } from '../../src/engine/plan/plan';
+import { RequestError } from '../../src/shared/validate';
+import { type ArchiveRequest } from '../../src/shared/request';
 
 function request(
   source: Partial<ArchiveRequest['source']> = {},

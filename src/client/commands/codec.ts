@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ENV } from '../../shared/config';
-import { codecKeysFromEnv, EncryptionCodec } from '../../shared/codec';
+import { ENV } from '../../runtime/config';
+import { codecKeysFromEnv, EncryptionCodec } from '../../runtime/codec';
 import { corsOriginsFromEnv, startCodecServer } from '../codecServer';
 import { UsageError } from './output';
 

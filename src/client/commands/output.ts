@@ -1,9 +1,9 @@
 import { CommanderError } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { RequestError } from '../../shared/request';
-import { CodecConfigError } from '../../shared/codec';
-import { ConnectionConfigError } from '../../shared/connection';
-import { ArchiveNotFoundError } from '../../activities/verify';
+import { RequestError } from '../../shared/validate';
+import { CodecConfigError } from '../../runtime/codec';
+import { ConnectionConfigError } from '../../runtime/connection';
+import { ArchiveNotFoundError } from '../../engine/verify';
 import { ArchiveFailedError } from '../archives';
 import { ScheduleNotFoundError } from '@temporalio/client';
 

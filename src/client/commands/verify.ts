@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { verifyArchiveObject } from '../../activities/verify';
+import { verifyArchiveObject } from '../../engine/verify';
 import { createS3Client } from '../../s3/client';
 import { parseS3Url } from '../s3url';
 import { EXIT, UsageError } from './output';

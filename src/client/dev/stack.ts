@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../shared/searchAttributes';
-import { DEFAULTS, ENV } from '../../shared/config';
+import { DEFAULTS, ENV } from '../../runtime/config';
 import { ensureTool, ensureTools } from './tools';
 
 /** What a running local stack looks like; saved as JSON so `zipflow dev down` can find it. */

@@ -1,0 +1,55 @@
+import type { ListedObject } from '../../s3/objects';
+import type { ArchiveRequest } from '../../shared/request';
+import type { EntryResult, EntrySpec } from '../../zip';
+import { entryName } from './plan';
+
+/** A "folder/" key of size 0 is a directory entry. */
+export function isDirectoryObject(object: ListedObject): boolean {
+  return object.key.endsWith('/') && object.size === 0;
+}
+
+/**
+ * The entry a listed object becomes, as STORE: the name inside the archive, mtime from
+ * LastModified (never the clock: invariant 4), the listed size; a "folder/" key of size 0
+ * is a directory. The streaming path may switch a file to DEFLATE.
+ */
+export function entrySpecOf(
+  request: ArchiveRequest,
+  object: ListedObject,
+): EntrySpec & { name: string } {
+  const name = object.name ?? entryName(request.source.prefix, object.key);
+  const base = { mtime: object.lastModified, size: object.size };
+  if (isDirectoryObject(object))
+    return { ...base, name: name.replace(/\/+$/, ''), directory: true };
+  return { ...base, name, compression: 'store', level: request.compression?.level };
+}
+
+/**
+ * Streamed objects up to this size are read whole before their entry's header, which then
+ * carries their CRC-32 and sizes (localHeaders "auto" and "known"). Read-ahead fetches such
+ * small objects whole anyway; the encoder holds one at a time.
+ */
+export const WHOLE_ENTRY_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Whether a streamed object's entry has CRC and sizes in its local header rather than a data
+ * descriptor: decided from the request and the planned size alone, so the same plan gives
+ * the same bytes and a resumed run makes the same choice.
+ */
+export function knownLocalHeader(request: ArchiveRequest, object: ListedObject): boolean {
+  return (request.localHeaders ?? 'auto') !== 'descriptor' && object.size <= WHOLE_ENTRY_MAX_BYTES;
+}
+
+/** The manifest line of a finished entry: one JSON object per line of <key>.manifest.jsonl. */
+export function manifestLine(e: EntryResult, object: ListedObject): string {
+  return JSON.stringify({
+    name: e.name,
+    key: object.key,
+    etag: object.etag,
+    size: e.uncompressedSize,
+    compressedSize: e.compressedSize,
+    crc32: e.crc32.toString(16).padStart(8, '0'),
+    offset: e.localHeaderOffset,
+    dataDescriptor: e.dataDescriptor,
+  });
+}

@@ -1,0 +1,256 @@
+import { MiB } from '../../shared/limits';
+import { setMaxListeners } from 'node:events';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { RangeFetch, rangesOf, type ObjectVersion } from '../../s3/objectReader';
+import type { ListedObject } from '../../s3/objects';
+import { workerReadConcurrency } from '../../runtime/config';
+import { DEFAULT_READ_CONCURRENCY } from '../../shared/limits';
+import { type ArchiveRequest } from '../../shared/request';
+import type { ByteSource } from '../../zip';
+
+export interface ReadAheadLimits {
+  /**
+   * The read side's one memory budget: bytes of objects and ranges fetched ahead and not yet
+   * encoded, whatever their size. A piece larger than the budget is still read, alone.
+   */
+  bytes: number;
+  /** Ranged GETs of large objects in flight at most. */
+  concurrency: number;
+  /** Bytes per ranged GET of a large object (aligned to the source's parts when known). */
+  rangeSize: number;
+  /** Small objects fetched ahead at most (each is one GET). */
+  count: number;
+  /** Objects up to this size are one GET; larger ones are read as ranges. */
+  smallObject: number;
+  /**
+   * Ranged GETs (and budget ranges) the reader may grow to when the encoder keeps waiting for
+   * ranges still in flight: a far store. Equal to `concurrency`: fixed.
+   */
+  maxConcurrency?: number;
+}
+
+/** Ranges the default grows to: 3 × 8 MiB (with 4, far `mid` peaked at 267 MiB). */
+const GROWN_READ_CONCURRENCY = 3;
+/** Waits for a range in flight, with every GET slot taken, before one more range is allowed. */
+const STALLS_TO_GROW = 4;
+
+/** 8 MiB ranges: AWS's guidance for ranged GETs is 8–16 MB, and parts are 8 MiB by default. */
+export const DEFAULT_RANGE_SIZE = 8 * MiB;
+
+/**
+ * The limits for `concurrency` ranged GETs at once: the budget holds that many ranges, so each
+ * GET has room to land (memory = concurrency × 8 MiB, 16 MiB by default: with 3, loopback `mid` peaked at 261 MiB).
+ */
+export function readAheadLimits(concurrency = DEFAULT_READ_CONCURRENCY): ReadAheadLimits {
+  return {
+    bytes: concurrency * DEFAULT_RANGE_SIZE,
+    concurrency,
+    rangeSize: DEFAULT_RANGE_SIZE,
+    count: 32,
+    smallObject: MiB,
+  };
+}
+
+export const DEFAULT_READ_AHEAD: ReadAheadLimits = readAheadLimits();
+
+/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 2. */
+export function readLimitsFor(request: ArchiveRequest): ReadAheadLimits {
+  const fixed = request.readConcurrency ?? workerReadConcurrency();
+  if (fixed !== undefined) return readAheadLimits(fixed);
+  return { ...readAheadLimits(), maxConcurrency: GROWN_READ_CONCURRENCY };
+}
+
+/**
+ * Reads a plan chunk's objects ahead of the encoder, in plan order, within one memory budget:
+ * small objects with one GET each (many at once, so thousands of them do not wait on request
+ * latency one by one), large ones as concurrent ranged GETs, several objects ahead. Each piece
+ * is read whole into memory as soon as it is sent (RangeFetch), retried on its own and pinned to
+ * the listed ETag, and handed to the encoder in order.
+ */
+export class ReadAhead {
+  /** Pieces sent and not yet handed out, by object index, in byte order. */
+  private readonly sent = new Map<number, RangeFetch[]>();
+  /** The next piece to send: object index, its ranges, and which of them. */
+  private cursor: { index: number; ranges?: Array<[number, number]>; next: number };
+  /** Bytes of the pieces sent and not yet handed out. */
+  private held = 0;
+  private rangesInFlight = 0;
+  /** Ranged GETs at once and bytes held at most, now (they grow: stalled()). */
+  private concurrency: number;
+  private budget: number;
+  private stalls = 0;
+  /** Small objects sent and not yet handed out. */
+  private readonly smallSent = new Set<RangeFetch>();
+  private closed = false;
+  /** Bytes that may still be read ahead (of `total`). */
+  private unsent: number;
+  private readonly limits: ReadAheadLimits;
+  /**
+   * Reading ahead stops at such an object (by its index in `objects`): its data is placed by
+   * other means, and what comes after it is made by a later pass (server-side copy), so bytes
+   * fetched past it are wasted.
+   */
+  private readonly stopAt: (index: number) => boolean;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly objects: ListedObject[],
+    from: number,
+    private readonly signal: AbortSignal,
+    options: {
+      limits?: ReadAheadLimits;
+      stopAt?: (index: number) => boolean;
+      /** Bytes the caller will take at most: nothing is read ahead past them. */
+      total?: number;
+    } = {},
+  ) {
+    this.unsent = options.total ?? Infinity;
+    this.limits = options.limits ?? DEFAULT_READ_AHEAD;
+    this.concurrency = this.limits.concurrency;
+    this.budget = this.limits.bytes;
+    this.stopAt = options.stopAt ?? (() => false);
+    this.cursor = { index: from, next: 0 };
+    // Each GET in flight listens on the activity's signal: up to `count` small objects and
+    // `concurrency` ranges, plus the parts being uploaded, are expected, not a leak.
+    setMaxListeners(this.limits.count + this.limits.concurrency + 16, signal);
+  }
+
+  /**
+   * The bytes [from, to) of objects[index] (default: all of them); objects before it that were
+   * read ahead and not taken are dropped. Indexes are opened in increasing order.
+   */
+  async open(index: number, from = 0, to = this.objects[index].size): Promise<ByteSource> {
+    for (const i of [...this.sent.keys()]) if (i < index) this.drop(i);
+    const whole = from === 0 && to === this.objects[index].size;
+    if (this.cursor.index < index || !whole) {
+      // Not reached yet, or only part of it is wanted: its pieces start here.
+      for (const i of [...this.sent.keys()]) if (i >= index) this.drop(i);
+      this.cursor = { index, ranges: this.piecesOf(index, from, to), next: 0 };
+    }
+    this.fill();
+    // The first bytes are awaited here, so a changed or deleted source fails before its entry
+    // starts (onSourceChange "skip" leaves it out then).
+    const bytes = this.read(index);
+    const first = await bytes.next();
+    return (async function* () {
+      if (first.done) return;
+      yield first.value;
+      yield* bytes;
+    })();
+  }
+
+  /** Ends the GETs sent ahead that no entry took (the chunk ended, or the stream failed). */
+  close(): void {
+    this.closed = true;
+    for (const i of [...this.sent.keys()]) this.drop(i);
+  }
+
+  private async *read(index: number): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      let piece = this.sent.get(index)?.shift();
+      if (piece && !piece.arrived && this.rangesInFlight >= this.concurrency) this.stalled();
+      if (!piece) {
+        if (this.cursor.index !== index) return; // every piece handed out
+        piece = this.send(); // the encoder waits for it: sent whatever the limits
+      }
+      try {
+        yield* piece.read();
+      } finally {
+        this.release(piece);
+      }
+    }
+  }
+
+  private piecesOf(index: number, from: number, to: number): Array<[number, number]> {
+    const object = this.objects[index];
+    if (object.size <= this.limits.smallObject) return [[from, to]];
+    return rangesOf(this.version(index), from, to, this.limits.rangeSize);
+  }
+
+  private version(index: number): ObjectVersion {
+    return { bucket: this.bucket, ...this.objects[index] };
+  }
+
+  /** Sends pieces in order while the budget and the GET limits allow. */
+  private fill(): void {
+    while (!this.closed && this.cursor.index < this.objects.length) {
+      const { index } = this.cursor;
+      if (this.stopAt(index)) return;
+      if (this.objects[index].key.endsWith('/')) {
+        this.cursor = { index: index + 1, next: 0 }; // a folder marker: nothing to read
+        continue;
+      }
+      const ranges = (this.cursor.ranges ??= this.piecesOf(index, 0, this.objects[index].size));
+      const [from, to] = ranges[this.cursor.next];
+      if (this.held > 0 && this.held + (to - from) > this.budget) return;
+      if (to - from > this.unsent) return;
+      if (this.isLarge(index)) {
+        if (this.rangesInFlight >= this.concurrency) return;
+      } else if (this.smallSent.size >= this.limits.count) return;
+      this.send();
+    }
+  }
+
+  /** Sends the piece at the cursor and moves the cursor past it. */
+  private send(): RangeFetch {
+    const { index, next } = this.cursor;
+    const ranges = this.cursor.ranges ?? this.piecesOf(index, 0, this.objects[index].size);
+    const [from, to] = ranges[next];
+    const piece = new RangeFetch(this.client, this.version(index), from, to, this.signal);
+    this.held += piece.size;
+    this.unsent -= piece.size;
+    if (this.isLarge(index)) {
+      this.rangesInFlight += 1;
+      void piece.done.then(() => {
+        this.rangesInFlight -= 1;
+        this.fill();
+      });
+    } else {
+      this.smallSent.add(piece);
+    }
+    let list = this.sent.get(index);
+    if (!list) this.sent.set(index, (list = []));
+    list.push(piece);
+    this.cursor =
+      next + 1 < ranges.length ? { index, ranges, next: next + 1 } : { index: index + 1, next: 0 };
+    return piece;
+  }
+
+  /**
+   * The encoder waits for a range still in flight while every GET slot is taken: reads are the
+   * bottleneck (a far store). After STALLS_TO_GROW such waits, one more range, up to
+   * maxConcurrency. A near store has the ranges in memory before they are wanted, so it stays.
+   */
+  private stalled(): void {
+    if (this.concurrency >= (this.limits.maxConcurrency ?? this.limits.concurrency)) return;
+    if (++this.stalls < STALLS_TO_GROW) return;
+    this.stalls = 0;
+    this.concurrency += 1;
+    this.budget += this.limits.rangeSize;
+    this.fill();
+  }
+
+  /** Ranged GETs allowed at once now (grown from limits.concurrency on a far store). */
+  get rangeConcurrency(): number {
+    return this.concurrency;
+  }
+
+  private isLarge(index: number): boolean {
+    return this.objects[index].size > this.limits.smallObject;
+  }
+
+  /** A piece handed out (or dropped) gives its bytes back to the budget. */
+  private release(piece: RangeFetch): void {
+    piece.abort();
+    this.held -= piece.size;
+    this.smallSent.delete(piece);
+    this.fill();
+  }
+
+  private drop(index: number): void {
+    const pieces = this.sent.get(index) ?? [];
+    this.sent.delete(index);
+    for (const piece of pieces) this.release(piece);
+  }
+}

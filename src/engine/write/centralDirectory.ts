@@ -1,0 +1,81 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { getState, putState } from '../../s3/objects';
+
+/**
+ * Central-directory records and manifest lines, spilled to numbered state objects so that a
+ * worker never holds O(entries) of them. A flush writes the records of entries up to a
+ * checkpoint, so the spilled chunks always match a checkpoint's entry count; after a resume
+ * the numbering continues from the checkpoint and later chunks are overwritten.
+ */
+export class CentralDirectorySpill {
+  private records: Buffer[] = [];
+  private manifest: string[] = [];
+  /** Entries whose records are in chunks (written, or being written). */
+  private spilledEntries: number;
+  /** The chunk writes so far, one after another. */
+  private written: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly prefix: string,
+    /** State objects already written (from a checkpoint). */
+    public chunks = 0,
+    spilledEntries = 0,
+  ) {
+    this.spilledEntries = spilledEntries;
+  }
+
+  private key(kind: 'cd' | 'manifest', n: number): string {
+    return `${this.prefix}${kind}/${String(n).padStart(8, '0')}`;
+  }
+
+  add(record: Buffer, manifestLine: string): void {
+    this.records.push(record);
+    this.manifest.push(manifestLine);
+  }
+
+  /**
+   * Puts the buffered records of entries before `entryCount` into the next chunk and writes it
+   * behind the ones before, in order; resolves to the chunk count once every chunk so far is
+   * written (a checkpoint naming chunk k needs the chunks before k too). The caller does not
+   * have to wait: the chunk's contents are taken now.
+   */
+  flushUpTo(entryCount: number): Promise<number> {
+    const n = entryCount - this.spilledEntries;
+    if (n > 0) {
+      const seq = this.chunks;
+      const records = Buffer.concat(this.records.slice(0, n));
+      const manifest = this.manifest.slice(0, n).join('\n') + '\n';
+      this.records = this.records.slice(n);
+      this.manifest = this.manifest.slice(n);
+      this.spilledEntries = entryCount;
+      this.chunks = seq + 1;
+      this.written = this.written.then(async () => {
+        // Both PUTs end before the chunk counts as failed: a PUT still being retried after its
+        // attempt has ended could land after a later attempt rewrote the chunk, or after the
+        // run's state was removed.
+        const puts = await Promise.allSettled([
+          putState(this.client, this.bucket, this.key('cd', seq), records),
+          putState(this.client, this.bucket, this.key('manifest', seq), manifest),
+        ]);
+        for (const put of puts) if (put.status === 'rejected') throw put.reason;
+      });
+    }
+    const chunks = this.chunks;
+    return this.written.then(() => chunks);
+  }
+
+  /** Resolves once every chunk write begun so far has ended, written or failed. */
+  settled(): Promise<void> {
+    return this.written.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  async *read(kind: 'cd' | 'manifest'): AsyncGenerator<Buffer> {
+    for (let n = 0; n < this.chunks; n++)
+      yield await getState(this.client, this.bucket, this.key(kind, n));
+  }
+}

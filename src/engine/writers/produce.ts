@@ -1,0 +1,251 @@
+/**
+ * Archive bytes from a layout fixed in advance (all-STORE, sizes from the listing): the plan's
+ * entries walked from an anchor, and any byte range [at, to) of the entries produced by an
+ * encoder resumed at `at`, with data read by ranged GETs pinned to the listed ETag. Shared by
+ * parallel assembly (src/activities/assemble.ts) and server-side copy (src/activities/copy.ts).
+ */
+import { currentAttempt } from '../run/attempt';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../s3/client';
+import type { ListedObject } from '../../s3/objects';
+import { SourceChangedError } from '../../s3/objectReader';
+import {
+  ArchiveLayout,
+  normalizeEntrySpec,
+  resumeSourceOffset,
+  ZipEncoder,
+  ZipInputError,
+  type EncoderCheckpoint,
+  type EntryLayout,
+  type EntrySpec,
+} from '../../zip';
+import type { ArchiveRequest } from '../../shared/request';
+import { withS3Failures, RunFailure } from '../run/failures';
+import { readPlanChunk } from '../plan/plan';
+import { ReadAhead, readLimitsFor } from '../read/readAhead';
+import { entrySpecOf } from '../plan/entries';
+
+/** A point of the plan at an entry boundary: the layout continues from here. */
+export interface Anchor {
+  cursor: { chunk: number; index: number };
+  layout: EncoderCheckpoint;
+}
+
+export const START: Anchor = {
+  cursor: { chunk: 0, index: 0 },
+  layout: new ArchiveLayout().checkpoint(),
+};
+
+export interface PlanIo {
+  request: ArchiveRequest;
+  dst: S3Client;
+  statePrefix: string;
+  chunks: number;
+  /** The plan chunk read last. */
+  lastChunk?: { chunk: number; objects: ListedObject[] };
+}
+
+/** One planned entry with its place in the layout; place is null after the last entry. */
+export interface Placed {
+  cursor: { chunk: number; index: number };
+  /** The layout's state just before this entry. */
+  before: EncoderCheckpoint;
+  place: EntryLayout | null;
+  object?: ListedObject;
+  objects?: ListedObject[];
+  spec?: EntrySpec & { name: string };
+}
+
+/** The plan's entries from `anchor` on, laid out; O(1) memory besides one plan chunk. */
+export async function* placed(io: PlanIo, anchor: Anchor): AsyncGenerator<Placed, void, undefined> {
+  const layout = ArchiveLayout.fromCheckpoint(anchor.layout);
+  for (let chunk = anchor.cursor.chunk; chunk < io.chunks; chunk++) {
+    const objects = await planChunk(io, chunk);
+    const first = chunk === anchor.cursor.chunk ? anchor.cursor.index : 0;
+    for (let index = first; index < objects.length; index++) {
+      const before = layout.checkpoint();
+      const spec = entrySpecOf(io.request, objects[index]);
+      const place = layout.add(spec);
+      yield { cursor: { chunk, index }, before, place, object: objects[index], objects, spec };
+    }
+  }
+  yield { cursor: { chunk: io.chunks, index: 0 }, before: layout.checkpoint(), place: null };
+}
+
+/** A plan chunk, kept while walks read it again (server-side copy walks once per region). */
+async function planChunk(io: PlanIo, chunk: number): Promise<ListedObject[]> {
+  if (io.lastChunk?.chunk === chunk) return io.lastChunk.objects;
+  const objects = await readPlanChunk(io.dst, io.request.destination.bucket, io.statePrefix, chunk);
+  io.lastChunk = { chunk, objects };
+  return objects;
+}
+
+/** The entry containing byte `at` (or the one starting there, or the end). */
+async function entryAt(walk: AsyncGenerator<Placed>, at: number): Promise<Placed> {
+  for (;;) {
+    const { value, done } = await walk.next();
+    if (done) throw new Error(`the plan ends before byte ${at}`);
+    if (value.place === null || value.place.end > at) return value;
+  }
+}
+
+/**
+ * The encoder checkpoint at byte `at` of the entry `item`, with `crc` the CRC-32 of the data
+ * bytes before `at` that the caller counts (all of them, or only those of its own range).
+ */
+export function checkpointAt(item: Placed, at: number, crc: number): EncoderCheckpoint {
+  const p = item.place;
+  if (p === null || at === p.localHeaderOffset) return item.before;
+  const base = { spec: normalizeEntrySpec(item.spec!), localHeaderOffset: p.localHeaderOffset };
+  let entry: EncoderCheckpoint['entry'];
+  if (at < p.dataOffset) {
+    entry = {
+      ...base,
+      phase: 'localFileHeader',
+      phaseOffset: at - p.localHeaderOffset,
+      crc32: 0,
+      uncompressedSize: 0,
+      compressedSize: 0,
+    };
+  } else if (at < p.dataDescriptorOffset!) {
+    const n = at - p.dataOffset;
+    entry = {
+      ...base,
+      phase: 'data',
+      phaseOffset: n,
+      crc32: crc,
+      uncompressedSize: n,
+      compressedSize: n,
+    };
+  } else {
+    const phaseOffset = at - p.dataDescriptorOffset!;
+    entry = {
+      ...base,
+      phase: 'dataDescriptor',
+      phaseOffset,
+      crc32: crc,
+      uncompressedSize: p.size,
+      compressedSize: p.size,
+    };
+  }
+  return { ...item.before, position: at, entry };
+}
+
+export interface ProduceHooks {
+  /** The CRC-32 the encoder starts from for the entry in flight at the start. */
+  crcAt(place: EntryLayout): number;
+  started?(checkpoint: EncoderCheckpoint): void;
+  /** Archive bytes in order; `encoder` can checkpoint inside the chunk. */
+  chunk(chunk: Buffer, encoder: ZipEncoder): Promise<void>;
+  /** An entry whose last byte lies before `to`, before that byte is passed on. */
+  entryDone(item: Placed, encoder: ZipEncoder): void;
+  /**
+   * Objects whose data is placed by other means (server-side copy): never read, and nothing
+   * is read ahead past them (the bytes after them are produced by a later call).
+   */
+  dataless?(entry: number): boolean;
+  /** Entries at which reading ahead stops (default: the dataless ones). */
+  stopReadAhead?(entry: number): boolean;
+}
+
+/**
+ * The archive bytes [at, to) of the entries (not the central directory), from the layout and
+ * the sources: header and descriptor bytes computed, data by (ranged) GETs pinned to the
+ * listed ETag. Stops reading a source at `to`.
+ */
+export async function produce(
+  io: PlanIo,
+  src: S3Client,
+  anchor: Anchor,
+  at: number,
+  to: number,
+  hooks: ProduceHooks,
+): Promise<void> {
+  const signal = currentAttempt().signal;
+  const bucket = io.request.source.bucket;
+  const walk = placed(io, anchor);
+  let readAhead: { chunk: number; reader: ReadAhead } | undefined;
+  try {
+    let item = await entryAt(walk, at);
+    const checkpoint = checkpointAt(item, at, item.place ? hooks.crcAt(item.place) : 0);
+    hooks.started?.(checkpoint);
+    const encoder = ZipEncoder.resume(checkpoint);
+    let position = at;
+    // Data bytes of an entry that lie before `to`.
+    const dataEndAt = (p: EntryLayout): number => Math.max(0, Math.min(p.size, to - p.dataOffset));
+    const pass = async (chunk: Buffer): Promise<boolean> => {
+      const cut = chunk.subarray(0, Math.max(0, to - position));
+      position += cut.length;
+      if (cut.length > 0) await hooks.chunk(cut, encoder);
+      return position >= to;
+    };
+    while (item.place !== null && position < to) {
+      if (signal.aborted) throw signal.reason;
+      const place: EntryLayout = item.place;
+      if (readAhead?.chunk !== item.cursor.chunk) {
+        readAhead?.reader.close();
+        // A chunk's objects are consecutive entries: entry = first + index in the chunk.
+        const first = place.index - item.cursor.index;
+        const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
+          limits: readLimitsFor(io.request),
+          stopAt: (index) => (hooks.stopReadAhead ?? hooks.dataless)?.(first + index) ?? false,
+          // The data of [position, to) is at most to - position bytes: nothing read past it.
+          total: to - position,
+        });
+        readAhead = { chunk: item.cursor.chunk, reader };
+      }
+      // Only the data before `to` is read (an entry cut by the end of the range).
+      const from = encoder.entryInFlight ? (resumeSourceOffset(checkpoint) ?? 0) : 0;
+      const dataless = item.spec!.directory || hooks.dataless?.(place.index);
+      const source =
+        dataless || from >= dataEndAt(place)
+          ? []
+          : await readAhead.reader.open(item.cursor.index, from, dataEndAt(place));
+      const bytes = encoder.entryInFlight
+        ? encoder.continueEntry(source)
+        : encoder.entry(item.spec!, source);
+      // The record of an entry is complete once its descriptor is made, before its last bytes go
+      // out: hand it over first, so a checkpoint after those bytes finds it spilled.
+      const owned = place.end <= to;
+      let done = false;
+      for await (const chunk of bytes) {
+        if (owned && !done && !encoder.entryInFlight) {
+          hooks.entryDone(item, encoder);
+          done = true;
+        }
+        if (await pass(chunk)) break;
+      }
+      if (owned && !done) hooks.entryDone(item, encoder);
+      if (position >= to) break;
+      item = await entryAt(walk, position);
+    }
+  } finally {
+    readAhead?.reader.close(); // GETs sent ahead for entries past `to`
+    await walk.return();
+  }
+}
+
+export function clients(request: ArchiveRequest): Promise<[S3Client, S3Client]> {
+  return Promise.all([
+    createS3Client({ profile: request.source.profile }),
+    createS3Client({ profile: request.destination.profile }),
+  ]);
+}
+
+export function failuresNamed<T>(request: ArchiveRequest, run: () => Promise<T>): Promise<T> {
+  return withS3Failures(request, async () => {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof ZipInputError) throw RunFailure.nonRetryable(err.message, 'InvalidEntry');
+      if (err instanceof SourceChangedError) {
+        throw RunFailure.nonRetryable(
+          `${err.message}: re-run the archive (an archive laid out in advance cannot skip changed objects)`,
+          'SourceChanged',
+          { key: err.key, reason: err.reason },
+        );
+      }
+      throw err;
+    }
+  });
+}
