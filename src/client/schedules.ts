@@ -6,6 +6,7 @@
  */
 import {
   ScheduleOverlapPolicy,
+  type Client,
   type ScheduleExecutionResult,
   type ScheduleSpec,
 } from '@temporalio/client';
@@ -15,7 +16,12 @@ import { isKeyTemplate, resolveKeyTemplate } from '../shared/keyTemplate';
 import { RequestError, validateRequest } from '../shared/validate';
 import { type ArchiveRequest } from '../shared/request';
 import type { archive } from '../workflows';
-import type { ZipflowClient } from './index';
+
+/** What the schedule functions need of a connected client (a ZipflowClient has it). */
+export interface ScheduleClient {
+  temporal: Client;
+  taskQueue: string;
+}
 
 export { ScheduleNotFoundError } from '@temporalio/client';
 
@@ -121,7 +127,7 @@ function checkScheduleRequest(request: ArchiveRequest): void {
 
 /** Creates a schedule of archive runs; the request is validated first, as startArchive does. */
 export async function createSchedule(
-  client: ZipflowClient,
+  client: ScheduleClient,
   options: CreateScheduleOptions,
 ): Promise<ScheduleDescription> {
   if (options.id.trim() === '') throw new RequestError('id', 'is empty: give the schedule an id');
@@ -192,7 +198,7 @@ function summaryOf(s: {
 
 /** The schedule: its request, timing, policies and recent runs. Throws ScheduleNotFoundError. */
 export async function describeSchedule(
-  client: ZipflowClient,
+  client: ScheduleClient,
   id: string,
 ): Promise<ScheduleDescription> {
   const d = await client.temporal.schedule.getHandle(id).describe();
@@ -212,7 +218,7 @@ export async function describeSchedule(
 }
 
 /** Every schedule of archive runs in the namespace (others' schedules are left out). */
-export async function listSchedules(client: ZipflowClient): Promise<ScheduleSummary[]> {
+export async function listSchedules(client: ScheduleClient): Promise<ScheduleSummary[]> {
   const out: ScheduleSummary[] = [];
   for await (const s of client.temporal.schedule.list()) {
     if (s.action?.workflowType !== 'archive') continue;
@@ -222,7 +228,7 @@ export async function listSchedules(client: ZipflowClient): Promise<ScheduleSumm
 }
 
 export async function pauseSchedule(
-  client: ZipflowClient,
+  client: ScheduleClient,
   id: string,
   note?: string,
 ): Promise<void> {
@@ -230,7 +236,7 @@ export async function pauseSchedule(
 }
 
 export async function unpauseSchedule(
-  client: ZipflowClient,
+  client: ScheduleClient,
   id: string,
   note?: string,
 ): Promise<void> {
@@ -241,12 +247,12 @@ export async function unpauseSchedule(
  * Starts a run now, its nominal time being now. The schedule's overlap policy applies: with
  * the default "skip" nothing starts while a run is still going.
  */
-export async function triggerSchedule(client: ZipflowClient, id: string): Promise<void> {
+export async function triggerSchedule(client: ScheduleClient, id: string): Promise<void> {
   await client.temporal.schedule.getHandle(id).trigger();
 }
 
 /** Deletes the schedule; runs already started go on. Its watermark object stays in S3. */
-export async function deleteSchedule(client: ZipflowClient, id: string): Promise<void> {
+export async function deleteSchedule(client: ScheduleClient, id: string): Promise<void> {
   await client.temporal.schedule.getHandle(id).delete();
 }
 

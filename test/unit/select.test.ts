@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkSelection, compileSelection, entryNameFor } from '../../src/engine/plan/select';
-import { entryName } from '../../src/engine/plan/plan';
+import {
+  checkSelection,
+  compileSelection,
+  entryName,
+  entryNameFor,
+} from '../../src/engine/plan/select';
 import { RequestError } from '../../src/shared/validate';
 import { type ArchiveRequest } from '../../src/shared/request';
 

@@ -1,7 +1,7 @@
 import type { ListedObject } from '../../s3/objects';
 import type { ArchiveRequest } from '../../shared/request';
 import type { EntryResult, EntrySpec } from '../../zip';
-import { entryName } from './plan';
+import { entryName } from './select';
 
 /** A "folder/" key of size 0 is a directory entry. */
 export function isDirectoryObject(object: ListedObject): boolean {

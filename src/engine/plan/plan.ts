@@ -17,7 +17,7 @@ import { packedOrder } from '../writers/copyPlan';
 import { collisionForm } from '../../zip/names';
 import { withS3Failures, RunFailure } from '../run/failures';
 import { isDirectoryObject, knownLocalHeader, WHOLE_ENTRY_MAX_BYTES } from './entries';
-import { compileSelection, entryNameFor, relativeKey } from './select';
+import { compileSelection, entryNameFor } from './select';
 
 export interface PlanPageInput {
   request: ArchiveRequest;
@@ -48,14 +48,6 @@ const HEAD_CONCURRENCY = 16;
 
 function planKey(statePrefix: string, chunk: number): string {
   return `${statePrefix}plan/${String(chunk).padStart(8, '0')}.jsonl`;
-}
-
-/**
- * Entry name for a key: relative to the source prefix, never absolute. Plans now carry
- * `name` (entryNameFor); this stays for plan chunks written without it.
- */
-export function entryName(prefix: string | undefined, key: string): string {
-  return relativeKey(prefix, key);
 }
 
 /** One page of source objects (before selection) and where the next page starts. */

@@ -80,3 +80,11 @@ export function entryNameFor(request: ArchiveRequest, key: string): string {
   }
   return archiveFolder(request) + name;
 }
+
+/**
+ * Entry name for a key: relative to the source prefix, never absolute. Plans now carry
+ * `name` (entryNameFor); this stays for plan chunks written without it.
+ */
+export function entryName(prefix: string | undefined, key: string): string {
+  return relativeKey(prefix, key);
+}
