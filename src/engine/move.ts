@@ -9,15 +9,21 @@
  */
 import { currentAttempt } from './run/attempt';
 import {
-  DeleteObjectsCommand,
   GetObjectTaggingCommand,
   PutObjectTaggingCommand,
   type S3Client,
+  type Tag,
 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client';
-import { getStateIfAny, headObject, putState } from '../s3/objects';
+import {
+  bucketVersioned,
+  deleteIfUnchanged,
+  headVersion,
+  honoursDeleteETag,
+} from '../s3/conditionalDelete';
+import { getStateIfAny, putState } from '../s3/objects';
 import type { ArchiveRequest, MoveReport } from '../shared/request';
-import { withS3Failures } from './run/failures';
+import { RunFailure, withS3Failures } from './run/failures';
 import { mapLimited } from './write/jobs';
 import { manifestKey, uploadJsonLines } from './write/manifest';
 import { openManifest } from './verify';
@@ -36,6 +42,8 @@ interface MoveLine {
   key: string;
   etag: string;
   action: MoveAction;
+  /** The version removed, where the source bucket keeps versions. */
+  versionId?: string;
 }
 
 export interface MoveInput {
@@ -90,6 +98,11 @@ async function move(input: MoveInput): Promise<MoveReport> {
     const { bucket, key } = request.destination;
     const manifest = await openManifest(dst, bucket, key);
     if (!manifest) throw new Error(`s3://${bucket}/${manifestKey(key)} does not exist`);
+    // Looked at again here: the bucket's versioning may have changed since planning.
+    const versioned =
+      action === 'delete' && !dryRun
+        ? await requireConditionalDelete(src, request, input.statePrefix)
+        : await bucketVersioned(src, request.source.bucket);
     let batches = 0;
     for (;;) {
       const batch: { key: string; etag: string }[] = [];
@@ -104,7 +117,7 @@ async function move(input: MoveInput): Promise<MoveReport> {
           batch.push({ key: next.value.key, etag: next.value.etag });
       }
       if (batch.length === 0) break;
-      await moveBatch({ input, src, dst, batch, index: batches, action, dryRun });
+      await moveBatch({ input, src, dst, batch, index: batches, action, dryRun, versioned });
       batches += 1;
       ctx.heartbeat({ batchesDone: batches });
     }
@@ -123,25 +136,15 @@ async function moveBatch(args: {
   index: number;
   action: 'delete' | 'tag';
   dryRun: boolean;
+  versioned: boolean;
 }): Promise<void> {
-  const { input, src, dst, batch, index, action, dryRun } = args;
+  const { input, src, dst, batch, index, action, dryRun, versioned } = args;
   const { request, statePrefix } = input;
   const bucket = request.destination.bucket;
   if ((await getStateIfAny(dst, bucket, recordKey(statePrefix, index, 'done'))) !== undefined)
     return;
   const earlier = await getStateIfAny(dst, bucket, recordKey(statePrefix, index, 'decided'));
   const redo = earlier !== undefined;
-  // Look at every object: a decided batch is looked at again, since an earlier attempt may
-  // have removed some of its objects, and others may have changed since.
-  const candidates = redo
-    ? parseLines(earlier)
-    : batch.map((o) => ({ ...o, action: 'deleted' as MoveAction }));
-  const heads = await mapLimited(candidates, HEAD_CONCURRENCY, (o) =>
-    o.action === 'changed' || protectedKey(request, o.key)
-      ? Promise.resolve(undefined)
-      : headObject(src, request.source.bucket, o.key),
-  );
-  currentAttempt().heartbeat({ batch: index });
   const removeAs: MoveAction = dryRun
     ? action === 'delete'
       ? 'would delete'
@@ -149,69 +152,122 @@ async function moveBatch(args: {
     : action === 'delete'
       ? 'deleted'
       : 'tagged';
-  const lines: MoveLine[] = candidates.map((o, i) => {
-    if (protectedKey(request, o.key)) return { key: o.key, etag: o.etag, action: 'changed' };
-    if (redo && o.action === 'changed') return o;
-    const head = heads[i];
-    if (head === undefined) {
-      // Gone: in a redo of a decided removal, the earlier attempt deleted it.
-      return {
-        key: o.key,
-        etag: o.etag,
-        action: redo && o.action === removeAs ? removeAs : 'missing',
-      };
-    }
-    return { key: o.key, etag: o.etag, action: head.etag === o.etag ? removeAs : 'changed' };
-  });
+  // Look at every object: a decided batch is looked at again, since an earlier attempt may
+  // have removed some of its objects, and others may have changed since.
+  const candidates = redo ? parseLines(earlier) : batch.map((o) => ({ ...o, action: removeAs }));
+  const looked = await mapLimited(candidates, HEAD_CONCURRENCY, (o) =>
+    lookAgain(src, request, o, redo, removeAs, versioned),
+  );
+  currentAttempt().heartbeat({ batch: index });
+  const lines = looked.map((l) => l.line);
   if (!redo)
     await putState(dst, bucket, recordKey(statePrefix, index, 'decided'), serialize(lines));
-  const remove = lines.filter((l, i) => l.action === removeAs && heads[i] !== undefined);
+  const remove = looked.filter((l) => l.present && l.line.action === removeAs).map((l) => l.line);
   if (!dryRun && remove.length > 0) {
-    if (action === 'delete')
-      await deleteObjects(
-        src,
-        request.source.bucket,
-        remove.map((l) => l.key),
-      );
-    else await mapLimited(remove, HEAD_CONCURRENCY, (l) => tagObject(src, request, l.key));
+    const changed =
+      action === 'delete'
+        ? (await deleteIfUnchanged(src, request.source.bucket, remove)).changed
+        : (
+            await mapLimited(remove, HEAD_CONCURRENCY, async (l) =>
+              (await tagIfUnchanged(src, request, l)) ? undefined : l.key,
+            )
+          ).filter((k) => k !== undefined);
+    // Changed between the look and the removal: left in place (untagged) and reported.
+    const left = new Set(changed);
+    for (const l of lines) if (left.has(l.key)) l.action = 'changed';
   }
   await putState(dst, bucket, recordKey(statePrefix, index, 'done'), serialize(lines));
 }
 
-async function deleteObjects(client: S3Client, bucket: string, keys: string[]): Promise<void> {
-  const out = await client.send(
-    new DeleteObjectsCommand({
-      Bucket: bucket,
-      Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
-    }),
-  );
-  const failed = out.Errors ?? [];
-  if (failed.length > 0) {
-    throw new Error(
-      `DeleteObjects refused ${failed.length} of ${keys.length} keys, e.g. ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message}`,
-    );
+/**
+ * What to do with one object, from a fresh look at it: `present` when it is still there to
+ * remove. The line keeps the version id looked at, so the removal (and a redo) names exactly
+ * that version.
+ */
+async function lookAgain(
+  src: S3Client,
+  request: ArchiveRequest,
+  o: MoveLine,
+  redo: boolean,
+  removeAs: MoveAction,
+  versioned: boolean,
+): Promise<{ line: MoveLine; present: boolean }> {
+  const { key, etag } = o;
+  if (protectedKey(request, key)) return { line: { key, etag, action: 'changed' }, present: false };
+  if (redo && o.action !== removeAs) return { line: o, present: false };
+  const bucket = request.source.bucket;
+  if (redo && o.versionId !== undefined) {
+    // The decided version: gone means the earlier attempt removed it.
+    const version = await headVersion(src, bucket, key, o.versionId);
+    return { line: o, present: version !== undefined };
   }
+  const head = await headVersion(src, bucket, key);
+  // Gone: in a redo of a decided removal, the earlier attempt deleted it.
+  if (head === undefined)
+    return { line: { key, etag, action: redo ? removeAs : 'missing' }, present: false };
+  if (head.etag !== etag) return { line: { key, etag, action: 'changed' }, present: false };
+  const versionId = versioned ? head.versionId : undefined;
+  return {
+    line: { key, etag, action: removeAs, ...(versionId !== undefined ? { versionId } : {}) },
+    present: true,
+  };
 }
 
-/** Adds the zipflow-archived tag to an object's tags (PutObjectTagging replaces the set). */
-async function tagObject(client: S3Client, request: ArchiveRequest, key: string): Promise<void> {
+/**
+ * Delete mode needs a store that removes only the version looked at: a versioned source
+ * bucket (deletes name the version id), or a store that honours the ETag precondition of
+ * DeleteObjects (looked at once with a probe object under the run's state prefix). Anything
+ * else is refused before a source is touched.
+ */
+export async function requireConditionalDelete(
+  src: S3Client,
+  request: ArchiveRequest,
+  statePrefix: string,
+): Promise<boolean> {
   const bucket = request.source.bucket;
+  if (await bucketVersioned(src, bucket)) return true;
+  if (await honoursDeleteETag(src, bucket, `${statePrefix}move-probe`)) return false;
+  throw RunFailure.nonRetryable(
+    `afterArchive "delete": bucket "${bucket}" keeps no versions and its store ignores the ETag condition of DeleteObjects, so an object overwritten while the sources are removed would be deleted although it was never archived. Enable versioning on the source bucket (deletes then name the version archived), or use afterArchive "tag" and let a lifecycle rule expire the tagged objects`,
+    'ConditionalDeleteUnsupported',
+    { field: 'afterArchive', bucket },
+  );
+}
+
+/**
+ * Adds the zipflow-archived tag to the object version looked at (PutObjectTagging replaces
+ * the set), and says whether that was the archived content. Without a version id no store
+ * offers a condition on tagging: the object is looked at again after, and if it changed
+ * meanwhile the tag is taken off again, so a lifecycle rule keyed on it does not expire the
+ * new content.
+ */
+async function tagIfUnchanged(
+  client: S3Client,
+  request: ArchiveRequest,
+  line: MoveLine,
+): Promise<boolean> {
+  const bucket = request.source.bucket;
+  const { key, versionId } = line;
   const { TagSet = [] } = await client.send(
-    new GetObjectTaggingCommand({ Bucket: bucket, Key: key }),
+    new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
   );
+  const others = TagSet.filter((t) => t.Key !== ARCHIVED_TAG);
   const value = `s3://${request.destination.bucket}/${request.destination.key}`;
-  await client.send(
-    new PutObjectTaggingCommand({
-      Bucket: bucket,
-      Key: key,
-      Tagging: {
-        TagSet: [
-          ...TagSet.filter((t) => t.Key !== ARCHIVED_TAG),
-          { Key: ARCHIVED_TAG, Value: value },
-        ],
-      },
-    }),
-  );
+  const put = (tags: Tag[]) =>
+    client.send(
+      new PutObjectTaggingCommand({
+        Bucket: bucket,
+        Key: key,
+        VersionId: versionId,
+        Tagging: { TagSet: tags },
+      }),
+    );
+  await put([...others, { Key: ARCHIVED_TAG, Value: value }]);
+  if (versionId !== undefined) return true;
+  const after = await headVersion(client, bucket, key);
+  if (after?.etag === line.etag) return true;
+  if (after !== undefined) await put(others);
+  return false;
 }
 
 /** Streams the done records into `<key>.moved.jsonl`, counting what each line says. */

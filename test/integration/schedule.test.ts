@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import {
   createSchedule,
@@ -249,4 +249,36 @@ test('zipflow schedule: create, describe, list, pause, trigger and delete from t
   );
   assert.equal(bad.code, 2);
   assert.match(bad.err, /destination\.key: "fixed\.zip" holds no placeholder/);
+});
+
+test('a schedule with afterArchive tag: each run tags the sources it archived and verified, and reports them', async () => {
+  await put({ 'tagged/a.log': 'a\n', 'tagged/b.log': 'b\n' });
+  const id = uniqueName('tagging');
+  const request: ArchiveRequest = {
+    source: { bucket: source.name, prefix: 'tagged/' },
+    destination: { bucket: destination.name, key: 'tagged/{yyyy}{MM}{dd}-{HH}{mm}{ss}.zip' },
+    afterArchive: 'tag',
+  };
+  await withWorker({}, async (taskQueue) => {
+    const zf: ZipflowClient = { temporal: temporal.client, taskQueue, close: async () => {} };
+    const created = await createSchedule(zf, { id, request, spec: '1d' });
+    try {
+      assert.equal(created.request.afterArchive, 'tag');
+      const { result } = await triggerAndWait(zf, id);
+      assert.ok(!isNoNewObjects(result), JSON.stringify(result));
+      assert.equal(result.verification?.ok, true);
+      assert.equal(result.move?.action, 'tag');
+      assert.equal(result.move?.removed, 2);
+      for (const key of ['tagged/a.log', 'tagged/b.log']) {
+        const { TagSet } = await client.send(
+          new GetObjectTaggingCommand({ Bucket: source.name, Key: key }),
+        );
+        assert.deepEqual(TagSet, [
+          { Key: 'zipflow-archived', Value: `s3://${destination.name}/${result.key}` },
+        ]);
+      }
+    } finally {
+      await deleteSchedule(zf, id);
+    }
+  });
 });

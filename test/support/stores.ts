@@ -13,6 +13,7 @@ export const STORE_MATRIX = [
   'test/integration/parallel.test.ts',
   'test/integration/resume.test.ts',
   'test/integration/verify.test.ts',
+  'test/integration/moveConditions.test.ts',
 ];
 
 /** The store this test process talks to (set by npm test for each pass of the matrix). */

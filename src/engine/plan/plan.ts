@@ -17,6 +17,7 @@ import { packedOrder } from '../writers/copyPlan';
 import { collisionForm } from '../../zip/names';
 import { withS3Failures, RunFailure } from '../run/failures';
 import { isDirectoryObject, knownLocalHeader, WHOLE_ENTRY_MAX_BYTES } from './entries';
+import { requireConditionalDelete } from '../move';
 import { compileSelection, entryNameFor } from './select';
 
 export interface PlanPageInput {
@@ -73,6 +74,9 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
     createS3Client({ profile: source.profile }),
     createS3Client({ profile: destination.profile }),
   ]);
+  // Delete mode is refused before anything is archived on a store that cannot delete safely.
+  if (isFirstPage(input) && request.afterArchive === 'delete' && request.dryRun !== true)
+    await requireConditionalDelete(src, request, input.statePrefix);
   const selected = selectionOf(request);
   const page = await sourcePage(src, request, selected, input.continuationToken);
   const listed = named(
@@ -92,6 +96,10 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
     nextContinuationToken: page.nextContinuationToken,
     retries: attemptRetries([src, dst]),
   };
+}
+
+function isFirstPage(input: PlanPageInput): boolean {
+  return input.chunk === 0 && input.continuationToken === undefined;
 }
 
 /** localHeaders "known": every file must be small enough to be read whole before its header. */

@@ -165,21 +165,23 @@ export async function writeEntry(
     await copyEntry(target, dst, entry, start);
     return { copied: true };
   }
-  if (!usesMultipart(entry)) {
-    await putEntry(target, dst, reader, entry, start);
-  } else {
-    await streamEntry(target, dst, reader, entry, start);
-  }
+  const read = { target, dst, reader, entry, start };
+  if (!usesMultipart(entry)) await putEntry(read);
+  else await streamEntry(read);
   return { copied: false };
 }
 
-async function putEntry(
-  target: EntryTarget,
-  dst: S3Client,
-  reader: S3RangeReader,
-  entry: RestoreEntry,
-  start: number,
-): Promise<void> {
+/** An entry whose bytes pass through the worker: read from `start` in the archive. */
+interface EntryRead {
+  target: EntryTarget;
+  dst: S3Client;
+  reader: S3RangeReader;
+  entry: RestoreEntry;
+  start: number;
+}
+
+async function putEntry(read: EntryRead): Promise<void> {
+  const { target, dst, reader, entry, start } = read;
   const stored =
     entry.compressedSize === 0
       ? Buffer.alloc(0)
@@ -258,13 +260,8 @@ function partSizeFor(size: number, least: number): number {
 }
 
 /** A large entry streamed (inflated when DEFLATE) into a multipart upload, CRC-32 checked before completion. */
-async function streamEntry(
-  target: EntryTarget,
-  dst: S3Client,
-  reader: S3RangeReader,
-  entry: RestoreEntry,
-  start: number,
-): Promise<void> {
+async function streamEntry(read: EntryRead): Promise<void> {
+  const { target, dst, reader, entry, start } = read;
   const partSize = partSizeFor(entry.size, STREAM_PART_SIZE);
   await withUpload(target, dst, entry, true, async (upload) => {
     const parts: HeldPart[] = [];
