@@ -3,7 +3,9 @@
 // than the project supports, it first fetches the official Node binary that the npm registry
 // ships as node-<platform>-<arch> (cached per machine) and runs itself again with it; then it
 // installs the npm dependencies when they are missing or stale, and runs scripts/<command>.ts
-// through tsx. Plain CommonJS that any Node can parse: it is what chooses the Node.
+// through tsx. ZIPFLOW_NODE_MAJOR=22 (or 24) runs on that major's pinned Node whatever the
+// machine has, so both supported majors are tested with the same commands. Plain CommonJS that
+// any Node can parse: it is what chooses the Node.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -13,6 +15,8 @@ const path = require('node:path');
 /** The oldest major the project supports (package.json engines), and the Node it fetches. */
 const MIN_NODE_MAJOR = 22;
 const NODE_VERSION = '24.22.3';
+/** The Node fetched for each supported major when ZIPFLOW_NODE_MAJOR asks for it. */
+const NODE_VERSIONS = { 22: '22.23.5', 24: NODE_VERSION };
 
 const root = path.resolve(__dirname, '..');
 
@@ -42,6 +46,24 @@ function toolsCache(env = process.env) {
   return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'zipflow', 'tools');
 }
 
+/**
+ * The Node version the command must run on, or undefined when the running Node will do: the
+ * pinned version of ZIPFLOW_NODE_MAJOR when it names another major than the running one, the
+ * default when the running Node is too old.
+ */
+function wantedNodeVersion(running = process.versions.node, env = process.env) {
+  const asked = env.ZIPFLOW_NODE_MAJOR;
+  if (asked !== undefined && asked !== '') {
+    const version = NODE_VERSIONS[asked];
+    if (!version)
+      fail(
+        `ZIPFLOW_NODE_MAJOR=${asked} is not a supported Node major: use one of ${Object.keys(NODE_VERSIONS).join(', ')}, or unset it`,
+      );
+    return nodeMajor(running) === Number(asked) ? undefined : version;
+  }
+  return needsNewerNode(running) ? NODE_VERSION : undefined;
+}
+
 function cachedNodeDir(version = NODE_VERSION, env = process.env) {
   return path.join(toolsCache(env), `node-v${version}`);
 }
@@ -63,10 +85,10 @@ function ensureNode(version = NODE_VERSION) {
   const name = nodePackageName();
   if (!name)
     fail(
-      `Node ${process.versions.node} is too old (zipflow needs Node >= ${MIN_NODE_MAJOR}) and no Node binary is published for ${process.platform}-${process.arch} on npm: install Node 24 from https://nodejs.org and run this again`,
+      `Node ${version} is wanted (zipflow needs Node >= ${MIN_NODE_MAJOR}; this one is ${process.versions.node}) and no Node binary is published for ${process.platform}-${process.arch} on npm: install Node ${nodeMajor(version)} from https://nodejs.org and run this again`,
     );
   console.error(
-    `[zipflow] Node ${process.versions.node} is too old (zipflow needs >= ${MIN_NODE_MAJOR}): fetching Node ${version} (${name} from the npm registry) into ${dir}`,
+    `[zipflow] Node ${process.versions.node} ${process.env.ZIPFLOW_NODE_MAJOR ? `is not the asked ZIPFLOW_NODE_MAJOR=${process.env.ZIPFLOW_NODE_MAJOR}` : `is too old (zipflow needs >= ${MIN_NODE_MAJOR})`}: fetching Node ${version} (${name} from the npm registry) into ${dir}`,
   );
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
@@ -83,7 +105,7 @@ function ensureNode(version = NODE_VERSION) {
     const tarball = pack.status === 0 ? pack.stdout.trim().split('\n').pop() : undefined;
     if (!tarball)
       fail(
-        `could not fetch ${name}@${version} from the npm registry (npm pack exit ${pack.status}): check the network or the npm registry setting, or install Node 24 yourself and run this again`,
+        `could not fetch ${name}@${version} from the npm registry (npm pack exit ${pack.status}): check the network or the npm registry setting, or install Node ${nodeMajor(version)} yourself and run this again`,
       );
     const untar = spawnSync('tar', ['-xzf', path.join(tmp, tarball), '-C', tmp], {
       stdio: 'inherit',
@@ -123,10 +145,11 @@ function rerunWith(binary) {
 }
 
 function main() {
-  if (needsNewerNode(process.versions.node)) {
+  const wanted = wantedNodeVersion();
+  if (wanted) {
     if (process.env.ZIPFLOW_NODE_FETCHED) fail(`the fetched Node runs as ${process.versions.node}`);
     process.env.ZIPFLOW_NODE_FETCHED = '1';
-    rerunWith(ensureNode());
+    rerunWith(ensureNode(wanted));
   }
   const installed = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
@@ -153,7 +176,9 @@ if (require.main === module) main();
 module.exports = {
   MIN_NODE_MAJOR,
   NODE_VERSION,
+  NODE_VERSIONS,
   nodeMajor,
+  wantedNodeVersion,
   needsNewerNode,
   nodePackageName,
   cachedNodeDir,

@@ -133,6 +133,9 @@ export function withLiveProgress(
   }
   merged.entriesDone = Math.min(merged.entriesDone, merged.entriesTotal);
   merged.bytesDone = Math.min(merged.bytesDone, merged.bytesTotal);
+  // Every source byte is read: what is left (the last parts, completing the upload) has no
+  // source rate, and one decaying to 0 B/s would read as a stall.
+  if (merged.bytesTotal > 0 && merged.bytesDone === merged.bytesTotal) delete merged.bytesPerSecond;
   return merged;
 }
 

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { connect, isNoNewObjects, startArchive, waitForArchive } from '../../src/client';
 import { s3, tempBucket, uniqueName } from '../support/env';
+import { killHard } from '../support/workerProcess';
 
 // The package as an app gets it: `npm pack`, installed from the tarball into a fresh app
 // (offline, from the npm cache), used once from plain JavaScript and once from TypeScript
@@ -248,4 +250,57 @@ test('a TypeScript app type-checks against the declarations and runs the same', 
   };
   assert.deepEqual(out, expected(out.phases));
   assert.ok(out.phases.length > 0, 'progress was reported while it ran');
+});
+
+/** The Dockerfile's last CMD (exec form) and its ENV settings. */
+function dockerfile(): { cmd: string[]; env: Record<string, string> } {
+  const lines = fs
+    .readFileSync(path.join(root, 'Dockerfile'), 'utf8')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim());
+  const cmd = lines.filter((l) => l.startsWith('CMD ')).pop();
+  assert.ok(cmd, 'the Dockerfile has a CMD');
+  const env: Record<string, string> = {};
+  for (const l of lines.filter((l) => l.startsWith('ENV ')))
+    for (const m of l.slice(4).matchAll(/(\w+)=("([^"]*)"|\S+)/g)) env[m[1]] = m[3] ?? m[2];
+  return { cmd: JSON.parse(cmd.slice(4)) as string[], env };
+}
+
+test("the Docker image's worker: the Dockerfile's CMD runs from the package's compiled files and archives", async () => {
+  // The image is the package's files (package.json, bin/, dist/) with its production
+  // dependencies in WORKDIR: the installed package is the same, its dependencies beside it.
+  const { cmd, env } = dockerfile();
+  assert.equal(cmd[0], 'node');
+  const pkg = path.join(app, 'node_modules', 'zipflow');
+  for (const arg of cmd.slice(1).filter((a) => /\.js$/.test(a)))
+    assert.ok(fs.existsSync(path.join(pkg, arg)), `${arg} (the image's CMD) is in the build`);
+  const taskQueue = uniqueName('tq-image');
+  const worker = spawn(process.execPath, cmd.slice(1), {
+    cwd: pkg,
+    env: { ...process.env, ...env, ZIPFLOW_TASK_QUEUE: taskQueue },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  worker.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const zipflow = await connect({ taskQueue });
+  try {
+    const key = `${uniqueName('image')}.zip`;
+    const handle = await startArchive(zipflow, {
+      source: { bucket: source.name, prefix: 'in/' },
+      destination: { bucket: destination.name, key },
+    });
+    const result = await Promise.race([
+      waitForArchive(zipflow, handle.workflowId, () => {}),
+      new Promise<never>((_, reject) =>
+        worker.once('exit', (code) => reject(new Error(`the worker exited (${code}): ${stderr}`))),
+      ),
+    ]);
+    assert.ok(!isNoNewObjects(result));
+    assert.equal(result.entries, 3);
+    assert.equal(worker.exitCode, null, 'the worker keeps running');
+  } finally {
+    await zipflow.close();
+    await killHard(worker);
+  }
 });

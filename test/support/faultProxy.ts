@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
+import { Transform } from 'node:stream';
 import type { TestContext } from 'node:test';
 
 /**
@@ -49,6 +50,11 @@ export interface FaultProxyOptions {
   stallMs: number;
   /** Delay before each request is handled: a slow store, to stretch a run out. */
   latencyMs?: number;
+  /**
+   * Bytes per second the store sends at most, shared by every response (a store behind a slow
+   * link): latency alone no longer slows a reader that has many GETs in flight.
+   */
+  bytesPerSecond?: number;
   /** Extra delay for some requests (added to `latencyMs`). */
   delayFor?: (request: ProxiedRequest) => number;
   /** Picks the faults itself, in place of the seeded schedule (`rate` and `weights` unused). */
@@ -113,6 +119,23 @@ function faultSchedule(options: FaultProxyOptions): () => FaultKind | undefined 
   };
 }
 
+/** A link of `bytesPerSecond` that every response body passes through in turn. */
+function sharedLink(bytesPerSecond: number, timers: Set<NodeJS.Timeout>): () => Transform {
+  let freeAt = 0; // when the link has sent everything handed to it so far
+  return () =>
+    new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        const now = Date.now();
+        freeAt = Math.max(now, freeAt) + (chunk.length / bytesPerSecond) * 1000;
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          done(null, chunk);
+        }, freeAt - now);
+        timers.add(timer);
+      },
+    });
+}
+
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
   const scheduled = faultSchedule(options);
@@ -124,6 +147,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const agent = new http.Agent({ keepAlive: true });
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  const link = options.bytesPerSecond ? sharedLink(options.bytesPerSecond, timers) : undefined;
 
   const forward = (
     req: http.IncomingMessage,
@@ -170,7 +194,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           req,
           (upstream) => {
             res.writeHead(upstream.statusCode ?? 502, upstream.rawHeaders);
-            upstream.pipe(res);
+            if (link) upstream.pipe(link()).pipe(res);
+            else upstream.pipe(res);
           },
           reset,
         );
@@ -275,13 +300,14 @@ function escapeXml(text: string): string {
 
 /**
  * MinIO (AWS_ENDPOINT_URL_S3) behind a proxy with no faults that adds `latencyMs` to every
- * request, so that a run lasts long enough for a kill or a cancel to land while parts are still
- * being made; closed when the test ends.
+ * request (and with `bytesPerSecond`, sends no faster), so that a run lasts long enough for a
+ * kill or a cancel to land while parts are still being made; closed when the test ends.
  */
 export async function slowStoreFor(
   t: Pick<TestContext, 'after'>,
   latencyMs = 300,
   seed = faultSeed(),
+  bytesPerSecond?: number,
 ): Promise<FaultProxy> {
   const proxy = await startFaultProxy({
     target: process.env.AWS_ENDPOINT_URL_S3!,
@@ -289,6 +315,7 @@ export async function slowStoreFor(
     rate: 0,
     stallMs: 0,
     latencyMs,
+    bytesPerSecond,
   });
   t.after(() => proxy.close());
   return proxy;

@@ -34,6 +34,19 @@ function live(figures: Partial<LiveProgress>): LiveProgress {
 }
 
 describe('withLiveProgress: the workflow query with the heartbeats of its writing activities', () => {
+  it('shows no rate once every source byte is read (the upload is being completed)', () => {
+    const done = { entriesDone: 100, bytesDone: 1_000_000, bytesPerSecond: 0 };
+    const merged = withLiveProgress(workflow, [
+      { activityType: 'streamArchive', live: live(done) },
+    ]);
+    assert.equal(merged.bytesDone, merged.bytesTotal);
+    assert.equal(merged.bytesPerSecond, undefined);
+    const reading = withLiveProgress(workflow, [
+      { activityType: 'streamArchive', live: live({ ...done, bytesDone: 999_999 }) },
+    ]);
+    assert.equal(reading.bytesPerSecond, 0);
+  });
+
   it("takes a stream's figures as the whole run's, with its rate and time", () => {
     const streamed = {
       entriesDone: 40,

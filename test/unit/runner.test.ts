@@ -8,6 +8,8 @@ import path from 'node:path';
 const runner = require('../../scripts/run.js') as {
   MIN_NODE_MAJOR: number;
   NODE_VERSION: string;
+  NODE_VERSIONS: Record<string, string>;
+  wantedNodeVersion(running: string, env: Record<string, string | undefined>): string | undefined;
   nodeMajor(version: string): number;
   needsNewerNode(version: string): boolean;
   nodePackageName(platform: string, arch: string): string | undefined;
@@ -34,6 +36,36 @@ describe('scripts/run.js: which Node runs the project', () => {
   it('fetches a Node it supports itself, and this test runs on one', () => {
     assert.equal(runner.needsNewerNode(runner.NODE_VERSION), false);
     assert.equal(runner.needsNewerNode(process.versions.node), false);
+  });
+
+  it('runs on the major ZIPFLOW_NODE_MAJOR asks for, fetching its pinned Node unless that runs', () => {
+    assert.deepEqual(Object.keys(runner.NODE_VERSIONS), ['22', '24']);
+    for (const [major, version] of Object.entries(runner.NODE_VERSIONS)) {
+      assert.equal(runner.nodeMajor(version), Number(major));
+      assert.equal(runner.needsNewerNode(version), false);
+    }
+    const on = (running: string, asked?: string): string | undefined =>
+      runner.wantedNodeVersion(running, { ZIPFLOW_NODE_MAJOR: asked });
+    assert.equal(on('24.22.3', '22'), runner.NODE_VERSIONS['22']);
+    assert.equal(on('22.1.0', '22'), undefined);
+    assert.equal(on('22.1.0', '24'), runner.NODE_VERSION);
+    assert.equal(on('20.20.2', '22'), runner.NODE_VERSIONS['22']);
+    // Unset: the running Node unless it is too old.
+    assert.equal(on('22.1.0'), undefined);
+    assert.equal(on('20.20.2'), runner.NODE_VERSION);
+    assert.equal(on('20.20.2', ''), runner.NODE_VERSION);
+  });
+
+  it('refuses a major it does not support, naming the variable and the choices', () => {
+    const run = spawnSync(process.execPath, [path.join(root, 'scripts/run.js'), 'nosuch'], {
+      encoding: 'utf8',
+      env: { ...process.env, ZIPFLOW_NODE_MAJOR: '20' },
+    });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /ZIPFLOW_NODE_MAJOR=20 is not a supported Node major: use one of 22, 24/,
+    );
   });
 
   it('agrees with package.json engines', () => {
