@@ -59,7 +59,7 @@ type Description = Awaited<ReturnType<WorkflowHandle['describe']>>;
 /**
  * The live figures in the last heartbeat of each writing activity the run has pending. The
  * workflow learns figures from a signal every 30 s; the heartbeats are a few seconds old at
- * most (src/activities/keepAlive.ts), and reading them costs no history events.
+ * most (src/engine/run/keepAlive.ts), and reading them costs no history events.
  */
 async function pendingLive(client: ClientLike, info: Description): Promise<PendingLive[]> {
   const pending: PendingLive[] = [];

@@ -28,7 +28,7 @@ export const ENV = {
   accessKeyId: 'AWS_ACCESS_KEY_ID',
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
   pathStyle: 'ZIPFLOW_S3_PATH_STYLE',
-  // Payload encryption (src/shared/codec.ts) and its codec endpoint for the Web UI.
+  // Payload encryption (src/runtime/codec.ts) and its codec endpoint for the Web UI.
   codecKeys: 'ZIPFLOW_CODEC_KEYS',
   codecKeyId: 'ZIPFLOW_CODEC_KEY_ID',
   codecAuthToken: 'ZIPFLOW_CODEC_AUTH_TOKEN',

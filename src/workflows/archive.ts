@@ -33,7 +33,7 @@ import {
 /** Live progress of a run: `temporal workflow query --type progress`, or the Web UI's Queries tab. */
 export const progressQuery = defineQuery<ArchiveProgress>('progress');
 
-/** Sent by the streaming activity to its own run (see src/activities/progress.ts). */
+/** Sent by the streaming activity to its own run (see src/engine/run/progress.ts). */
 export const progressSignal = defineSignal<[StreamProgress]>(STREAM_PROGRESS_SIGNAL);
 
 const { planPage } = proxyActivities<typeof activities>({

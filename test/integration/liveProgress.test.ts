@@ -15,7 +15,7 @@ import {
   type ArchiveRequest,
   type ArchiveResult,
 } from '../../src/client';
-import { ENV } from '../../src/shared/config';
+import { ENV } from '../../src/runtime/config';
 import { slowStoreFor } from '../support/faultProxy';
 import { waitUntil } from '../support/archive';
 import { s3, tempBucket, uniqueName } from '../support/env';

@@ -256,7 +256,7 @@ describe('docker-compose.yml', () => {
   it('gives the worker only environment variable names that zipflow reads (ENV)', () => {
     const known = new Set<string>(Object.values(ENV));
     const unknown = [...workerEnv(loadCompose()).keys()].filter((name) => !known.has(name));
-    assert.deepEqual(unknown, [], `not in src/shared/config.ts ENV: ${unknown.join(', ')}`);
+    assert.deepEqual(unknown, [], `not in src/runtime/config.ts ENV: ${unknown.join(', ')}`);
   });
 
   it('gives the worker its Temporal connection, task queue, S3 endpoint, region and credentials', () => {

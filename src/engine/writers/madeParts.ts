@@ -1,5 +1,5 @@
 /**
- * The bytes a server-side copy run makes itself (src/activities/copy.ts): which runs of the
+ * The bytes a server-side copy run makes itself (src/engine/writers/copy.ts): which runs of the
  * archive they form, and how a run is cut into its parts.
  */
 import type { PlannedPart, StagedPart } from './copyPlan';

@@ -2,7 +2,7 @@
  * Archive bytes from a layout fixed in advance (all-STORE, sizes from the listing): the plan's
  * entries walked from an anchor, and any byte range [at, to) of the entries produced by an
  * encoder resumed at `at`, with data read by ranged GETs pinned to the listed ETag. Shared by
- * parallel assembly (src/activities/assemble.ts) and server-side copy (src/activities/copy.ts).
+ * parallel assembly (src/engine/writers/assemble.ts) and server-side copy (src/engine/writers/copy.ts).
  */
 import { currentAttempt } from '../run/attempt';
 import type { S3Client } from '@aws-sdk/client-s3';
