@@ -7,6 +7,13 @@
  * the earlier attempt; one replaced meanwhile is left), so nothing is removed twice, nothing
  * not archived is removed, and every object is reported once, in `<key>.moved.jsonl`.
  */
+import {
+  manifestKey,
+  moveProbeKey,
+  moveRecordKey,
+  movedKey,
+  ZIPFLOW_PREFIX,
+} from '../shared/stateKeys';
 import { currentAttempt } from './run/attempt';
 import {
   GetObjectTaggingCommand,
@@ -25,7 +32,7 @@ import { getStateIfAny, putState } from '../s3/objects';
 import type { ArchiveRequest, MoveReport } from '../shared/request';
 import { RunFailure, withS3Failures } from './run/failures';
 import { mapLimited } from './write/jobs';
-import { manifestKey, uploadJsonLines } from './write/manifest';
+import { uploadJsonLines } from './write/manifest';
 import { openManifest } from './verify';
 
 /** DeleteObjects takes at most 1,000 keys a request. */
@@ -51,14 +58,6 @@ export interface MoveInput {
   statePrefix: string;
 }
 
-export function movedKey(archiveKey: string): string {
-  return `${archiveKey}.moved.jsonl`;
-}
-
-function recordKey(statePrefix: string, batch: number, kind: 'decided' | 'done'): string {
-  return `${statePrefix}move/${String(batch).padStart(8, '0')}.${kind}.jsonl`;
-}
-
 function parseLines(body: Buffer): MoveLine[] {
   const text = body.toString('utf8');
   return text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as MoveLine);
@@ -76,7 +75,7 @@ function protectedKey(request: ArchiveRequest, key: string): boolean {
     key === destination.key ||
     key === manifestKey(destination.key) ||
     key === movedKey(destination.key) ||
-    key.startsWith('.zipflow/')
+    key.startsWith(ZIPFLOW_PREFIX)
   );
 }
 
@@ -141,9 +140,9 @@ async function moveBatch(args: {
   const { input, src, dst, batch, index, action, dryRun, versioned } = args;
   const { request, statePrefix } = input;
   const bucket = request.destination.bucket;
-  if ((await getStateIfAny(dst, bucket, recordKey(statePrefix, index, 'done'))) !== undefined)
+  if ((await getStateIfAny(dst, bucket, moveRecordKey(statePrefix, index, 'done'))) !== undefined)
     return;
-  const earlier = await getStateIfAny(dst, bucket, recordKey(statePrefix, index, 'decided'));
+  const earlier = await getStateIfAny(dst, bucket, moveRecordKey(statePrefix, index, 'decided'));
   const redo = earlier !== undefined;
   const removeAs: MoveAction = dryRun
     ? action === 'delete'
@@ -161,7 +160,7 @@ async function moveBatch(args: {
   currentAttempt().heartbeat({ batch: index });
   const lines = looked.map((l) => l.line);
   if (!redo)
-    await putState(dst, bucket, recordKey(statePrefix, index, 'decided'), serialize(lines));
+    await putState(dst, bucket, moveRecordKey(statePrefix, index, 'decided'), serialize(lines));
   const remove = looked.filter((l) => l.present && l.line.action === removeAs).map((l) => l.line);
   if (!dryRun && remove.length > 0) {
     const changed =
@@ -176,7 +175,7 @@ async function moveBatch(args: {
     const left = new Set(changed);
     for (const l of lines) if (left.has(l.key)) l.action = 'changed';
   }
-  await putState(dst, bucket, recordKey(statePrefix, index, 'done'), serialize(lines));
+  await putState(dst, bucket, moveRecordKey(statePrefix, index, 'done'), serialize(lines));
 }
 
 /**
@@ -226,7 +225,7 @@ export async function requireConditionalDelete(
 ): Promise<boolean> {
   const bucket = request.source.bucket;
   if (await bucketVersioned(src, bucket)) return true;
-  if (await honoursDeleteETag(src, bucket, `${statePrefix}move-probe`)) return false;
+  if (await honoursDeleteETag(src, bucket, moveProbeKey(statePrefix))) return false;
   throw RunFailure.nonRetryable(
     `afterArchive "delete": bucket "${bucket}" keeps no versions and its store ignores the ETag condition of DeleteObjects, so an object overwritten while the sources are removed would be deleted although it was never archived. Enable versioning on the source bucket (deletes then name the version archived), or use afterArchive "tag" and let a lifecycle rule expire the tagged objects`,
     'ConditionalDeleteUnsupported',
@@ -282,7 +281,7 @@ async function writeReport(
   const changedKeys: string[] = [];
   async function* lines(): AsyncGenerator<Buffer> {
     for (let i = 0; i < batches; i++) {
-      const body = await getStateIfAny(dst, bucket, recordKey(statePrefix, i, 'done'));
+      const body = await getStateIfAny(dst, bucket, moveRecordKey(statePrefix, i, 'done'));
       if (body === undefined) throw new Error(`move record ${i} is missing`);
       for (const line of parseLines(body)) {
         if (line.action === 'changed') {

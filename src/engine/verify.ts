@@ -16,7 +16,7 @@ import { S3RangeReader, type SizedVersion } from '../s3/rangeReader';
 import { METHOD_DEFLATE, METHOD_STORE, ZIP64_EXTRA_TAG } from '../zip/constants';
 import { dataDescriptorLength, readDataDescriptor } from '../zip/records';
 import { DEFAULT_MAX_PROBLEMS, type VerificationReport } from '../shared/verification';
-import { manifestKey } from './write/manifest';
+import { manifestKey } from '../shared/stateKeys';
 
 /** Raised when there is no archive to verify (as opposed to an archive that does not match). */
 export class ArchiveNotFoundError extends Error {

@@ -3,6 +3,7 @@
  * JSON like the archive request, validated by the same code in the client and the workflow
  * (so it stays free of Node APIs).
  */
+import { ZIPFLOW_PREFIX } from './stateKeys';
 import {
   checkBoolean,
   checkBucket,
@@ -131,7 +132,7 @@ export function validateRestoreRequest(request: unknown): RestoreRequest {
     if (utf8Length(destination.prefix) > MAX_KEY_BYTES) {
       throw new RequestError('destination.prefix', 'is longer than an S3 key (1,024 bytes)');
     }
-    if (destination.prefix.startsWith('.zipflow/')) {
+    if (destination.prefix.startsWith(ZIPFLOW_PREFIX)) {
       throw new RequestError(
         'destination.prefix',
         'must not be under .zipflow/, where zipflow keeps its state: choose another prefix',

@@ -4,6 +4,7 @@
  * the Web UI, the client checks it before starting.
  */
 
+import { ZIPFLOW_PREFIX } from './stateKeys';
 import {
   DEFAULT_READ_CONCURRENCY,
   DEFAULT_UPLOAD_CONCURRENCY,
@@ -611,9 +612,11 @@ function checkAfterArchive(request: Record<string, unknown>): void {
           k === key ||
           k === `${key}.manifest.jsonl` ||
           k === `${key}.moved.jsonl` ||
-          (typeof k === 'string' && k.startsWith('.zipflow/')),
+          (typeof k === 'string' && k.startsWith(ZIPFLOW_PREFIX)),
       )
-    : key.startsWith(prefix) || '.zipflow/'.startsWith(prefix) || prefix.startsWith('.zipflow/');
+    : key.startsWith(prefix) ||
+      ZIPFLOW_PREFIX.startsWith(prefix) ||
+      prefix.startsWith(ZIPFLOW_PREFIX);
   if (inside) {
     throw new RequestError(
       'destination.key',

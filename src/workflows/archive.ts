@@ -1,3 +1,4 @@
+import { statePrefixOf } from '../shared/stateKeys';
 import {
   ActivityCancellationType,
   ActivityFailure,
@@ -175,7 +176,7 @@ export async function archive(
   const request = resolvedRequest(validated, nominalTime);
   const state: PlanState = resumed ?? {
     // Stable across continue-as-new, so every run of this archive finds the same state.
-    statePrefix: `.zipflow/state/${workflowInfo().firstExecutionRunId}/`,
+    statePrefix: statePrefixOf(workflowInfo().firstExecutionRunId),
     startedAt: Date.now(), // workflow time: deterministic on replay
     chunks: 0,
     entries: 0,

@@ -1,3 +1,4 @@
+import { statePrefixOf } from '../shared/stateKeys';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -65,7 +66,7 @@ export async function restore(
   }
   const info = workflowInfo();
   const state: RestoreState = resumed ?? {
-    statePrefix: `.zipflow/state/${info.firstExecutionRunId}/`,
+    statePrefix: statePrefixOf(info.firstExecutionRunId),
     runId: info.firstExecutionRunId,
     startedAt: Date.now(),
     nextChunk: 0,

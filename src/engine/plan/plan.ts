@@ -1,3 +1,4 @@
+import { planChunkKey } from '../../shared/stateKeys';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../s3/client';
 import { attemptRetries } from '../run/retries';
@@ -47,10 +48,6 @@ const KEY_LIST_PAGE = 1000;
 /** HeadObject calls in flight when planning explicit keys. */
 const HEAD_CONCURRENCY = 16;
 
-function planKey(statePrefix: string, chunk: number): string {
-  return `${statePrefix}plan/${String(chunk).padStart(8, '0')}.jsonl`;
-}
-
 /** One page of source objects (before selection) and where the next page starts. */
 interface SourcePage {
   objects: ListedObject[];
@@ -87,7 +84,7 @@ async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
   if (request.localHeaders === 'known') checkKnownHeaders(request, objects);
   if (objects.length > 0) {
     const body = objects.map((o) => JSON.stringify(o)).join('\n');
-    await putState(dst, destination.bucket, planKey(input.statePrefix, input.chunk), body);
+    await putState(dst, destination.bucket, planChunkKey(input.statePrefix, input.chunk), body);
   }
   return {
     entries: objects.length,
@@ -254,6 +251,6 @@ export async function readPlanChunk(
   statePrefix: string,
   chunk: number,
 ): Promise<ListedObject[]> {
-  const text = (await getState(client, bucket, planKey(statePrefix, chunk))).toString('utf8');
+  const text = (await getState(client, bucket, planChunkKey(statePrefix, chunk))).toString('utf8');
   return text === '' ? [] : text.split('\n').map((line) => JSON.parse(line) as ListedObject);
 }

@@ -3,13 +3,12 @@
  * destination template) in the destination bucket, read when a run starts and moved forward
  * only after a run has written its archive.
  */
+import { WATERMARK_PREFIX } from '../../shared/stateKeys';
 import crypto from 'node:crypto';
 import { createS3Client } from '../../s3/client';
 import { withS3Failures } from '../run/failures';
 import { getStateIfAny, putState } from '../../s3/objects';
 import type { ArchiveRequest } from '../../shared/request';
-
-export const WATERMARK_PREFIX = '.zipflow/watermarks/';
 
 /** The object kept for an incremental archive. */
 export interface Watermark {

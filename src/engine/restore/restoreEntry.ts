@@ -5,6 +5,7 @@
  * checked before the object becomes visible: a PutObject is only sent once the bytes match,
  * a multipart upload is only completed once they do (and aborted otherwise).
  */
+import { restoreStagingKey } from '../../shared/stateKeys';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
@@ -307,7 +308,7 @@ async function streamEntry(read: EntryRead): Promise<void> {
 
 /** Where a copied entry is staged before its CRC-32 is known: under the run's state prefix. */
 export function stagingKeyOf(statePrefix: string, key: string): string {
-  return `${statePrefix}restore/staging/${crypto.createHash('sha256').update(key).digest('hex')}`;
+  return restoreStagingKey(statePrefix, crypto.createHash('sha256').update(key).digest('hex'));
 }
 
 /** UploadPartCopy of bytes [from, to) of `source` into parts of at most COPY_PART_SIZE. */

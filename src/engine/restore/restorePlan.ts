@@ -4,6 +4,7 @@
  * narrowed to the selection and written as plan chunks under the run's state prefix. Workflow
  * history then holds counts and chunk numbers, never entry lists.
  */
+import { restorePlanKey } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
 import { RunFailure } from '../run/failures';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -52,10 +53,6 @@ export interface PlanRestoreOutput {
 
 /** Entries per plan chunk: one restoreChunk activity each. */
 export const RESTORE_CHUNK_ENTRIES = 500;
-
-export function restorePlanKey(statePrefix: string, chunk: number): string {
-  return `${statePrefix}restore/${String(chunk).padStart(8, '0')}.jsonl`;
-}
 
 export async function readRestoreChunk(
   client: S3Client,

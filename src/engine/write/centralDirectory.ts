@@ -1,3 +1,4 @@
+import { spillChunkKey } from '../../shared/stateKeys';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { getState, putState } from '../../s3/objects';
 
@@ -27,7 +28,7 @@ export class CentralDirectorySpill {
   }
 
   private key(kind: 'cd' | 'manifest', n: number): string {
-    return `${this.prefix}${kind}/${String(n).padStart(8, '0')}`;
+    return spillChunkKey(this.prefix, kind, n);
   }
 
   add(record: Buffer, manifestLine: string): void {

@@ -1,3 +1,4 @@
+import { skippedPrefix } from '../../shared/stateKeys';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -114,10 +115,6 @@ async function* manifestLines(
 
 /** How a manifest line (manifestLine) flags an entry with a data descriptor. */
 const DESCRIPTOR_FLAG = Buffer.from('"dataDescriptor":true');
-
-export function skippedPrefix(statePrefix: string): string {
-  return `${statePrefix}skipped/`;
-}
 
 async function digestObject(
   client: S3Client,

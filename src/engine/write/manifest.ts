@@ -1,12 +1,8 @@
+import { manifestKey } from '../../shared/stateKeys';
 import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { sseParams, type MultipartTarget } from '../../s3/multipart';
-
-/** The manifest's key: next to the archive. */
-export function manifestKey(archiveKey: string): string {
-  return `${archiveKey}.manifest.jsonl`;
-}
 
 /**
  * Streams the manifest (one JSON line per entry) from the spilled chunks into an object next

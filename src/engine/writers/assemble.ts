@@ -15,6 +15,7 @@
  * it sees: a partial CRC, combined later. Central-directory records and manifest lines are
  * spilled per unit to state objects and streamed back in entry order.
  */
+import { assemblySpillPrefix } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../s3/client';
@@ -172,10 +173,6 @@ interface RangeCheckpoint {
   live?: LiveProgress;
 }
 
-function spillPrefix(statePrefix: string, unit: string): string {
-  return `${statePrefix}assembly/${unit}/`;
-}
-
 function rangeUnit(index: number): string {
   return `range-${String(index).padStart(4, '0')}`;
 }
@@ -294,7 +291,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
         spill = new CentralDirectorySpill(
           dst,
           request.destination.bucket,
-          spillPrefix(statePrefix, rangeUnit(range.index)),
+          assemblySpillPrefix(statePrefix, rangeUnit(range.index)),
           initial.spillChunks,
           Math.max(0, cp.entryCount - firstOwned),
         );
@@ -508,7 +505,7 @@ function unitSpill(
   return new CentralDirectorySpill(
     dst,
     input.request.destination.bucket,
-    spillPrefix(input.statePrefix, unit),
+    assemblySpillPrefix(input.statePrefix, unit),
     chunks,
   );
 }

@@ -14,6 +14,7 @@
  * A retry re-sends no part S3 holds and redoes no copy it holds; it reads the streamed
  * entries again (their CRC-32s and records are recomputed, not checkpointed).
  */
+import { copyCrcKey, copyPlanKey, copySpillPrefix, copyStagingKey } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
 import { RunFailure } from '../run/failures';
 import zlib from 'node:zlib';
@@ -84,14 +85,6 @@ interface SavedPlan {
   firstHead: number;
 }
 
-function planKey(statePrefix: string): string {
-  return `${statePrefix}copy/plan.json`;
-}
-
-function stagingKey(statePrefix: string, part: number): string {
-  return `${statePrefix}copy/staging/${String(part).padStart(5, '0')}`;
-}
-
 /**
  * Lays out the plan, looks up the CRC-32 of each entry of 5 MiB or more, plans the parts and
  * creates the upload (without a checksum algorithm: MinIO refuses copied parts otherwise).
@@ -158,7 +151,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
     await putState(
       dst,
       request.destination.bucket,
-      planKey(statePrefix),
+      copyPlanKey(statePrefix),
       Buffer.from(JSON.stringify(saved)),
     );
     const session = await createArchiveUpload(dst, request.destination, statePrefix, {
@@ -185,7 +178,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   const io: PlanIo = { ...input, dst };
   const location = { ...destination, statePrefix };
   const resumes = ctx.number - 1;
-  const spillPrefix = `${statePrefix}copy/`;
+  const spillPrefix = copySpillPrefix(statePrefix);
   let progress: CopyProgress | undefined; // once the saved plan is read
   let live: LiveFigures | undefined; // once the copying starts
   const details = (): unknown => ({
@@ -206,7 +199,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       if (completed) {
         // An earlier attempt completed the upload and died before recording it.
         const crc32 = Number(
-          (await getState(dst, destination.bucket, crcKey(statePrefix))).toString(),
+          (await getState(dst, destination.bucket, copyCrcKey(statePrefix))).toString(),
         );
         let chunks = 0;
         for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
@@ -268,7 +261,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     // then copied whole into the part.
     const stage = async (part: StagedPart, made: Buffer, release: () => void): Promise<void> => {
       const entry = copied.get(part.entry)!;
-      const key = stagingKey(statePrefix, part.part);
+      const key = copyStagingKey(statePrefix, part.part);
       // One a killed attempt left (a store may not list uploads by prefix, so name it).
       await abortUploads(dst, destination.bucket, key);
       const upload = await MultipartSession.create(dst, {
@@ -427,7 +420,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
         `S3 holds ${parts.length} of the ${plan.partCount} parts of upload ${session.uploadId}; retrying`,
       );
     // Kept for a retry that finds the upload completed: it cannot recompute the CRC-32.
-    await putState(dst, destination.bucket, crcKey(statePrefix), Buffer.from(String(crc)));
+    await putState(dst, destination.bucket, copyCrcKey(statePrefix), Buffer.from(String(crc)));
     const done = await completeUpload(session, destination, parts, crc, details, statePrefix);
     const result = await recordArchive(
       dst,
@@ -453,12 +446,8 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   }
 }
 
-function crcKey(statePrefix: string): string {
-  return `${statePrefix}copy/crc32`;
-}
-
 async function readPlan(dst: S3Client, bucket: string, statePrefix: string): Promise<SavedPlan> {
-  return parsePlan(await getState(dst, bucket, planKey(statePrefix)));
+  return parsePlan(await getState(dst, bucket, copyPlanKey(statePrefix)));
 }
 
 /** The plan as prepareCopy saved it (JSON). */
@@ -475,10 +464,11 @@ export async function abortStagingUploads(
   bucket: string,
   statePrefix: string,
 ): Promise<void> {
-  const body = await getStateIfAny(dst, bucket, planKey(statePrefix));
+  const body = await getStateIfAny(dst, bucket, copyPlanKey(statePrefix));
   if (body === undefined) return; // not a copy run, or not planned yet
   for (const part of parsePlan(body).parts)
-    if (part.kind === 'staged') await abortUploads(dst, bucket, stagingKey(statePrefix, part.part));
+    if (part.kind === 'staged')
+      await abortUploads(dst, bucket, copyStagingKey(statePrefix, part.part));
 }
 
 /** A copy whose source no longer has the listed ETag (412) or is gone is a changed source. */

@@ -1,3 +1,4 @@
+import { manifestChunksPrefix, skippedKey } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
 import crypto from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -34,7 +35,6 @@ import { entrySpecOf, knownLocalHeader, manifestLine } from '../plan/entries';
 import {
   completedByThisRun,
   recordArchive,
-  skippedPrefix,
   type RecordedArchive,
   type StreamResult,
 } from '../write/finalize';
@@ -406,7 +406,7 @@ class ArchiveStreamer {
     await putState(
       this.dst,
       this.input.request.destination.bucket,
-      `${skippedPrefix(this.input.statePrefix)}${chunk}-${index}`,
+      skippedKey(this.input.statePrefix, chunk, index),
       note,
     );
     return undefined;
@@ -564,7 +564,11 @@ async function* listedManifestChunks(
   dst: S3Client,
   location: { bucket: string; statePrefix: string },
 ): AsyncGenerator<Buffer> {
-  for await (const key of listKeys(dst, location.bucket, `${location.statePrefix}manifest/`)) {
+  for await (const key of listKeys(
+    dst,
+    location.bucket,
+    manifestChunksPrefix(location.statePrefix),
+  )) {
     yield await getState(dst, location.bucket, key);
   }
 }
