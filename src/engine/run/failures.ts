@@ -4,6 +4,8 @@
  * RunFailures (non-retryable) that name the request field to change. Anything else
  * is left as it is, so transient errors (timeouts, 5xx, throttling) are still retried.
  */
+import { SourceChangedError } from '../../s3/objectReader';
+import { ZipInputError } from '../../zip';
 import { bucketOfError, UnknownProfileError } from '../../s3/client';
 import type { ArchiveRequest } from '../../shared/request';
 
@@ -119,4 +121,20 @@ export async function withS3Failures<T>(
   } catch (err) {
     throw s3Failure(err, request);
   }
+}
+
+/**
+ * An entry that cannot be archived, as the named failure: a name or size the ZIP cannot carry
+ * (InvalidEntry), or a source changed since it was listed (SourceChanged; `whatToDo` is the
+ * writer's advice). Anything else is `err` itself.
+ */
+export function entryFailure(err: unknown, whatToDo: string): unknown {
+  if (err instanceof ZipInputError) return RunFailure.nonRetryable(err.message, 'InvalidEntry');
+  if (err instanceof SourceChangedError) {
+    return RunFailure.nonRetryable(`${err.message}: ${whatToDo}`, 'SourceChanged', {
+      key: err.key,
+      reason: err.reason,
+    });
+  }
+  return err;
 }

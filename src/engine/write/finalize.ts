@@ -131,10 +131,32 @@ async function digestObject(
 }
 
 /**
+ * Complete-or-recover, the part every writer shares: when an earlier attempt completed the
+ * upload and died before reporting it, records that archive (with what the writer knows
+ * better, `amend`) and returns the record; otherwise undefined, and the writer goes on.
+ */
+export async function recoverCompleted(
+  dst: S3Client,
+  location: { bucket: string; key: string; statePrefix: string },
+  partSize: number,
+  previous: { resentBytes: number; resumes: number },
+  writer: {
+    /** The manifest's entry lines, from wherever this writer spilled them. */
+    entryLines: () => AsyncIterable<Buffer>;
+    amend?: (completed: CompletedArchive) => CompletedArchive | Promise<CompletedArchive>;
+  },
+): Promise<RecordedArchive | undefined> {
+  const completed = await completedByThisRun(dst, location, partSize, previous);
+  if (!completed) return undefined;
+  const done = writer.amend ? await writer.amend(completed) : completed;
+  return recordArchive(dst, location, done, writer.entryLines());
+}
+
+/**
  * The archive this run completed, if an earlier attempt completed the upload and died before
  * reporting it: the destination exists and carries this run's metadata.
  */
-export async function completedByThisRun(
+async function completedByThisRun(
   dst: S3Client,
   location: { bucket: string; key: string; statePrefix: string },
   partSize: number,

@@ -36,7 +36,7 @@ import {
 import { DEFAULT_UPLOAD_CONCURRENCY } from '../../shared/limits';
 import { type ArchiveRequest } from '../../shared/request';
 import { CentralDirectorySpill } from '../write/centralDirectory';
-import { completedByThisRun, recordArchive, type StreamResult } from '../write/finalize';
+import { recoverCompleted, type StreamResult } from '../write/finalize';
 import { KeepAlive } from '../run/keepAlive';
 import { LiveFigures, type LiveProgress, type StreamProgress } from '../../shared/progress';
 import { PartWriter } from '../write/parts';
@@ -380,16 +380,17 @@ async function finish(input: FinishInput): Promise<StreamResult> {
   const retries = (): number =>
     results.reduce((n, r) => n + r.retries, 0) + attemptRetries([src, dst]);
   if (ctx.number > 1) {
-    const completed = await completedByThisRun(dst, location, partSize, { resentBytes, resumes });
-    if (completed) {
-      const recorded = await recordArchive(
-        dst,
-        location,
-        { ...completed, entries: plan.totals.entryCount },
-        spills('manifest'),
-      );
-      return { ...recorded, retries: retries() };
-    }
+    const recorded = await recoverCompleted(
+      dst,
+      location,
+      partSize,
+      { resentBytes, resumes },
+      {
+        entryLines: () => spills('manifest'),
+        amend: (completed) => ({ ...completed, entries: plan.totals.entryCount }),
+      },
+    );
+    if (recorded) return { ...recorded, retries: retries() };
   }
   const session = MultipartSession.attach(
     dst,

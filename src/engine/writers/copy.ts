@@ -32,7 +32,7 @@ import { completeUpload, createArchiveUpload } from '../write/archiveUpload';
 import type { AssemblyInput } from './assemble';
 import { CentralDirectorySpill } from '../write/centralDirectory';
 import { manifestLine } from '../plan/entries';
-import { completedByThisRun, recordArchive, type StreamResult } from '../write/finalize';
+import { recordArchive, recoverCompleted, type StreamResult } from '../write/finalize';
 import { CopyProgress } from './copyProgress';
 import { KeepAlive } from '../run/keepAlive';
 import { ProgressReporter } from '../run/progress';
@@ -192,35 +192,37 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   keepAlive.progressed();
   try {
     if (ctx.number > 1) {
-      const completed = await completedByThisRun(dst, location, partSize, {
-        resentBytes: 0,
-        resumes: resumes - 1,
-      });
-      if (completed) {
-        // An earlier attempt completed the upload and died before recording it.
-        const crc32 = Number(
-          (await getState(dst, destination.bucket, copyCrcKey(statePrefix))).toString(),
-        );
-        let chunks = 0;
-        for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
-          if (key) chunks += 1;
-        const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, chunks);
-        const recorded = await recordArchive(
-          dst,
-          location,
-          {
-            ...completed,
-            parts: plan.partCount,
-            entries: plan.totals.entryCount,
-            sha256: null,
-            crc32,
-            crc32ValidatedBy: 'PARTS_AND_SOURCES',
-            copiedBytes: plan.copiedBytes,
+      // The manifest chunks this run spilled, counted so the spill reads them all.
+      let chunks = 0;
+      const recorded = await recoverCompleted(
+        dst,
+        location,
+        partSize,
+        { resentBytes: 0, resumes: resumes - 1 },
+        {
+          entryLines: () =>
+            new CentralDirectorySpill(dst, destination.bucket, spillPrefix, chunks).read(
+              'manifest',
+            ),
+          amend: async (completed) => {
+            for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
+              if (key) chunks += 1;
+            const crc32 = Number(
+              (await getState(dst, destination.bucket, copyCrcKey(statePrefix))).toString(),
+            );
+            return {
+              ...completed,
+              parts: plan.partCount,
+              entries: plan.totals.entryCount,
+              sha256: null,
+              crc32,
+              crc32ValidatedBy: 'PARTS_AND_SOURCES',
+              copiedBytes: plan.copiedBytes,
+            };
           },
-          spill.read('manifest'),
-        );
-        return { ...recorded, retries: attemptRetries([src, dst]) };
-      }
+        },
+      );
+      if (recorded) return { ...recorded, retries: attemptRetries([src, dst]) };
     }
     const saved = await readPlan(dst, destination.bucket, statePrefix);
     const session = MultipartSession.attach(

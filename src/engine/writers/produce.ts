@@ -8,19 +8,17 @@ import { currentAttempt } from '../run/attempt';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../s3/client';
 import type { ListedObject } from '../../s3/objects';
-import { SourceChangedError } from '../../s3/objectReader';
 import {
   ArchiveLayout,
   normalizeEntrySpec,
   resumeSourceOffset,
   ZipEncoder,
-  ZipInputError,
   type EncoderCheckpoint,
   type EntryLayout,
   type EntrySpec,
 } from '../../zip';
 import type { ArchiveRequest } from '../../shared/request';
-import { withS3Failures, RunFailure } from '../run/failures';
+import { entryFailure, withS3Failures } from '../run/failures';
 import { readPlanChunk } from '../plan/plan';
 import { ReadAhead, readLimitsFor } from '../read/readAhead';
 import { entrySpecOf } from '../plan/entries';
@@ -237,15 +235,10 @@ export function failuresNamed<T>(request: ArchiveRequest, run: () => Promise<T>)
     try {
       return await run();
     } catch (err) {
-      if (err instanceof ZipInputError) throw RunFailure.nonRetryable(err.message, 'InvalidEntry');
-      if (err instanceof SourceChangedError) {
-        throw RunFailure.nonRetryable(
-          `${err.message}: re-run the archive (an archive laid out in advance cannot skip changed objects)`,
-          'SourceChanged',
-          { key: err.key, reason: err.reason },
-        );
-      }
-      throw err;
+      throw entryFailure(
+        err,
+        're-run the archive (an archive laid out in advance cannot skip changed objects)',
+      );
     }
   });
 }

@@ -3,7 +3,7 @@ import { currentAttempt } from '../run/attempt';
 import crypto from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, s3Retries } from '../../s3/client';
-import { withS3Failures, RunFailure } from '../run/failures';
+import { entryFailure, withS3Failures } from '../run/failures';
 import { attemptRetries } from '../run/retries';
 import { MultipartSession, type HeldPart } from '../../s3/multipart';
 import { getState, listKeys, putState, type ListedObject } from '../../s3/objects';
@@ -15,7 +15,6 @@ import {
   takeSample,
   validateCheckpoint,
   ZipEncoder,
-  ZipInputError,
   ZipStateError,
   type ByteSource,
   type EncoderCheckpoint,
@@ -32,12 +31,7 @@ import { PartWriter, uploadConcurrencyFor } from '../write/parts';
 import { readPlanChunk } from '../plan/plan';
 import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
 import { entrySpecOf, knownLocalHeader, manifestLine } from '../plan/entries';
-import {
-  completedByThisRun,
-  recordArchive,
-  type RecordedArchive,
-  type StreamResult,
-} from '../write/finalize';
+import { recoverCompleted, type RecordedArchive, type StreamResult } from '../write/finalize';
 
 export interface StreamInput {
   request: ArchiveRequest;
@@ -117,16 +111,10 @@ async function streamFrom(
   const location = { ...request.destination, statePrefix: input.statePrefix };
   if (previous) {
     // An earlier attempt may have completed the upload and died before returning.
-    const completed = await completedByThisRun(dst, location, input.partSize, previous);
-    if (completed) {
-      const recorded = await recordArchive(
-        dst,
-        location,
-        completed,
-        listedManifestChunks(dst, location),
-      );
-      return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
-    }
+    const recorded = await recoverCompleted(dst, location, input.partSize, previous, {
+      entryLines: () => listedManifestChunks(dst, location),
+    });
+    if (recorded) return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
   }
   const streamer = previous
     ? await ArchiveStreamer.resume(input, src, dst, previous, keepAlive)
@@ -135,15 +123,10 @@ async function streamFrom(
     const recorded = await streamer.run();
     return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
   } catch (err) {
-    if (err instanceof ZipInputError) throw RunFailure.nonRetryable(err.message, 'InvalidEntry');
-    if (err instanceof SourceChangedError) {
-      throw RunFailure.nonRetryable(
-        `${err.message}: re-run the archive, or set onSourceChange to "skip" to leave such objects out`,
-        'SourceChanged',
-        { key: err.key, reason: err.reason },
-      );
-    }
-    throw err;
+    throw entryFailure(
+      err,
+      're-run the archive, or set onSourceChange to "skip" to leave such objects out',
+    );
   }
 }
 
