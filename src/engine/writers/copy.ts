@@ -36,7 +36,7 @@ import { recordArchive, recoverCompleted, type StreamResult } from '../write/fin
 import { CopyProgress } from './copyProgress';
 import { KeepAlive } from '../run/keepAlive';
 import { ProgressReporter } from '../run/progress';
-import { LiveFigures } from '../../shared/progress';
+import { LiveFigures, type LiveProgress } from '../../shared/progress';
 import {
   clients,
   failuresNamed,
@@ -161,6 +161,17 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
   });
 }
 
+/**
+ * The copy writer's heartbeat details. It resumes from its saved plan (a state object) and the
+ * parts S3 holds (ListParts), not from these: they are the figures the client shows.
+ */
+export interface CopyCheckpoint {
+  partsDone: number;
+  partCount: number;
+  resumes: number;
+  live?: LiveProgress;
+}
+
 export interface CopyArchiveInput extends AssemblyInput {
   plan: CopySummary;
 }
@@ -181,7 +192,7 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   const spillPrefix = copySpillPrefix(statePrefix);
   let progress: CopyProgress | undefined; // once the saved plan is read
   let live: LiveFigures | undefined; // once the copying starts
-  const details = (): unknown => ({
+  const details = (): CopyCheckpoint => ({
     partsDone: progress?.partsDone ?? 0,
     partCount: plan.partCount,
     resumes,
