@@ -9,16 +9,23 @@ import { sourceChangeOf } from './objectReader';
 import type { ListedObject } from './objects';
 
 /**
+ * Why the store gives no CRC-32 of a whole object: it holds none (another algorithm, or
+ * none), or the object was uploaded in parts and the store lists no CRC-32 per part (SeaweedFS
+ * keeps only the COMPOSITE value, a CRC of the part CRCs, from which the object's cannot be
+ * derived).
+ */
+export type NoSourceCrc32 = 'noCrc32' | 'noPartCrc32s';
+
+/**
  * The CRC-32 of a whole source object as S3 knows it, without reading the object: its
  * FULL_OBJECT checksum, or (an object uploaded in parts with CRC-32 part checksums) the part
- * checksums combined in order. null when the store holds no CRC-32 for it (another
- * algorithm, or none): such an object is streamed.
+ * checksums combined in order. Otherwise why it has none: such an object is streamed.
  */
 export async function sourceCrc32(
   client: S3Client,
   bucket: string,
   object: ListedObject,
-): Promise<number | null> {
+): Promise<{ crc32: number } | { none: NoSourceCrc32 }> {
   let head;
   try {
     head = await client.send(
@@ -33,17 +40,17 @@ export async function sourceCrc32(
     throw sourceChangeOf(err, object.key) ?? err;
   }
   const value = head.ChecksumCRC32;
-  if (!value) return null;
-  if (head.ChecksumType !== 'COMPOSITE' && !value.includes('-')) return decode(value);
+  if (!value) return { none: 'noCrc32' };
+  if (head.ChecksumType !== 'COMPOSITE' && !value.includes('-')) return { crc32: decode(value) };
   const parts = await objectParts(client, bucket, object);
-  if (parts === null) return null;
+  if (parts === null) return { none: 'noPartCrc32s' };
   let crc = 0;
   let covered = 0;
   for (const p of parts) {
     crc = crc32Combine(crc, decode(p.ChecksumCRC32!), p.Size!);
     covered += p.Size!;
   }
-  return covered === object.size ? crc : null;
+  return covered === object.size ? { crc32: crc } : { none: 'noPartCrc32s' };
 }
 
 /** The parts of an object with their CRC-32 checksums, or null when any is missing. */

@@ -222,6 +222,13 @@ export function isNoNewObjects(result: ArchiveRunResult): result is NoNewObjects
   return 'noNewObjects' in result && result.noNewObjects;
 }
 
+/** Server-side copy: entries of 5 MiB or more streamed instead of copied, by why. */
+export interface NotCopied {
+  noCrc32: number;
+  noPartCrc32s: number;
+  placement: number;
+}
+
 export interface ArchiveResult {
   bucket: string;
   key: string;
@@ -243,6 +250,15 @@ export interface ArchiveResult {
   crc32ValidatedBy: 'FULL_OBJECT' | 'PARTS' | 'PARTS_AND_SOURCES';
   /** Server-side copy: source bytes the store copied into the archive, never read by the worker. */
   copiedBytes?: number;
+  /** Server-side copy: entries whose data the store copied. */
+  copiedEntries?: number;
+  /**
+   * Server-side copy: entries of 5 MiB or more that were streamed instead, by why. noCrc32: the
+   * store holds no CRC-32 for the object (another checksum, or none); noPartCrc32s: uploaded in
+   * parts, and the store lists no CRC-32 per part (SeaweedFS), so the object's is unknown;
+   * placement: S3's part rules (5 MiB at least, 10,000 at most) left no copied part for it.
+   */
+  notCopied?: NotCopied;
   /** Object next to the archive with one JSON line per entry (name, key, ETag, sizes, CRC-32, offset). */
   manifestKey: string;
   /**

@@ -361,7 +361,9 @@ export async function archive(
 /** Server-side copy, or streaming when no entry can be copied. */
 async function copyOrStream(input: activities.AssemblyInput): Promise<activities.StreamResult> {
   const plan = await prepareCopy(input);
-  return plan.copiedEntries > 0 ? copyArchive({ ...input, plan }) : streamArchive(input);
+  if (plan.copiedEntries > 0) return copyArchive({ ...input, plan });
+  // Nothing copied: the result still says which large entries were streamed, and why.
+  return { ...(await streamArchive(input)), copiedEntries: 0, notCopied: plan.notCopied };
 }
 
 /**

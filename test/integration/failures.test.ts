@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { listUploads } from '../../src/s3/destination';
 import { CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import {
@@ -150,6 +151,29 @@ test('cancelling mid-stream leaves no archive, no multipart upload and no state 
         err.cause instanceof CancelledFailure,
         `expected a cancellation, got ${String(err.cause)}`,
       );
+      return true;
+    },
+  );
+  await assertNothingLeft(key);
+});
+
+test('a multipart upload aborted from outside mid-stream (a lifecycle rule, another tool) ends the run with UploadAborted at once, not a retry per checkpoint, and leaves nothing', async () => {
+  const key = `${uniqueName('aborted')}.zip`;
+  await assert.rejects(
+    runAndActMidStream(request(key), async () => {
+      for await (const u of listUploads(client, destination.name, key))
+        await client.send(
+          new AbortMultipartUploadCommand({
+            Bucket: destination.name,
+            Key: u.key,
+            UploadId: u.uploadId,
+          }),
+        );
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure);
+      assert.equal(err.cause.type, 'UploadAborted');
+      assert.match(err.cause.message, new RegExp(`s3://${destination.name}/${key} was aborted`));
       return true;
     },
   );

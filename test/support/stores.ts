@@ -4,14 +4,16 @@ import type { StoreName } from '../../src/client/dev/stack';
  * The files `npm test` runs once more against SeaweedFS, after the run against MinIO: the
  * integration tests that touch S3 behaviour (the store matrix).
  */
-// Not yet serverSideCopy.test.ts: on SeaweedFS its first test copies 18.9 of the 31.5 MB the
-// store should copy (objects SeaweedFS holds no CRC-32 for are streamed instead).
 export const STORE_MATRIX = [
   'test/integration/archive.test.ts',
   'test/integration/badInput.test.ts',
+  'test/integration/checksums.test.ts',
   'test/integration/completion.test.ts',
+  'test/integration/failures.test.ts',
+  'test/integration/leftovers.test.ts',
   'test/integration/parallel.test.ts',
   'test/integration/resume.test.ts',
+  'test/integration/serverSideCopy.test.ts',
   'test/integration/verify.test.ts',
   'test/integration/moveConditions.test.ts',
 ];

@@ -87,6 +87,16 @@ export function s3Failure(err: unknown, request: ArchiveRequest): unknown {
   }
   const name = (err as { name?: unknown } | null)?.name;
   if (typeof name !== 'string') return err;
+  if (name === 'NoSuchUpload') {
+    // The upload's id is in every checkpoint: each retry would meet the same 404. (A
+    // completion whose response was lost is told apart before this, in completeUpload.)
+    const { bucket, key } = request.destination;
+    return RunFailure.nonRetryable(
+      `the multipart upload of s3://${bucket}/${key} was aborted while the archive was written, not by this run (a lifecycle rule that aborts incomplete uploads, another tool): re-run the archive, and give such a rule more days than a run takes`,
+      'UploadAborted',
+      { bucket, key },
+    );
+  }
   const bucket = bucketOfError(err);
   const matching = bucketFields(request).filter((f) => f.bucket === bucket);
   if (matching.length === 0) return err;

@@ -25,9 +25,9 @@ import { MultipartSession } from '../../s3/multipart';
 import { getState, getStateIfAny, listKeys, putState } from '../../s3/objects';
 import { sourceChangeOf } from '../../s3/objectReader';
 import { ArchiveLayout, crc32Combine, endOfArchive, type ArchiveTotals } from '../../zip';
-import { MIN_PART_SIZE, MAX_PARTS } from '../../shared/limits';
+import { DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, MAX_PARTS } from '../../shared/limits';
+import type { NotCopied } from '../../shared/request';
 import { planCopyParts, type CopyCandidate, type PlannedPart, type StagedPart } from './copyPlan';
-import { DEFAULT_UPLOAD_CONCURRENCY } from '../../shared/limits';
 import { completeUpload, createArchiveUpload } from '../write/archiveUpload';
 import type { AssemblyInput } from './assemble';
 import { CentralDirectorySpill } from '../write/centralDirectory';
@@ -66,6 +66,8 @@ export interface CopySummary {
   partCount: number;
   copiedEntries: number;
   copiedBytes: number;
+  /** Entries of 5 MiB or more that are streamed instead, by why (in the result). */
+  notCopied: NotCopied;
   totals: ArchiveTotals;
 }
 
@@ -95,6 +97,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
     const [src, dst] = await clients(request);
     const io: PlanIo = { ...input, dst };
     const candidates: CopiedEntry[] = [];
+    const notCopied: NotCopied = { noCrc32: 0, noPartCrc32s: 0, placement: 0 };
     let pending: Placed[] = [];
     const lookUp = async (): Promise<void> => {
       const items = pending;
@@ -103,12 +106,13 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
         sourceCrc32(src, request.source.bucket, item.object!),
       );
       items.forEach((item, i) => {
-        const crc = crcs[i];
-        if (crc === null) return; // the store holds no CRC-32 for it: streamed
+        const found = crcs[i];
+        // The store gives no CRC-32 for it: streamed.
+        if ('none' in found) return void (notCopied[found.none] += 1);
         const { index, dataOffset, size } = item.place!;
         const { key, etag } = item.object!;
         const anchor = { cursor: item.cursor, layout: item.before };
-        candidates.push({ entry: index, dataOffset, size, key, etag, crc, anchor });
+        candidates.push({ entry: index, dataOffset, size, key, etag, crc: found.crc32, anchor });
       });
     };
     let end = START.layout;
@@ -118,6 +122,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
         item.place !== null && !item.spec!.directory && item.place.size >= MIN_PART_SIZE;
       // Past S3's part limit no more entries can be copied: the rest is streamed.
       if (large && candidates.length + pending.length < MAX_PARTS) pending.push(item);
+      else if (large) notCopied.placement += 1;
       if (pending.length >= 4 * LOOKUP_CONCURRENCY) await lookUp();
     }
     await lookUp();
@@ -134,6 +139,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
       );
     }
     const chosen = new Set(plan.copied);
+    notCopied.placement += candidates.length - chosen.size;
     const saved: SavedPlan = {
       parts: plan.parts,
       copied: candidates.filter((c) => chosen.has(c.entry)),
@@ -144,6 +150,7 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
       partCount: plan.parts.length,
       copiedEntries: saved.copied.length,
       copiedBytes: plan.copiedBytes,
+      notCopied,
       totals: layout.totals(),
     };
     // Nothing to copy: the workflow streams the archive instead (with its SHA-256).
@@ -233,7 +240,8 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
           },
         },
       );
-      if (recorded) return { ...recorded, retries: attemptRetries([src, dst]) };
+      if (recorded)
+        return { ...recorded, ...copyCounts(plan), retries: attemptRetries([src, dst]) };
     }
     const saved = await readPlan(dst, destination.bucket, statePrefix);
     const session = MultipartSession.attach(
@@ -453,10 +461,17 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       },
       spill.read('manifest'),
     );
-    return { ...result, retries: attemptRetries([src, dst]) };
+    return { ...result, ...copyCounts(plan), retries: attemptRetries([src, dst]) };
   } finally {
     keepAlive.stop();
   }
+}
+
+/** What the result records of a copy plan: entries copied, and the large ones streamed. */
+function copyCounts(
+  plan: CopySummary,
+): Required<Pick<StreamResult, 'copiedEntries' | 'notCopied'>> {
+  return { copiedEntries: plan.copiedEntries, notCopied: plan.notCopied };
 }
 
 async function readPlan(dst: S3Client, bucket: string, statePrefix: string): Promise<SavedPlan> {
