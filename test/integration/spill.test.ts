@@ -22,6 +22,9 @@ let onHeldSpill: () => void = () => {};
 /** Spill chunks under this prefix: the cd PUT fails, the manifest PUT is answered late. */
 const FAILING = 'failing-spill/';
 const FAILING_MANIFEST_MS = 1_500;
+/** Spill chunks under this prefix are answered late when read (a far store). */
+const SLOW_READ = 'slow-read-spill/';
+const SLOW_READ_MS = 400;
 /** Extra latency for reading the source objects (so a run is still streaming when cancelled). */
 let readDelayMs = 0;
 
@@ -41,6 +44,7 @@ before(async () => {
       seen.push({ at: Date.now(), method, url });
       if (method === 'GET' && url.includes('/spill/')) return readDelayMs;
       if (method === 'PUT' && url.includes(`${FAILING}manifest/`)) return FAILING_MANIFEST_MS;
+      if (method === 'GET' && url.includes(SLOW_READ)) return SLOW_READ_MS;
       if (method === 'PUT' && url.includes('/cd/00000000') && !url.includes(FAILING)) {
         firstSpillAnswered = Date.now() + HOLD_MS;
         onHeldSpill();
@@ -147,3 +151,54 @@ test('an attempt that ends while a spill chunk is being written ends after that 
     readDelayMs = 0;
   }
 });
+
+test('spilled chunks are read back in order: from memory when this attempt wrote them, else several GETs at once', async () => {
+  const prefix = `.zipflow/state/${uniqueName('spill')}/${SLOW_READ}`;
+  // Through the proxy, which sees (and delays) the reads.
+  const proxied = new S3Client({
+    endpoint: proxy.url,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    forcePathStyle: true,
+  });
+  const writer = new CentralDirectorySpill(proxied, buckets.destination, prefix);
+  const chunks = 6;
+  for (let i = 0; i < chunks; i++) writer.add(Buffer.from(`record ${i};`), `{"name":"${i}"}`);
+  for (let i = 1; i <= chunks; i++) await writer.flushUpTo(i);
+  const gets = (): { at: number; method: string; url: string }[] =>
+    seen.filter((r) => r.method === 'GET' && r.url.includes(prefix));
+  const expected = Array.from({ length: chunks }, (_, i) => `record ${i};`).join('');
+  try {
+    // The attempt that wrote them: no GET at all.
+    assert.equal(Buffer.concat(await fromAsync(writer.read('cd'))).toString(), expected);
+    assert.equal(gets().length, 0, 'kept chunks were read from the store');
+    // A later attempt (resumed with chunks written before it): each chunk read from the store,
+    // in order, more than one request at once.
+    const resumed = new CentralDirectorySpill(proxied, buckets.destination, prefix, chunks, chunks);
+    assert.equal(Buffer.concat(await fromAsync(resumed.read('cd'))).toString(), expected);
+    const manifest = Buffer.concat(await fromAsync(resumed.read('manifest'))).toString();
+    assert.deepEqual(
+      manifest.trim().split('\n'),
+      Array.from({ length: chunks }, (_, i) => `{"name":"${i}"}`),
+    );
+    const cdGets = gets().filter((r) => r.url.includes('/cd/'));
+    assert.equal(cdGets.length, chunks);
+    const overlapping = cdGets.filter((r) => r.at < cdGets[0].at + SLOW_READ_MS).length;
+    assert.ok(overlapping >= 2, `${overlapping} chunk GET(s) sent while the first was answered`);
+  } finally {
+    for (let i = 0; i < chunks; i++)
+      for (const kind of ['cd', 'manifest'])
+        await client.send(
+          new DeleteObjectCommand({
+            Bucket: buckets.destination,
+            Key: `${prefix}${kind}/${String(i).padStart(8, '0')}`,
+          }),
+        );
+    proxied.destroy();
+  }
+});
+
+async function fromAsync(items: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
