@@ -24,7 +24,7 @@ import {
 import { startArchive, withClient } from '../index';
 import { formatProgress, RateMeter } from '../progressBar';
 import { parseS3Url } from '../s3url';
-import { print } from './output';
+import { print, runOptions } from './output';
 
 interface ArchiveOptions {
   include?: string[];
@@ -219,112 +219,107 @@ export async function reportStarted<R>(
 }
 
 export function registerArchive(program: Command): void {
-  program
-    .command('archive')
-    .description('archive the objects under an S3 prefix into one ZIP64 archive in S3')
-    .argument('<source>', 's3://bucket/prefix to archive (entry names are relative to the prefix)')
-    .argument('<destination>', 's3://bucket/key.zip to write')
-    .option(
-      '--include <glob>',
-      'only keys matching this glob, relative to the prefix (repeatable)',
-      collect,
-    )
-    .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
-    .option(
-      '--key-list <s3url>',
-      'archive the keys listed one per line in this object instead of listing',
-    )
-    .option('--flatten', 'name entries by the last segment of their key')
-    .option('--entry-prefix <folder>', 'folder inside the archive for every entry')
-    .addOption(
-      new Option('--compression <method>', 'compression')
-        .choices(['auto', 'store', 'deflate'])
-        .default('auto'),
-    )
-    .option('--level <n>', 'deflate level 1-9', integer)
-    .option(
-      '--part-size <size>',
-      'bytes per multipart part, e.g. 64MiB (default: 8MiB, grown to fit 10,000 parts)',
-      parseSize,
-    )
-    .option(
-      '--concurrency <n>',
-      'parts uploaded at once (default: 4, grown to 5 on a slow store)',
-      integer,
-    )
-    .option(
-      '--read-concurrency <n>',
-      'ranged GETs of large source objects at once (default 2; 8 MiB of memory each)',
-      integer,
-    )
-    .option(
-      '--parallel <n>',
-      'build the archive as n ranges at once on any workers (needs --compression store)',
-      integer,
-    )
-    .option(
-      '--server-side-copy',
-      'have the store copy objects of 5 MiB or more that carry a CRC-32 checksum (needs --compression store)',
-    )
-    .addOption(
-      new Option(
-        '--entry-order <order>',
-        'listing, or packed: smaller objects moved between larger ones so the store copies those directly (default packed with --server-side-copy, else listing)',
-      ).choices(ENTRY_ORDERS),
-    )
-    .addOption(
-      new Option(
-        '--local-headers <layout>',
-        'auto: CRC-32 and sizes in the local headers of objects up to 1 MiB, for streaming readers; descriptor: data descriptors for all; known: in every header, or fail (default auto)',
-      ).choices(LOCAL_HEADERS),
-    )
-    .addOption(
-      new Option('--storage-class <class>', 'storage class of the archive').choices(
-        STORAGE_CLASSES,
-      ),
-    )
-    .option('--content-type <type>', 'Content-Type of the archive (default application/zip)')
-    .addOption(
-      new Option('--sse <type>', 'server-side encryption of the archive').choices([
-        'AES256',
-        'aws:kms',
-      ]),
-    )
-    .option('--kms-key-id <id>', 'KMS key for --sse aws:kms')
-    .option('--source-profile <name>', "named profile for the source (the worker's)")
-    .option('--destination-profile <name>', "named profile for the destination (the worker's)")
-    .addOption(
-      new Option('--on-source-change <policy>', 'a source object changed after listing').choices([
-        'fail',
-        'skip',
-      ]),
-    )
-    .option('--allow-empty', 'make an empty archive when nothing matches instead of failing')
-    .addOption(afterArchiveOption())
-    .option('--dry-run', 'with --after-archive: list what would be removed, remove nothing')
-    .option('--overwrite', 'replace an existing archive at the destination')
-    .option(
-      '--task-queue <name>',
-      'task queue of the workers (default $ZIPFLOW_TASK_QUEUE or zipflow)',
-    )
-    .option('--wait', 'wait for the result, showing progress on stderr')
-    .option('--json', 'machine-readable output on stdout')
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 done (or started), 2 invalid arguments, 5 the run failed, 6 it was cancelled, 1 other errors.',
-    )
-    .action(async (sourceUrl: string, destinationUrl: string, opts: ArchiveOptions) => {
-      const request = compact(requestFromArguments(sourceUrl, destinationUrl, opts));
-      await withClient({ taskQueue: opts.taskQueue }, async (client) => {
-        const handle = await startArchive(client, request);
-        await reportStarted(
-          handle,
-          opts,
-          (onProgress) => waitForArchive(client, handle.workflowId, onProgress),
-          resultLine,
-        );
-      });
+  runOptions(
+    program
+      .command('archive')
+      .description('archive the objects under an S3 prefix into one ZIP64 archive in S3')
+      .argument(
+        '<source>',
+        's3://bucket/prefix to archive (entry names are relative to the prefix)',
+      )
+      .argument('<destination>', 's3://bucket/key.zip to write')
+      .option(
+        '--include <glob>',
+        'only keys matching this glob, relative to the prefix (repeatable)',
+        collect,
+      )
+      .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
+      .option(
+        '--key-list <s3url>',
+        'archive the keys listed one per line in this object instead of listing',
+      )
+      .option('--flatten', 'name entries by the last segment of their key')
+      .option('--entry-prefix <folder>', 'folder inside the archive for every entry')
+      .addOption(
+        new Option('--compression <method>', 'compression')
+          .choices(['auto', 'store', 'deflate'])
+          .default('auto'),
+      )
+      .option('--level <n>', 'deflate level 1-9', integer)
+      .option(
+        '--part-size <size>',
+        'bytes per multipart part, e.g. 64MiB (default: 8MiB, grown to fit 10,000 parts)',
+        parseSize,
+      )
+      .option(
+        '--concurrency <n>',
+        'parts uploaded at once (default: 4, grown to 5 on a slow store)',
+        integer,
+      )
+      .option(
+        '--read-concurrency <n>',
+        'ranged GETs of large source objects at once (default 2; 8 MiB of memory each)',
+        integer,
+      )
+      .option(
+        '--parallel <n>',
+        'build the archive as n ranges at once on any workers (needs --compression store)',
+        integer,
+      )
+      .option(
+        '--server-side-copy',
+        'have the store copy objects of 5 MiB or more that carry a CRC-32 checksum (needs --compression store)',
+      )
+      .addOption(
+        new Option(
+          '--entry-order <order>',
+          'listing, or packed: smaller objects moved between larger ones so the store copies those directly (default packed with --server-side-copy, else listing)',
+        ).choices(ENTRY_ORDERS),
+      )
+      .addOption(
+        new Option(
+          '--local-headers <layout>',
+          'auto: CRC-32 and sizes in the local headers of objects up to 1 MiB, for streaming readers; descriptor: data descriptors for all; known: in every header, or fail (default auto)',
+        ).choices(LOCAL_HEADERS),
+      )
+      .addOption(
+        new Option('--storage-class <class>', 'storage class of the archive').choices(
+          STORAGE_CLASSES,
+        ),
+      )
+      .option('--content-type <type>', 'Content-Type of the archive (default application/zip)')
+      .addOption(
+        new Option('--sse <type>', 'server-side encryption of the archive').choices([
+          'AES256',
+          'aws:kms',
+        ]),
+      )
+      .option('--kms-key-id <id>', 'KMS key for --sse aws:kms')
+      .option('--source-profile <name>', "named profile for the source (the worker's)")
+      .option('--destination-profile <name>', "named profile for the destination (the worker's)")
+      .addOption(
+        new Option('--on-source-change <policy>', 'a source object changed after listing').choices([
+          'fail',
+          'skip',
+        ]),
+      )
+      .option('--allow-empty', 'make an empty archive when nothing matches instead of failing')
+      .addOption(afterArchiveOption())
+      .option('--dry-run', 'with --after-archive: list what would be removed, remove nothing')
+      .option('--overwrite', 'replace an existing archive at the destination'),
+    'the run failed',
+  ).action(async (sourceUrl: string, destinationUrl: string, opts: ArchiveOptions) => {
+    const request = compact(requestFromArguments(sourceUrl, destinationUrl, opts));
+    await withClient({ taskQueue: opts.taskQueue }, async (client) => {
+      const handle = await startArchive(client, request);
+      await reportStarted(
+        handle,
+        opts,
+        (onProgress) => waitForArchive(client, handle.workflowId, onProgress),
+        resultLine,
+      );
     });
+  });
 
   program
     .command('status')

@@ -1,4 +1,4 @@
-import { CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { RequestError } from '../../shared/validate';
 import { CodecConfigError } from '../../runtime/codec';
@@ -71,4 +71,19 @@ export function describeError(err: unknown): { code: number; message: string } {
     };
   }
   return { code: EXIT.error, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The options of every command that starts a run (--task-queue, --wait, --json) and its exit codes. */
+export function runOptions(command: Command, failed: string): Command {
+  return command
+    .option(
+      '--task-queue <name>',
+      'task queue of the workers (default $ZIPFLOW_TASK_QUEUE or zipflow)',
+    )
+    .option('--wait', 'wait for the result, showing progress on stderr')
+    .option('--json', 'machine-readable output on stdout')
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 done (or started), 2 invalid arguments, 5 ${failed}, 6 it was cancelled, 1 other errors.`,
+    );
 }

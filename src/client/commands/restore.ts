@@ -4,7 +4,7 @@ import { withClient } from '../index';
 import { startRestore, waitForRestore } from '../restores';
 import { parseS3Url } from '../s3url';
 import { collect, integer, reportStarted } from './archive';
-import { UsageError } from './output';
+import { runOptions, UsageError } from './output';
 
 interface RestoreOptions {
   name?: string[];
@@ -54,42 +54,34 @@ function resultLine(r: RestoreResult): string {
 
 /** `zipflow restore s3://bucket/archive.zip s3://bucket/prefix/`: entries back as objects. */
 export function registerRestore(program: Command): void {
-  program
-    .command('restore')
-    .description('write entries of a ZIP archive in S3 back as objects under a prefix')
-    .argument('<archive>', "s3://bucket/key.zip to restore from (any ZIP, not only zipflow's)")
-    .argument('<destination>', 's3://bucket/prefix/: each entry becomes <prefix><entry name>')
-    .option('--name <entry>', 'restore exactly this entry (repeatable)', collect)
-    .option('--include <glob>', 'only entries whose name matches this glob (repeatable)', collect)
-    .option(
-      '--exclude <glob>',
-      'leave out entries whose name matches this glob (repeatable)',
-      collect,
-    )
-    .option('--overwrite', 'replace objects that already exist (default: refuse)')
-    .option('--concurrency <n>', 'entries written at once (default 4)', integer)
-    .option('--archive-profile <name>', "named profile for the archive (the worker's)")
-    .option('--destination-profile <name>', "named profile for the destination (the worker's)")
-    .option(
-      '--task-queue <name>',
-      'task queue of the workers (default $ZIPFLOW_TASK_QUEUE or zipflow)',
-    )
-    .option('--wait', 'wait for the result, showing progress on stderr')
-    .option('--json', 'machine-readable output on stdout')
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 done (or started), 2 invalid arguments, 5 the run failed (DestinationExists, ChecksumMismatch, ...), 6 it was cancelled, 1 other errors.',
-    )
-    .action(async (archiveUrl: string, destinationUrl: string, opts: RestoreOptions) => {
-      const request = restoreRequestFromArguments(archiveUrl, destinationUrl, opts);
-      await withClient({ taskQueue: opts.taskQueue }, async (client) => {
-        const handle = await startRestore(client, request);
-        await reportStarted(
-          handle,
-          opts,
-          (onProgress) => waitForRestore(client, handle.workflowId, onProgress),
-          resultLine,
-        );
-      });
+  runOptions(
+    program
+      .command('restore')
+      .description('write entries of a ZIP archive in S3 back as objects under a prefix')
+      .argument('<archive>', "s3://bucket/key.zip to restore from (any ZIP, not only zipflow's)")
+      .argument('<destination>', 's3://bucket/prefix/: each entry becomes <prefix><entry name>')
+      .option('--name <entry>', 'restore exactly this entry (repeatable)', collect)
+      .option('--include <glob>', 'only entries whose name matches this glob (repeatable)', collect)
+      .option(
+        '--exclude <glob>',
+        'leave out entries whose name matches this glob (repeatable)',
+        collect,
+      )
+      .option('--overwrite', 'replace objects that already exist (default: refuse)')
+      .option('--concurrency <n>', 'entries written at once (default 4)', integer)
+      .option('--archive-profile <name>', "named profile for the archive (the worker's)")
+      .option('--destination-profile <name>', "named profile for the destination (the worker's)"),
+    'the run failed (DestinationExists, ChecksumMismatch, ...)',
+  ).action(async (archiveUrl: string, destinationUrl: string, opts: RestoreOptions) => {
+    const request = restoreRequestFromArguments(archiveUrl, destinationUrl, opts);
+    await withClient({ taskQueue: opts.taskQueue }, async (client) => {
+      const handle = await startRestore(client, request);
+      await reportStarted(
+        handle,
+        opts,
+        (onProgress) => waitForRestore(client, handle.workflowId, onProgress),
+        resultLine,
+      );
     });
+  });
 }
