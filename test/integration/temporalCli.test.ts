@@ -29,8 +29,8 @@ async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
   }
 }
 
-test('the README example request, started with "temporal workflow start", produces the archive', async () => {
-  // Exactly the JSON the README shows (test/unit/readmeExample.test.ts keeps them equal).
+test('the example request of docs/web-ui.md, started with "temporal workflow start", produces the archive', async () => {
+  // Exactly the JSON docs/web-ui.md shows (test/unit/readmeExample.test.ts keeps them equal).
   const json = fs.readFileSync(examplePath, 'utf8').trim();
   const request = JSON.parse(json) as ArchiveRequest;
   const { source, destination } = request;
@@ -47,7 +47,7 @@ test('the README example request, started with "temporal workflow start", produc
   const temporal = await ensureTool('temporal');
   const settings = temporalSettings();
   const workflowId = archiveWorkflowId(destination);
-  // The summary the README passes, in the form startArchive gives its runs.
+  // The summary docs/web-ui.md passes, in the form startArchive gives its runs.
   const summary = `s3://${source.bucket}/${source.prefix} → s3://${destination.bucket}/${destination.key}`;
   const { client: temporalApi, close } = await temporalClient();
   try {
@@ -89,12 +89,12 @@ test('the README example request, started with "temporal workflow start", produc
   }
 });
 
-test('the README\'s "search-attribute create" commands register every zipflow search attribute with its type', async () => {
-  const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+test('the "search-attribute create" commands of docs/web-ui.md register every zipflow search attribute with its type', async () => {
+  const readme = fs.readFileSync(path.resolve(__dirname, '../../docs/web-ui.md'), 'utf8');
   const commands = [
     ...readme.matchAll(/^\s*temporal operator search-attribute create((?:.*\\\n)*.*)$/gm),
   ].map((m) => m[1].replace(/\\\n/g, ' ').trim().split(/\s+/));
-  assert.ok(commands.length > 0, 'the README shows the commands');
+  assert.ok(commands.length > 0, 'docs/web-ui.md shows the commands');
   const temporal = await ensureTool('temporal');
   const { address } = temporalSettings();
   // A namespace of its own, so the commands run as on a cluster that has none of them yet.

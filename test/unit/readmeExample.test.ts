@@ -9,13 +9,13 @@ import { validateRequest } from '../../src/shared/validate';
 const root = path.resolve(__dirname, '../..');
 const example = fs.readFileSync(path.join(root, 'docs/examples/request.json'), 'utf8').trim();
 
-test('the README shows docs/examples/request.json verbatim, the request the Temporal CLI test starts', () => {
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-  assert.ok(readme.includes(`--input '${example}'`), 'the README passes it to --input as is');
+test('docs/web-ui.md shows docs/examples/request.json verbatim, the request the Temporal CLI test starts', () => {
+  const doc = fs.readFileSync(path.join(root, 'docs', 'web-ui.md'), 'utf8');
+  assert.ok(doc.includes(`--input '${example}'`), 'the doc passes it to --input as is');
   const { source, destination } = JSON.parse(example) as ArchiveRequest;
-  assert.ok(readme.includes(`--workflow-id '${archiveWorkflowId(destination)}'`));
+  assert.ok(doc.includes(`--workflow-id '${archiveWorkflowId(destination)}'`));
   assert.ok(
-    readme.includes(
+    doc.includes(
       `--static-summary 's3://${source.bucket}/${source.prefix} → s3://${destination.bucket}/${destination.key}'`,
     ),
   );
