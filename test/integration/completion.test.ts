@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { ApplicationFailure } from '@temporalio/common';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -75,10 +76,13 @@ test('an archive at the destination written by another run is not taken for this
   const first = await planned(`${uniqueName('other')}.zip`);
   const { last } = await runWithHeartbeats(first);
   // Same destination and checkpoint, but another run's state prefix: the object is not ours,
-  // and the upload the checkpoint names is gone, so the retry fails instead of adopting it.
+  // and the upload the checkpoint names is gone, so the retry fails instead of adopting it:
+  // UploadAborted, which no retry can fix.
   const other = { ...first, statePrefix: `.zipflow/state/${uniqueName('run')}/` };
   await assert.rejects(runWithHeartbeats(other, last), (err: unknown) => {
-    assert.equal((err as { name?: string }).name, 'NoSuchUpload');
+    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.equal(err.type, 'UploadAborted');
+    assert.equal(err.nonRetryable, true);
     runs.track(other);
     return true;
   });
