@@ -101,12 +101,17 @@ function request(key: string, extra: Partial<ArchiveRequest> = {}): ArchiveReque
   };
 }
 
-/** Times the streamed bytes went up, in the samples taken while the run streamed. */
+/**
+ * Times the figures went up (the bytes, or the parts S3 holds), in the samples taken while the
+ * run streamed. A copy run's bytes move in whole entries as copies finish; its parts between.
+ */
 function rises(samples: ArchiveProgress[]): number {
   let n = 0;
   const streaming = samples.filter((s) => s.phase === 'stream');
-  for (let i = 1; i < streaming.length; i++)
-    if (streaming[i].bytesDone > streaming[i - 1].bytesDone) n++;
+  for (let i = 1; i < streaming.length; i++) {
+    const [before, now] = [streaming[i - 1], streaming[i]];
+    if (now.bytesDone > before.bytesDone || now.partsDone > before.partsDone) n++;
+  }
   return n;
 }
 
