@@ -22,14 +22,16 @@ export function planChunkKey(statePrefix: string, chunk: number): string {
   return `${statePrefix}plan/${number(chunk, 8)}.jsonl`;
 }
 
-/** Spilled central-directory records or manifest lines, numbered from 0, under `spillPrefix`. */
-export function spillChunkKey(spillPrefix: string, kind: 'cd' | 'manifest', n: number): string {
-  return `${spillPrefix}${kind}/${number(n, 8)}`;
+/**
+ * Spilled central-directory records or manifest lines under `spillPrefix` (the run's state
+ * prefix for the streaming writer, a folder of its own for the others), numbered from 0.
+ */
+export function spillChunksPrefix(spillPrefix: string, kind: 'cd' | 'manifest'): string {
+  return `${spillPrefix}${kind}/`;
 }
 
-/** Where the streaming writer spills: the run's state prefix itself. */
-export function manifestChunksPrefix(statePrefix: string): string {
-  return `${statePrefix}manifest/`;
+export function spillChunkKey(spillPrefix: string, kind: 'cd' | 'manifest', n: number): string {
+  return `${spillChunksPrefix(spillPrefix, kind)}${number(n, 8)}`;
 }
 
 /** Notes of sources left out with onSourceChange "skip", one per plan position. */

@@ -1,6 +1,6 @@
-import { spillChunkKey } from '../../shared/stateKeys';
+import { spillChunkKey, spillChunksPrefix } from '../../shared/stateKeys';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { getState, putState } from '../../s3/objects';
+import { getState, listKeys, putState } from '../../s3/objects';
 
 /**
  * Bytes of chunks this attempt wrote that it keeps to read back from memory: the end of the
@@ -119,5 +119,21 @@ export class CentralDirectorySpill {
     } finally {
       ahead.length = 0;
     }
+  }
+}
+
+/**
+ * Every chunk of one kind a spill under `spillPrefix` holds, in order (their names are
+ * zero-padded numbers), found by listing: what a retry reads when an earlier attempt completed
+ * the archive and its own spill knows no chunk count.
+ */
+export async function* listedSpillChunks(
+  client: S3Client,
+  bucket: string,
+  spillPrefix: string,
+  kind: 'cd' | 'manifest',
+): AsyncGenerator<Buffer> {
+  for await (const key of listKeys(client, bucket, spillChunksPrefix(spillPrefix, kind))) {
+    yield await getState(client, bucket, key);
   }
 }

@@ -22,7 +22,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortUploads } from '../../s3/destination';
 import { sourceCrc32 } from '../../s3/checksums';
 import { MultipartSession } from '../../s3/multipart';
-import { getState, getStateIfAny, listKeys, putState } from '../../s3/objects';
+import { getState, getStateIfAny, putState } from '../../s3/objects';
 import { sourceChangeOf } from '../../s3/objectReader';
 import { ArchiveLayout, crc32Combine, endOfArchive, type ArchiveTotals } from '../../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, MAX_PARTS } from '../../shared/limits';
@@ -30,7 +30,7 @@ import type { NotCopied } from '../../shared/request';
 import { planCopyParts, type CopyCandidate, type PlannedPart, type StagedPart } from './copyPlan';
 import { completeUpload, createArchiveUpload } from '../write/archiveUpload';
 import type { AssemblyInput } from './assemble';
-import { CentralDirectorySpill } from '../write/centralDirectory';
+import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirectory';
 import { manifestLine } from '../plan/entries';
 import { recordArchive, recoverCompleted, type StreamResult } from '../write/finalize';
 import { CopyProgress } from './copyProgress';
@@ -210,21 +210,14 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
   keepAlive.progressed();
   try {
     if (ctx.number > 1) {
-      // The manifest chunks this run spilled, counted so the spill reads them all.
-      let chunks = 0;
       const recorded = await recoverCompleted(
         dst,
         location,
         partSize,
         { resentBytes: 0, resumes: resumes - 1 },
         {
-          entryLines: () =>
-            new CentralDirectorySpill(dst, destination.bucket, spillPrefix, chunks).read(
-              'manifest',
-            ),
+          entryLines: () => listedSpillChunks(dst, destination.bucket, spillPrefix, 'manifest'),
           amend: async (completed) => {
-            for await (const key of listKeys(dst, destination.bucket, `${spillPrefix}manifest/`))
-              if (key) chunks += 1;
             const crc32 = Number(
               (await getState(dst, destination.bucket, copyCrcKey(statePrefix))).toString(),
             );

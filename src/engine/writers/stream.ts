@@ -1,4 +1,4 @@
-import { manifestChunksPrefix, skippedKey } from '../../shared/stateKeys';
+import { skippedKey } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
 import crypto from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -6,7 +6,7 @@ import { createS3Client, s3Retries } from '../../s3/client';
 import { entryFailure, withS3Failures } from '../run/failures';
 import { attemptRetries } from '../run/retries';
 import { MultipartSession, type HeldPart } from '../../s3/multipart';
-import { getState, listKeys, putState, type ListedObject } from '../../s3/objects';
+import { putState, type ListedObject } from '../../s3/objects';
 import { SourceChangedError } from '../../s3/objectReader';
 import {
   autoCompression,
@@ -22,7 +22,7 @@ import {
 } from '../../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY } from '../../shared/limits';
 import { type ArchiveRequest } from '../../shared/request';
-import { CentralDirectorySpill } from '../write/centralDirectory';
+import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirectory';
 import { ReadAhead, readLimitsFor } from '../read/readAhead';
 import { ProgressReporter } from '../run/progress';
 import { LiveFigures, type LiveProgress, type StreamProgress } from '../../shared/progress';
@@ -112,7 +112,7 @@ async function streamFrom(
   if (previous) {
     // An earlier attempt may have completed the upload and died before returning.
     const recorded = await recoverCompleted(dst, location, input.partSize, previous, {
-      entryLines: () => listedManifestChunks(dst, location),
+      entryLines: () => listedSpillChunks(dst, location.bucket, input.statePrefix, 'manifest'),
     });
     if (recorded) return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
   }
@@ -540,18 +540,4 @@ class ArchiveStreamer {
  */
 function retriesSoFar(previous: StreamCheckpoint | undefined, clients: S3Client[]): number {
   return (previous?.retries ?? 0) + attemptRetries(clients);
-}
-
-/** The spilled manifest chunks of a run, in order (their names are zero-padded numbers). */
-async function* listedManifestChunks(
-  dst: S3Client,
-  location: { bucket: string; statePrefix: string },
-): AsyncGenerator<Buffer> {
-  for await (const key of listKeys(
-    dst,
-    location.bucket,
-    manifestChunksPrefix(location.statePrefix),
-  )) {
-    yield await getState(dst, location.bucket, key);
-  }
 }
