@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import zlib from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import {
@@ -21,6 +25,8 @@ import {
 } from '../support/archive';
 import { PART_SIZE, UPLOAD_CONCURRENCY } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
+import { currentStore } from '../support/stores';
+import { STREAMING_READERS, expectedReport, readWithJavaStream } from '../readers/support';
 
 let client: S3Client;
 let source: { name: string; remove(): Promise<void> };
@@ -35,6 +41,21 @@ const mixed = new Map<string, Buffer>([
 ]);
 /** Small objects only: every entry is read whole, over about 22 parts. */
 const small = new Map<string, Buffer>();
+/**
+ * Objects over 1 MiB whose CRC-32 S3 stores (a FULL_OBJECT one put whole, a COMPOSITE one
+ * uploaded in parts, a compressible one), next to small and empty ones: about 10 parts. (An
+ * object with no stored CRC-32 keeps its descriptor: mixed/large.bin.)
+ */
+const stored = new Map<string, { body: Buffer; checksum: 'put' | 'parts' | 'none' }>([
+  ['stored/empty.txt', { body: Buffer.alloc(0), checksum: 'none' }],
+  ['stored/full.bin', { body: crypto.randomBytes(8 * 1024 * 1024 + 5), checksum: 'put' }],
+  [
+    'stored/log.txt',
+    { body: Buffer.from('a compressible log line\n'.repeat(100_000)), checksum: 'put' },
+  ],
+  ['stored/parts.bin', { body: crypto.randomBytes(40 * 1024 * 1024 + 3), checksum: 'parts' }],
+  ['stored/small.txt', { body: Buffer.from('small and read whole\n'), checksum: 'none' }],
+]);
 
 before(async () => {
   client = await s3();
@@ -49,6 +70,27 @@ before(async () => {
   }
   for (const [key, body] of [...mixed, ...small])
     await client.send(new PutObjectCommand({ Bucket: source.name, Key: key, Body: body }));
+  for (const [key, { body, checksum }] of stored) {
+    if (checksum === 'parts') {
+      const params = {
+        Bucket: source.name,
+        Key: key,
+        Body: body,
+        ChecksumAlgorithm: 'CRC32' as const,
+      };
+      await new Upload({ client, params, partSize: 5 * 1024 * 1024 }).done();
+    } else {
+      const algorithm = checksum === 'put' ? ('CRC32' as const) : undefined;
+      await client.send(
+        new PutObjectCommand({
+          Bucket: source.name,
+          Key: key,
+          Body: body,
+          ChecksumAlgorithm: algorithm,
+        }),
+      );
+    }
+  }
 });
 
 after(async () => {
@@ -153,30 +195,39 @@ test('localHeaders "known" fails at planning with LocalHeaderUnknown naming an o
   assert.deepEqual(await keysUnder(client, destination.name, key), []);
 });
 
-test('localHeaders "known" over small objects: a worker SIGKILLed mid-stream resumes to the uninterrupted bytes, rework within the parts in flight plus one entry', async (t) => {
+/**
+ * Runs `prefix` once uninterrupted and once with a worker SIGKILLed after S3 holds
+ * `partsBeforeKill` parts; the resumed archive must equal the uninterrupted one, and a resume
+ * redo at most the parts in flight plus one part. Returns both results and the archive.
+ */
+async function crashAndCompare(
+  t: { diagnostic(message: string): void },
+  prefix: string,
+  extra: Partial<ArchiveRequest>,
+  partsBeforeKill: number,
+): Promise<{ reference: ArchiveResult; result: ArchiveResult; zip: Buffer }> {
   const { client: temporal, close } = await temporalClient();
   try {
-    const referenceKey = `${uniqueName('known-ref')}.zip`;
+    const referenceKey = `${uniqueName('ref')}.zip`;
     const reference = await withWorker({}, (taskQueue) =>
       temporal.workflow.execute('archive', {
         taskQueue,
         workflowId: archiveWorkflowId({ bucket: destination.name, key: referenceKey }),
-        args: [request('small/', referenceKey, { localHeaders: 'known' })],
+        args: [request(prefix, referenceKey, extra)],
       }),
     );
-    assert.equal(reference.dataDescriptorEntries, 0);
-    const key = `${uniqueName('known-crashed')}.zip`;
-    const taskQueue = uniqueName('tq-known');
+    const key = `${uniqueName('crashed')}.zip`;
+    const taskQueue = uniqueName('tq-headers');
     let worker = startWorkerProcess(taskQueue);
     const handle = await temporal.workflow.start('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      args: [request('small/', key, { localHeaders: 'known' })],
+      args: [request(prefix, key, extra)],
     });
     try {
       await waitUntil(
-        'S3 holds 4 parts',
-        async () => (await partsHeld(client, destination.name, key)) >= 4,
+        `S3 holds ${partsBeforeKill} parts`,
+        async () => (await partsHeld(client, destination.name, key)) >= partsBeforeKill,
       );
       await killHard(worker);
       worker = startWorkerProcess(taskQueue);
@@ -185,19 +236,117 @@ test('localHeaders "known" over small objects: a worker SIGKILLed mid-stream res
       const zip = await getObject(client, destination.name, key);
       const expected = await getObject(client, destination.name, referenceKey);
       assert.ok(zip.equals(expected), 'the resumed archive equals the uninterrupted one');
-      assert.equal(result.dataDescriptorEntries, 0);
       const rework = result.uploadedBytes - result.size;
       t.diagnostic(`size ${result.size}, rework ${rework} bytes, ${result.parts} parts`);
       // A checkpoint inside an entry read whole falls back to its start: one part more at most.
       assert.ok(rework <= (UPLOAD_CONCURRENCY + 1) * PART_SIZE, `rework ${rework} bytes`);
-      const entries = await readZip(zip);
-      for (const [k, body] of small)
-        assert.equal(zlib.crc32(entries.get(k.slice('small/'.length))!), zlib.crc32(body), k);
       assert.deepEqual(await openUploads(client, destination.name), []);
+      return { reference, result, zip };
     } finally {
       await killHard(worker);
     }
   } finally {
     await close();
   }
+}
+
+test('localHeaders "known" over small objects: a worker SIGKILLed mid-stream resumes to the uninterrupted bytes, rework within the parts in flight plus one entry', async (t) => {
+  const { reference, result, zip } = await crashAndCompare(
+    t,
+    'small/',
+    { localHeaders: 'known' },
+    4,
+  );
+  assert.equal(reference.dataDescriptorEntries, 0);
+  assert.equal(result.dataDescriptorEntries, 0);
+  const entries = await readZip(zip);
+  for (const [k, body] of small)
+    assert.equal(zlib.crc32(entries.get(k.slice('small/'.length))!), zlib.crc32(body), k);
 });
+
+test('objects streamed with the CRC-32 S3 stores in their headers: a worker SIGKILLed inside one resumes (the checkpoint carries that CRC-32) to the uninterrupted bytes', async (t) => {
+  const { result, zip } = await crashAndCompare(
+    t,
+    'stored/',
+    { compression: { method: 'store' } },
+    2,
+  );
+  assert.equal(result.dataDescriptorEntries, storedDescriptors('store').length);
+  // Every part boundary from the second on lies inside log.txt (from 8 MiB) or parts.bin (to
+  // past 50 MiB), both streamed with the stored CRC-32: the resume starts inside one of them.
+  const lines = await manifest(result);
+  const log = lines.find((m) => m.name === 'log.txt')!;
+  const parts = lines.find((m) => m.name === 'parts.bin')!;
+  assert.ok(!log.dataDescriptor && !parts.dataDescriptor);
+  assert.ok(log.offset < 2 * PART_SIZE && parts.offset + parts.size > 9 * PART_SIZE);
+  const entries = await readZip(zip);
+  for (const [k, { body }] of stored)
+    assert.ok(entries.get(k.slice('stored/'.length))!.equals(body), k);
+});
+
+/** Entries of `stored/` that keep a data descriptor under "auto", and why. */
+function storedDescriptors(compression: 'auto' | 'store'): string[] {
+  return [
+    ...(compression === 'auto' ? ['log.txt'] : []), // DEFLATE: its compressed size is unknown
+    // SeaweedFS lists no part CRC-32s, so the multipart object's CRC-32 is unknown there.
+    ...(currentStore() === 'seaweedfs' ? ['parts.bin'] : []),
+  ];
+}
+
+/**
+ * Every streaming reader reads the archive from a pipe: every entry's name, CRC-32, size. When
+ * a STORE entry keeps a descriptor (SeaweedFS's multipart object), ZipInputStream refuses it.
+ */
+async function assertStreamingReaders(zip: Buffer, lines: ManifestLine[]): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'zipflow-local-headers-'));
+  try {
+    const file = path.join(dir, 'archive.zip');
+    writeFileSync(file, zip);
+    if (lines.some((m) => m.dataDescriptor && m.size === m.compressedSize && m.size > 0)) {
+      await assert.rejects(readWithJavaStream(file), /only DEFLATED entries can have EXT/);
+      return;
+    }
+    const expected = expectedReport(
+      lines.map((m) => ({ name: m.name, crc32: parseInt(m.crc32, 16), size: m.size })),
+    );
+    for (const [name, read] of STREAMING_READERS) {
+      const report = await read(file);
+      assert.equal(report.count, expected.count, `${name}: entries`);
+      assert.equal(report.bytes, expected.bytes, `${name}: bytes`);
+      assert.equal(report.digest, expected.digest, `${name}: names, CRC-32s, sizes`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const compression of ['auto', 'store'] as const) {
+  test(`compression "${compression}": objects over 1 MiB whose CRC-32 S3 stores (whole or in parts) stream with it in their local headers, checked; the others keep a descriptor; streaming readers read it all`, async () => {
+    const key = `${uniqueName(`stored-${compression}`)}.zip`;
+    const result = await runArchive(
+      request('stored/', key, { compression: { method: compression } }),
+    );
+    const zip = await getObject(client, destination.name, key);
+    const descriptors = storedDescriptors(compression);
+    assert.equal(result.dataDescriptorEntries, descriptors.length);
+    const lines = await manifest(result);
+    assert.equal(lines.length, stored.size);
+    for (const m of lines) {
+      const { body } = stored.get(`stored/${m.name}`)!;
+      assert.equal(m.crc32, zlib.crc32(body).toString(16).padStart(8, '0'), `${m.name}: CRC-32`);
+      const header = localHeader(zip, m.offset);
+      const expectDescriptor = descriptors.includes(m.name);
+      assert.equal(m.dataDescriptor, expectDescriptor, `${m.name}: manifest flag`);
+      assert.equal(header.bit3, expectDescriptor, `${m.name}: bit 3`);
+      if (!expectDescriptor) {
+        assert.equal(header.crc32, m.crc32, `${m.name}: CRC-32 in its local header`);
+        assert.equal(header.size, m.size, `${m.name}: size in its local header`);
+        assert.equal(header.compressedSize, m.compressedSize, `${m.name}: compressed size`);
+      }
+    }
+    const entries = await readZip(zip);
+    for (const [k, { body }] of stored)
+      assert.ok(entries.get(k.slice('stored/'.length))!.equals(body), k);
+    await assertStreamingReaders(zip, lines);
+  });
+}

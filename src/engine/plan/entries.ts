@@ -40,6 +40,24 @@ export function knownLocalHeader(request: ArchiveRequest, object: ListedObject):
   return (request.localHeaders ?? 'auto') !== 'descriptor' && object.size <= WHOLE_ENTRY_MAX_BYTES;
 }
 
+/**
+ * Whether a larger streamed object may still get its CRC-32 and sizes in its local header: a
+ * STORE entry (its compressed size is its listed size) whose CRC-32 S3 stores. The stored
+ * checksum belongs to the object version the plan pinned, so the choice does not depend on
+ * timing: a resumed run asks again and gets the same answer.
+ */
+export function storedCrc32Candidate(
+  request: ArchiveRequest,
+  object: ListedObject,
+  compression: 'store' | 'deflate',
+): boolean {
+  return (
+    (request.localHeaders ?? 'auto') !== 'descriptor' &&
+    compression === 'store' &&
+    !knownLocalHeader(request, object)
+  );
+}
+
 /** The manifest line of a finished entry: one JSON object per line of <key>.manifest.jsonl. */
 export function manifestLine(e: EntryResult, object: ListedObject): string {
   return JSON.stringify({

@@ -104,7 +104,7 @@ function checkKnownHeaders(request: ArchiveRequest, objects: ListedObject[]): vo
   const large = objects.find((o) => !knownLocalHeader(request, o) && !isDirectoryObject(o));
   if (large === undefined) return;
   throw RunFailure.nonRetryable(
-    `localHeaders "known": object ${JSON.stringify(large.key)} has ${large.size} bytes; only objects up to ${WHOLE_ENTRY_MAX_BYTES} bytes are read whole before their header, larger ones need a data descriptor. Use localHeaders "auto" (larger objects keep a data descriptor) or leave such objects out`,
+    `localHeaders "known": object ${JSON.stringify(large.key)} has ${large.size} bytes; only objects up to ${WHOLE_ENTRY_MAX_BYTES} bytes are read whole before their header, larger ones are known only if S3 stores their CRC-32, which is asked as they are written. Use localHeaders "auto" (larger objects get their CRC-32 in the header when S3 stores it and they are stored, else a data descriptor) or leave such objects out`,
     'LocalHeaderUnknown',
     { key: large.key, size: large.size },
   );

@@ -30,7 +30,8 @@ import { KeepAlive } from '../run/keepAlive';
 import { PartWriter, uploadConcurrencyFor } from '../write/parts';
 import { readPlanChunk } from '../plan/plan';
 import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
-import { entrySpecOf, knownLocalHeader, manifestLine } from '../plan/entries';
+import { entrySpecOf, knownLocalHeader, manifestLine, storedCrc32Candidate } from '../plan/entries';
+import { sourceCrc32 } from '../../s3/checksums';
 import { recoverCompleted, type RecordedArchive, type StreamResult } from '../write/finalize';
 
 export interface StreamInput {
@@ -373,8 +374,26 @@ class ArchiveStreamer {
       source = sampled.source;
       compression = autoCompression(stored.name, sampled.sample);
     }
-    const dataDescriptor = !knownLocalHeader(request, object);
-    return { spec: { ...stored, compression, dataDescriptor }, source };
+    const header = await this.localHeaderFacts(object, compression);
+    return { spec: { ...stored, compression, ...header }, source };
+  }
+
+  /**
+   * Where the entry's CRC-32 and sizes go: into its local header when the object is read whole
+   * (small) or S3 stores its CRC-32 (a STORE entry streams with it and is checked at its end,
+   * a mismatch failing the run as InvalidEntry); else into a data descriptor.
+   */
+  private async localHeaderFacts(
+    object: ListedObject,
+    compression: 'store' | 'deflate',
+  ): Promise<Pick<EntrySpec, 'dataDescriptor' | 'crc32'>> {
+    const { request } = this.input;
+    if (knownLocalHeader(request, object)) return { dataDescriptor: false };
+    if (!storedCrc32Candidate(request, object, compression)) return { dataDescriptor: true };
+    const stored = await sourceCrc32(this.src, request.source.bucket, object);
+    return 'crc32' in stored
+      ? { dataDescriptor: false, crc32: stored.crc32 }
+      : { dataDescriptor: true };
   }
 
   /**
