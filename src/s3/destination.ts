@@ -41,10 +41,16 @@ export async function* listUploads(
 }
 
 /** Aborts every multipart upload open for exactly this key. */
-export async function abortUploads(client: S3Client, bucket: string, key: string): Promise<number> {
+export async function abortUploads(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  /** An upload id to leave open (the one a retry continues). */
+  keep?: string,
+): Promise<number> {
   let aborted = 0;
   for await (const u of listUploads(client, bucket, key)) {
-    if (u.key !== key) continue;
+    if (u.key !== key || u.uploadId === keep) continue;
     await MultipartSession.attach(client, { bucket, key }, u.uploadId).abort();
     aborted += 1;
   }

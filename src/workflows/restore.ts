@@ -26,10 +26,12 @@ const { planRestore } = proxyActivities<typeof activities>({
 
 const { restoreChunk } = proxyActivities<typeof activities>({
   startToCloseTimeout: '24 hours',
-  // A dead worker's chunk is retried after this; objects it wrote are recognised and kept.
-  heartbeatTimeout: '1 minute',
+  // A dead worker's chunk is retried after this (heartbeats come every second while it makes
+  // progress, as archive's): objects it wrote are recognised and kept, and the multipart
+  // uploads of entries in flight continue from the checkpoint.
+  heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumAttempts: 10 },
+  retry: { maximumAttempts: 10, initialInterval: '200 milliseconds', maximumInterval: '2 seconds' },
 });
 
 const { discardRestore } = proxyActivities<typeof activities>({

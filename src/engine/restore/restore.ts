@@ -22,6 +22,7 @@ import {
   writeEntry,
 } from './restoreEntry';
 import { readRestoreChunk, type RestoreEntry } from './restorePlan';
+import { ChunkCheckpoint } from './restoreCheckpoint';
 import { restoreFailure } from './restoreFailures';
 
 export { planRestore, type PlanRestoreInput, type PlanRestoreOutput } from './restorePlan';
@@ -104,6 +105,7 @@ export async function restoreChunk(input: RestoreChunkInput): Promise<RestoreChu
     createS3Client({ profile: request.archive.profile }),
     createS3Client({ profile: request.destination.profile }),
   ]);
+  const checkpoint = new ChunkCheckpoint(ctx.checkpoint);
   try {
     const entries = await readRestoreChunk(
       dst,
@@ -135,13 +137,13 @@ export async function restoreChunk(input: RestoreChunkInput): Promise<RestoreChu
     for (const entry of pending) {
       ctx.signal.throwIfAborted();
       await jobs.run(async () => {
-        const written = await writeEntry(input, dst, reader, entry, sameStore).catch(
+        const written = await writeEntry(input, dst, reader, entry, sameStore, checkpoint).catch(
           (err: unknown) => {
             throw entryFailure(err, input, entry);
           },
         );
         count(entry, written.copied);
-        ctx.heartbeat({ entriesDone: out.entries });
+        checkpoint.entriesDone(out.entries);
       });
     }
     await jobs.settle();
@@ -150,6 +152,7 @@ export async function restoreChunk(input: RestoreChunkInput): Promise<RestoreChu
   } catch (err) {
     throw restoreFailure(err, request);
   } finally {
+    checkpoint.stop();
     src.destroy();
     dst.destroy();
   }

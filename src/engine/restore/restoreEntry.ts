@@ -19,6 +19,8 @@ import {
 import mime from 'mime-types';
 import { abortUploads } from '../../s3/destination';
 import { crc32Base64, MultipartSession, sseParams, type HeldPart } from '../../s3/multipart';
+import { everyPartHeld } from '../write/archiveUpload';
+import { PartWriter } from '../write/parts';
 import { type S3RangeReader, type SizedVersion } from '../../s3/rangeReader';
 import { SourceChangedError } from '../../s3/objectReader';
 import { MAX_PARTS, MiB } from '../../shared/limits';
@@ -30,6 +32,7 @@ import {
   METHOD_STORE,
 } from '../../zip/constants';
 import type { RestoreEntry } from './restorePlan';
+import { ChunkCheckpoint, PartProgress, type EntryUploadCheckpoint } from './restoreCheckpoint';
 
 /** STORE entries this large are copied by the store (UploadPartCopy needs 5 MiB parts). */
 export const SERVER_SIDE_COPY_MIN = 5 * MiB;
@@ -38,6 +41,8 @@ export const SERVER_SIDE_COPY_MAX = 5 * 1024 * MiB;
 /** Entries up to this size go up in one PutObject; larger ones as a multipart upload. */
 export const SINGLE_PUT_MAX = 8 * MiB;
 const STREAM_PART_SIZE = 8 * MiB;
+/** Parts of one streamed entry in flight at once (each holds a part-sized buffer). */
+const STREAM_PARTS_IN_FLIGHT = 2;
 /** Copied parts: fewer requests; 5 GiB is UploadPartCopy's limit. */
 const COPY_PART_SIZE = 512 * MiB;
 
@@ -119,16 +124,17 @@ function checkData(entry: RestoreEntry, crc32: number, size: number): void {
   }
 }
 
-/** The entry's bytes as stored, inflated when DEFLATE. */
+/** The entry's bytes as stored, inflated when DEFLATE; a STORE entry's from byte `from` on. */
 function entryStream(
   reader: S3RangeReader,
   entry: RestoreEntry,
   start: number,
+  from = 0,
 ): AsyncIterable<Buffer> {
   const raw =
-    entry.compressedSize === 0
+    entry.compressedSize === from
       ? Readable.from([])
-      : Readable.from(reader.streamRange(start, start + entry.compressedSize));
+      : Readable.from(reader.streamRange(start + from, start + entry.compressedSize));
   if (entry.method !== METHOD_DEFLATE) return raw;
   const inflate = zlib.createInflateRaw();
   raw.on('error', (err) => inflate.destroy(err));
@@ -160,15 +166,16 @@ export async function writeEntry(
   reader: S3RangeReader,
   entry: RestoreEntry,
   copy: boolean,
+  checkpoint: ChunkCheckpoint,
 ): Promise<WrittenEntry> {
   const start = await dataStartOf(reader, entry);
   if (copiedByStore(entry, copy)) {
-    await copyEntry(target, dst, entry, start);
+    await copyEntry(target, dst, entry, start, checkpoint);
     return { copied: true };
   }
   const read = { target, dst, reader, entry, start };
   if (!usesMultipart(entry)) await putEntry(read);
-  else await streamEntry(read);
+  else await streamEntry(read, checkpoint);
   return { copied: false };
 }
 
@@ -260,50 +267,124 @@ function partSizeFor(size: number, least: number): number {
   return Math.max(least, Math.ceil(size / MAX_PARTS / MiB) * MiB);
 }
 
-/** A large entry streamed (inflated when DEFLATE) into a multipart upload, CRC-32 checked before completion. */
-async function streamEntry(read: EntryRead): Promise<void> {
-  const { target, dst, reader, entry, start } = read;
-  const partSize = partSizeFor(entry.size, STREAM_PART_SIZE);
-  await withUpload(target, dst, entry, true, async (upload) => {
-    const parts: HeldPart[] = [];
-    let crc32 = 0;
-    let size = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const send = async (): Promise<void> => {
-      const body = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      const part = await upload.uploadPart(parts.length + 1, body);
-      parts.push({
-        partNumber: part.partNumber,
-        etag: part.etag,
-        size: part.size,
-        checksumCRC32: crc32Base64(part.crc32),
-      });
-    };
-    try {
-      for await (const chunk of entryStream(reader, entry, start)) {
-        crc32 = zlib.crc32(chunk, crc32);
-        size += chunk.length;
-        if (size > entry.size) break; // more than the central directory says: checked below
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= partSize) await send();
-      }
-    } catch (err) {
-      if ((err as { code?: string }).code?.startsWith('Z_')) {
-        throw new EntryMismatchError(
-          entry.name,
-          `its DEFLATE data cannot be inflated (${(err as Error).message})`,
-        );
-      }
-      throw err;
-    }
-    checkData(entry, crc32, size);
-    if (pendingBytes > 0 || parts.length === 0) await send();
-    return { parts, crc32 };
+/**
+ * A large entry streamed (inflated when DEFLATE) into a multipart upload, CRC-32 checked before
+ * completion. The checkpoint follows the parts S3 holds; a retry continues the same upload: a
+ * STORE entry is read on from the byte after the last part held, a DEFLATE one (whose inflate
+ * state cannot be saved) inflated from its start again, and neither sends a part S3 already
+ * holds with the same size and CRC-32 again.
+ */
+async function streamEntry(read: EntryRead, checkpoint: ChunkCheckpoint): Promise<void> {
+  const { target, dst, entry } = read;
+  const { destination } = target.request;
+  const resumed = await resumeUpload(read, checkpoint.earlier(entry.key));
+  // Other uploads at the key were begun by attempts that died before their checkpoint said so.
+  await abortUploads(dst, destination.bucket, entry.key, resumed?.upload.uploadId);
+  const upload = resumed?.upload ?? (await session(target, dst, entry, true));
+  const at: EntryUploadCheckpoint = resumed?.at ?? {
+    uploadId: upload.uploadId,
+    checksumType: checksumTypeOf(upload),
+    partSize: partSizeFor(entry.size, STREAM_PART_SIZE),
+    partsDone: 0,
+    bytesDone: 0,
+    crc32: 0,
+  };
+  checkpoint.update(entry.key, at);
+  try {
+    const crc32 = await sendParts(read, upload, at, resumed?.held ?? [], (moved) =>
+      checkpoint.update(entry.key, moved),
+    );
+    const held = await everyPartHeld(upload, Math.max(1, Math.ceil(entry.size / at.partSize)));
+    await upload.complete(held, { overwrite: destination.overwrite === true, crc32 });
+  } catch (err) {
+    // Kept for the retry, unless no retry can restore the entry (the run's discard aborts
+    // what a failed run leaves).
+    if (!(err instanceof EntryMismatchError || err instanceof SourceChangedError)) throw err;
+    await upload.abort().catch(() => undefined);
+    checkpoint.update(entry.key, undefined);
+    throw err;
+  }
+  checkpoint.update(entry.key, undefined);
+}
+
+function checksumTypeOf(upload: MultipartSession): EntryUploadCheckpoint['checksumType'] {
+  return upload.checksumType === 'FULL_OBJECT' || upload.checksumType === 'NONE'
+    ? upload.checksumType
+    : 'COMPOSITE';
+}
+
+/**
+ * The upload an earlier attempt left for the entry, with the parts S3 holds, when it is still
+ * open and holds every part its checkpoint says; else undefined (start over).
+ */
+async function resumeUpload(
+  read: EntryRead,
+  earlier: EntryUploadCheckpoint | undefined,
+): Promise<{ upload: MultipartSession; at: EntryUploadCheckpoint; held: HeldPart[] } | undefined> {
+  if (!earlier) return undefined;
+  const { target, dst, entry } = read;
+  const upload = MultipartSession.attach(
+    dst,
+    { bucket: target.request.destination.bucket, key: entry.key },
+    earlier.uploadId,
+    earlier.checksumType,
+  );
+  let held: HeldPart[];
+  try {
+    held = await upload.listParts();
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchUpload') return undefined;
+    throw err;
+  }
+  const numbers = new Set(held.map((p) => p.partNumber));
+  for (let n = 1; n <= earlier.partsDone; n++) if (!numbers.has(n)) return undefined;
+  if (entry.method !== METHOD_STORE) {
+    return { upload, held, at: { ...earlier, partsDone: 0, bytesDone: 0, crc32: 0 } };
+  }
+  return { upload, held: held.filter((p) => p.partNumber > earlier.partsDone), at: { ...earlier } };
+}
+
+/**
+ * Writes the entry's bytes from `at` on into parts (skipping those S3 holds, `held`) and
+ * returns the whole entry's CRC-32 once it and the size match the central directory.
+ */
+async function sendParts(
+  read: EntryRead,
+  upload: MultipartSession,
+  at: EntryUploadCheckpoint,
+  held: HeldPart[],
+  moved: (at: EntryUploadCheckpoint) => void,
+): Promise<number> {
+  const { reader, entry, start } = read;
+  const progress = new PartProgress(at, moved);
+  const writer = new PartWriter(upload, at.partSize, STREAM_PARTS_IN_FLIGHT, {
+    position: at.bytesDone,
+    partsDone: at.partsDone,
+    held: new Map(held.map((p) => [p.partNumber, p])),
+    onPart: (n) => progress.partHeld(n),
   });
+  let crc32 = at.crc32;
+  let size = at.bytesDone;
+  try {
+    for await (const chunk of entryStream(reader, entry, start, at.bytesDone)) {
+      crc32 = zlib.crc32(chunk, crc32);
+      size += chunk.length;
+      if (size > entry.size) break; // more than the central directory says: checked below
+      progress.wrote(chunk);
+      await writer.write(chunk);
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code?.startsWith('Z_')) {
+      throw new EntryMismatchError(
+        entry.name,
+        `its DEFLATE data cannot be inflated (${(err as Error).message})`,
+      );
+    }
+    throw err;
+  }
+  checkData(entry, crc32, size);
+  await writer.finish();
+  return crc32;
 }
 
 /** Where a copied entry is staged before its CRC-32 is known: under the run's state prefix. */
@@ -317,6 +398,7 @@ async function copyRange(
   source: { bucket: string; key: string; etag: string },
   from: number,
   to: number,
+  progressed: () => void,
 ): Promise<HeldPart[]> {
   const parts: HeldPart[] = [];
   const partSize = partSizeFor(to - from, COPY_PART_SIZE);
@@ -330,6 +412,7 @@ async function copyRange(
         throw err;
       });
     parts.push(part);
+    progressed();
   }
   return parts;
 }
@@ -347,13 +430,15 @@ async function copyEntry(
   dst: S3Client,
   entry: RestoreEntry,
   start: number,
+  checkpoint: ChunkCheckpoint,
 ): Promise<void> {
   const { bucket } = target.request.destination;
+  const progressed = (): void => checkpoint.progressed();
   const staged = stagingKeyOf(target.statePrefix, entry.key);
   await abortUploads(dst, bucket, staged);
   const staging = await MultipartSession.create(dst, { bucket, key: staged, checksums: false });
   try {
-    const parts = await copyRange(staging, target.archive, start, start + entry.size);
+    const parts = await copyRange(staging, target.archive, start, start + entry.size, progressed);
     await staging.complete(parts, { overwrite: true, crc32: 0 });
   } catch (err) {
     await staging.abort().catch(() => undefined);
@@ -383,7 +468,13 @@ async function copyEntry(
       head.ContentLength ?? 0,
     );
     await withUpload(target, dst, entry, false, async (upload) => ({
-      parts: await copyRange(upload, { bucket, key: staged, etag: head.ETag ?? '' }, 0, entry.size),
+      parts: await copyRange(
+        upload,
+        { bucket, key: staged, etag: head.ETag ?? '' },
+        0,
+        entry.size,
+        progressed,
+      ),
       crc32: entry.crc32,
     }));
   } finally {

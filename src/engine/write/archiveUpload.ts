@@ -75,7 +75,10 @@ const LIST_PARTS_WAITS_MS = [500, 2_000];
  * from the same checkpoint and does not send it again, cannot fix that, so the run ends with
  * PartsMissing instead of retrying.
  */
-async function everyPartHeld(session: MultipartSession, partCount: number): Promise<HeldPart[]> {
+export async function everyPartHeld(
+  session: MultipartSession,
+  partCount: number,
+): Promise<HeldPart[]> {
   for (let look = 0; ; look++) {
     const held = (await session.listParts()).filter((p) => p.partNumber <= partCount);
     const numbers = new Set(held.map((p) => p.partNumber));
@@ -91,7 +94,7 @@ async function everyPartHeld(session: MultipartSession, partCount: number): Prom
     throw RunFailure.nonRetryable(
       `S3 does not list part(s) ${shown} of the ${partCount} parts of upload ${session.uploadId} ` +
         `(s3://${session.target.bucket}/${session.target.key}), though each was acknowledged: ` +
-        're-run the archive',
+        'run it again',
       'PartsMissing',
       { uploadId: session.uploadId, missing },
     );
