@@ -30,8 +30,8 @@ export interface ReadAheadLimits {
 
 /**
  * Ranges of 4 MiB: on a far store (25 ms, 25 MB/s per connection) more GETs in flight within the
- * same budget read faster than fewer larger ones, and 2 MiB cost CPU per byte on a near one
- * (docs/benchmarks.md). AWS's guidance is 8–16 MB per GET, for the rate of one connection.
+ * same budget read faster than fewer 8 MiB ones (docs/benchmarks.md, "More, smaller ranged
+ * GETs"). AWS's guidance is 8–16 MB per GET, for the rate of one connection.
  */
 export const DEFAULT_RANGE_SIZE = 4 * MiB;
 
