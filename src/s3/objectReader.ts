@@ -186,11 +186,6 @@ export class RangeFetch {
     return this.to - this.from;
   }
 
-  /** Every byte has arrived (or the GET has ended). */
-  get arrived(): boolean {
-    return this.ended;
-  }
-
   private async fetch(client: S3Client, object: ObjectVersion, signal: AbortSignal): Promise<void> {
     try {
       const body = await readObject(client, object, { from: this.from, to: this.to, signal });

@@ -81,8 +81,9 @@ export interface ArchiveRequest {
   /** Parts uploaded at once, 1 to 32; default 4. Memory is about partSize × this. */
   uploadConcurrency?: number;
   /**
-   * Ranged GETs of large source objects at once, 1 to 64; default 2, or the worker's
-   * ZIPFLOW_READ_CONCURRENCY. The read side holds up to 8 MiB × this (objects read ahead).
+   * The read budget in ranges of large source objects, 1 to 64; default 4, or the worker's
+   * ZIPFLOW_READ_CONCURRENCY. The read side holds up to 4 MiB × this (objects read ahead), in up
+   * to twice as many ranged GETs at once.
    */
   readConcurrency?: number;
   /**

@@ -435,7 +435,7 @@ function checkReadConcurrency(value: unknown): void {
     'readConcurrency',
     value,
     MAX_READ_CONCURRENCY,
-    `(default ${DEFAULT_READ_CONCURRENCY}); each one lets the worker hold 8 MiB more of source data`,
+    `(default ${DEFAULT_READ_CONCURRENCY}); each one lets the worker hold 4 MiB more of source data`,
   );
 }
 

@@ -27,7 +27,7 @@ let closeTemporal: () => Promise<void>;
 let source: { name: string; remove(): Promise<void> };
 let destination: { name: string; remove(): Promise<void> };
 const LAST = 'batch/zz-last.txt';
-// Larger than the read-ahead's small-object limit; with one 8 MiB range of read budget
+// Larger than the read-ahead's small-object limit; with one 4 MiB range of read budget
 // (readConcurrency 1, below) it is read only once the stream is near it.
 const AS_LISTED = slowText(99, 2 * 1024 * 1024);
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ReadAhead, type ReadAheadLimits } from '../../src/engine/read/readAhead';
+import { ReadAhead, readLimitsFor, type ReadAheadLimits } from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
 import { headObject, type ListedObject } from '../../src/s3/objects';
 import { SourceChangedError } from '../../src/s3/objectReader';
@@ -127,20 +127,39 @@ test('the read side holds no more than its budget: unread ranges stop further GE
   }
 });
 
-test('when the encoder keeps waiting for ranges in flight, the reader allows more of them, up to its maximum', async () => {
+test('with the default limits, GETs are not bound to the ranges the budget holds: the short last range of each object is sent beside the next 4 MiB ones', async () => {
   await reset();
+  // Four objects of 4 MiB + 1000 bytes: a 4 MiB range and a 1000-byte one each.
+  const bodies = [0, 1, 2, 3].map(() => crypto.randomBytes(4 * MiB + 1000));
+  const listed: ListedObject[] = [];
+  for (const [i, bytes] of bodies.entries()) listed.push(await put(`tail-${i}.bin`, bytes));
+  seen = [];
+  const saved = process.env.ZIPFLOW_READ_CONCURRENCY;
+  delete process.env.ZIPFLOW_READ_CONCURRENCY;
+  const defaults = readLimitsFor({
+    source: { bucket: bucket.name, prefix: '' },
+    destination: { bucket: bucket.name, key: 'x.zip' },
+  });
+  if (saved !== undefined) process.env.ZIPFLOW_READ_CONCURRENCY = saved;
   const controller = new AbortController();
-  const readAhead = new ReadAhead(through, bucket.name, objects.slice(0, 1), 0, controller.signal, {
-    limits: { ...limits, concurrency: 1, bytes: MiB, maxConcurrency: 3 },
+  const readAhead = new ReadAhead(through, bucket.name, listed, 0, controller.signal, {
+    limits: defaults,
   });
   try {
-    assert.equal(readAhead.rangeConcurrency, 1);
-    assert.deepEqual(await drain(await readAhead.open(0)), body);
-    assert.ok(readAhead.rangeConcurrency > 1, `${readAhead.rangeConcurrency} ranges at once`);
-    assert.ok(readAhead.rangeConcurrency <= 3);
+    for (const [i, bytes] of bodies.entries())
+      assert.ok((await drain(await readAhead.open(i))).equals(bytes), `object ${i}`);
   } finally {
     readAhead.close();
   }
+  const ranged = seen.filter((r) => r.range !== undefined);
+  assert.deepEqual(
+    ranged.map((r) => r.range).sort(),
+    bodies.flatMap(() => [`bytes=0-${4 * MiB - 1}`, `bytes=${4 * MiB}-`]).sort(),
+  );
+  // Sent before the first could have come back: 3 × (4 MiB + 1000 bytes) and no more within
+  // the 16 MiB budget, as six GETs (a budget of four ranges alone would have allowed four).
+  const first = ranged[0].at;
+  assert.equal(ranged.filter((r) => r.at - first < LATENCY_MS / 2).length, 6, JSON.stringify(seen));
 });
 
 test('a read resumed inside an object starts its first range at that byte, and the rest stay aligned', async () => {

@@ -19,18 +19,19 @@ const request = {
   destination: { bucket: 'b', key: 'c.zip' },
 };
 
-test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 2; the budget holds that many 8 MiB ranges', () => {
+test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 4; the budget holds that many 4 MiB ranges, with twice as many GETs', () => {
   const saved = process.env.ZIPFLOW_READ_CONCURRENCY;
   try {
     delete process.env.ZIPFLOW_READ_CONCURRENCY;
-    // Unset: 2 ranges, grown to 3 on a store that keeps the encoder waiting.
-    assert.deepEqual(readLimitsFor(request), { ...DEFAULT_READ_AHEAD, maxConcurrency: 3 });
-    assert.equal(DEFAULT_READ_AHEAD.bytes, 2 * 8 * MiB);
+    // Unset: 4 ranges of 4 MiB (16 MiB), up to 8 GETs in flight.
+    assert.deepEqual(readLimitsFor(request), DEFAULT_READ_AHEAD);
+    assert.equal(DEFAULT_READ_AHEAD.rangeSize, 4 * MiB);
+    assert.equal(DEFAULT_READ_AHEAD.bytes, 16 * MiB);
+    assert.equal(DEFAULT_READ_AHEAD.concurrency, 8);
     process.env.ZIPFLOW_READ_CONCURRENCY = '12';
-    assert.equal(readLimitsFor(request).concurrency, 12);
-    assert.equal(readLimitsFor(request).bytes, 12 * 8 * MiB);
-    assert.equal(readLimitsFor(request).maxConcurrency, undefined, 'set: fixed');
-    assert.equal(readLimitsFor({ ...request, readConcurrency: 2 }).concurrency, 2);
+    assert.equal(readLimitsFor(request).bytes, 12 * 4 * MiB);
+    assert.equal(readLimitsFor(request).concurrency, 24);
+    assert.equal(readLimitsFor({ ...request, readConcurrency: 2 }).bytes, 2 * 4 * MiB);
   } finally {
     if (saved === undefined) delete process.env.ZIPFLOW_READ_CONCURRENCY;
     else process.env.ZIPFLOW_READ_CONCURRENCY = saved;

@@ -494,7 +494,7 @@ describe('validateRequest names the bad field and the fix', () => {
     ['upload concurrency 0', withField('uploadConcurrency', 0), 'uploadConcurrency', /1 to 32/],
     ['upload concurrency 33', withField('uploadConcurrency', 33), 'uploadConcurrency', /1 to 32/],
     ['read concurrency 0', withField('readConcurrency', 0), 'readConcurrency', /1 to 64/],
-    ['read concurrency 65', withField('readConcurrency', 65), 'readConcurrency', /8 MiB more/],
+    ['read concurrency 65', withField('readConcurrency', 65), 'readConcurrency', /4 MiB more/],
     ['read concurrency 2.5', withField('readConcurrency', 2.5), 'readConcurrency', /whole number/],
     [
       'parallel 0',

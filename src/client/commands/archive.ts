@@ -258,7 +258,7 @@ export function registerArchive(program: Command): void {
       )
       .option(
         '--read-concurrency <n>',
-        'ranged GETs of large source objects at once (default 2; 8 MiB of memory each)',
+        'read budget in 4 MiB ranges of large source objects, with twice as many GETs in flight (default 4)',
         integer,
       )
       .option(

@@ -14,7 +14,11 @@ export interface ReadAheadLimits {
    * encoded, whatever their size. A piece larger than the budget is still read, alone.
    */
   bytes: number;
-  /** Ranged GETs of large objects in flight at most. */
+  /**
+   * Ranged GETs of large objects in flight at most. Twice the ranges the budget holds, so the
+   * short last range of each object does not take a whole range's slot: the budget, not this
+   * count, bounds the memory.
+   */
   concurrency: number;
   /** Bytes per ranged GET of a large object (aligned to the source's parts when known). */
   rangeSize: number;
@@ -22,29 +26,23 @@ export interface ReadAheadLimits {
   count: number;
   /** Objects up to this size are one GET; larger ones are read as ranges. */
   smallObject: number;
-  /**
-   * Ranged GETs (and budget ranges) the reader may grow to when the encoder keeps waiting for
-   * ranges still in flight: a far store. Equal to `concurrency`: fixed.
-   */
-  maxConcurrency?: number;
 }
 
-/** Ranges the default grows to: 3 × 8 MiB (with 4, far `mid` peaked at 267 MiB). */
-const GROWN_READ_CONCURRENCY = 3;
-/** Waits for a range in flight, with every GET slot taken, before one more range is allowed. */
-const STALLS_TO_GROW = 4;
-
-/** 8 MiB ranges: AWS's guidance for ranged GETs is 8–16 MB, and parts are 8 MiB by default. */
-export const DEFAULT_RANGE_SIZE = 8 * MiB;
+/**
+ * Ranges of 4 MiB: on a far store (25 ms, 25 MB/s per connection) more GETs in flight within the
+ * same budget read faster than fewer 8 MiB ones (docs/benchmarks.md, "More, smaller ranged
+ * GETs"). AWS's guidance is 8–16 MB per GET, for the rate of one connection.
+ */
+export const DEFAULT_RANGE_SIZE = 4 * MiB;
 
 /**
- * The limits for `concurrency` ranged GETs at once: the budget holds that many ranges, so each
- * GET has room to land (memory = concurrency × 8 MiB, 16 MiB by default: with 3, loopback `mid` peaked at 261 MiB).
+ * The limits for a read budget of `ranges` ranges: memory = ranges × 4 MiB (16 MiB by default),
+ * with up to twice as many GETs in flight.
  */
-export function readAheadLimits(concurrency = DEFAULT_READ_CONCURRENCY): ReadAheadLimits {
+export function readAheadLimits(ranges = DEFAULT_READ_CONCURRENCY): ReadAheadLimits {
   return {
-    bytes: concurrency * DEFAULT_RANGE_SIZE,
-    concurrency,
+    bytes: ranges * DEFAULT_RANGE_SIZE,
+    concurrency: 2 * ranges,
     rangeSize: DEFAULT_RANGE_SIZE,
     count: 32,
     smallObject: MiB,
@@ -53,11 +51,9 @@ export function readAheadLimits(concurrency = DEFAULT_READ_CONCURRENCY): ReadAhe
 
 export const DEFAULT_READ_AHEAD: ReadAheadLimits = readAheadLimits();
 
-/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 2. */
+/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 4. */
 export function readLimitsFor(request: ArchiveRequest): ReadAheadLimits {
-  const fixed = request.readConcurrency ?? workerReadConcurrency();
-  if (fixed !== undefined) return readAheadLimits(fixed);
-  return { ...readAheadLimits(), maxConcurrency: GROWN_READ_CONCURRENCY };
+  return readAheadLimits(request.readConcurrency ?? workerReadConcurrency());
 }
 
 /**
@@ -75,10 +71,6 @@ export class ReadAhead {
   /** Bytes of the pieces sent and not yet handed out. */
   private held = 0;
   private rangesInFlight = 0;
-  /** Ranged GETs at once and bytes held at most, now (they grow: stalled()). */
-  private concurrency: number;
-  private budget: number;
-  private stalls = 0;
   /** Small objects sent and not yet handed out. */
   private readonly smallSent = new Set<RangeFetch>();
   private closed = false;
@@ -107,8 +99,6 @@ export class ReadAhead {
   ) {
     this.unsent = options.total ?? Infinity;
     this.limits = options.limits ?? DEFAULT_READ_AHEAD;
-    this.concurrency = this.limits.concurrency;
-    this.budget = this.limits.bytes;
     this.stopAt = options.stopAt ?? (() => false);
     this.cursor = { index: from, next: 0 };
     // Each GET in flight listens on the activity's signal: up to `count` small objects and
@@ -149,7 +139,6 @@ export class ReadAhead {
   private async *read(index: number): AsyncGenerator<Uint8Array> {
     for (;;) {
       let piece = this.sent.get(index)?.shift();
-      if (piece && !piece.arrived && this.rangesInFlight >= this.concurrency) this.stalled();
       if (!piece) {
         if (this.cursor.index !== index) return; // every piece handed out
         piece = this.send(); // the encoder waits for it: sent whatever the limits
@@ -183,10 +172,10 @@ export class ReadAhead {
       }
       const ranges = (this.cursor.ranges ??= this.piecesOf(index, 0, this.objects[index].size));
       const [from, to] = ranges[this.cursor.next];
-      if (this.held > 0 && this.held + (to - from) > this.budget) return;
+      if (this.held > 0 && this.held + (to - from) > this.limits.bytes) return;
       if (to - from > this.unsent) return;
       if (this.isLarge(index)) {
-        if (this.rangesInFlight >= this.concurrency) return;
+        if (this.rangesInFlight >= this.limits.concurrency) return;
       } else if (this.smallSent.size >= this.limits.count) return;
       this.send();
     }
@@ -215,25 +204,6 @@ export class ReadAhead {
     this.cursor =
       next + 1 < ranges.length ? { index, ranges, next: next + 1 } : { index: index + 1, next: 0 };
     return piece;
-  }
-
-  /**
-   * The encoder waits for a range still in flight while every GET slot is taken: reads are the
-   * bottleneck (a far store). After STALLS_TO_GROW such waits, one more range, up to
-   * maxConcurrency. A near store has the ranges in memory before they are wanted, so it stays.
-   */
-  private stalled(): void {
-    if (this.concurrency >= (this.limits.maxConcurrency ?? this.limits.concurrency)) return;
-    if (++this.stalls < STALLS_TO_GROW) return;
-    this.stalls = 0;
-    this.concurrency += 1;
-    this.budget += this.limits.rangeSize;
-    this.fill();
-  }
-
-  /** Ranged GETs allowed at once now (grown from limits.concurrency on a far store). */
-  get rangeConcurrency(): number {
-    return this.concurrency;
   }
 
   private isLarge(index: number): boolean {
