@@ -86,6 +86,11 @@ export interface PendingLive {
 
 /** Activities whose live figures are the whole run's; assembleRange's are one range's. */
 const WHOLE_RUN_ACTIVITIES = new Set(['streamArchive', 'copyArchive']);
+/**
+ * Activities whose live figures add to what the workflow counted: a range's own, or the end of
+ * a parallel run (finishAssembly: the entries and parts it writes after the ranges).
+ */
+const ADDED_ACTIVITIES = new Set(['assembleRange', 'finishAssembly']);
 
 /**
  * The workflow's progress with the writing activities' live figures folded in. A stream or
@@ -117,7 +122,7 @@ export function withLiveProgress(
       updatedAt: latest(progress.updatedAt, live.at),
     });
   }
-  const ranges = pending.filter((p) => p.activityType === 'assembleRange').map((p) => p.live);
+  const ranges = pending.filter((p) => ADDED_ACTIVITIES.has(p.activityType)).map((p) => p.live);
   if (ranges.length > 0) {
     const sum = (pick: (l: LiveProgress) => number): number =>
       ranges.reduce((n, l) => n + pick(l), 0);

@@ -95,6 +95,20 @@ describe('withLiveProgress: the workflow query with the heartbeats of its writin
     assert.equal(merged.bytesPerSecond, 3_000);
   });
 
+  it("adds the end of a parallel run (finishAssembly's figures) to what the ranges left", () => {
+    const merged = withLiveProgress(workflow, [
+      {
+        activityType: 'finishAssembly',
+        live: live({ entriesDone: 2, bytesDone: 30_000, partsDone: 1, bytesPerSecond: 5_000 }),
+      },
+    ]);
+    assert.equal(merged.entriesDone, 12);
+    assert.equal(merged.bytesDone, 130_000);
+    assert.equal(merged.partsDone, 2);
+    assert.equal(merged.bytesPerSecond, 5_000);
+    assert.equal(merged.updatedAt, '2026-01-01T00:00:20.000Z');
+  });
+
   it('never goes past the totals, and leaves other phases to the workflow', () => {
     const over = withLiveProgress(workflow, [
       { activityType: 'copyArchive', live: live({ entriesDone: 101, bytesDone: 2_000_000 }) },

@@ -48,6 +48,7 @@ import {
   failuresNamed,
   placed,
   produce,
+  SourceBytesRead,
   START,
   type Anchor,
   type PlanIo,
@@ -245,11 +246,10 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
   // Progress: the range's entries and the source bytes its encoder read (the bytes of an entry
   // in flight at the start belong to the range or attempt before).
   let entriesDone = initial.entriesDone ?? 0;
-  let sourceBytes = initial.sourceBytesDone ?? 0;
-  let lastRead = 0;
+  const sourceBytes = new SourceBytesRead(initial.sourceBytesDone ?? 0);
   const figures = (): StreamProgress => ({
     entriesDone,
-    bytesDone: sourceBytes,
+    bytesDone: sourceBytes.total,
     partsDone: partsDone - (range.firstPart - 1),
     currentPart: position === 0 ? 0 : Math.ceil(position / partSize),
     resumes: initial.resumes,
@@ -296,15 +296,12 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
           Math.max(0, cp.entryCount - firstOwned),
         );
         if (deferredStart === at && head === null) head = piece(cp);
-        lastRead = cp.entry?.uncompressedSize ?? 0;
+        sourceBytes.started(cp);
       },
       chunk: async (chunk, encoder) => {
         const start = position;
         position += chunk.length;
-        const read = encoder.entryBytesRead;
-        if (read < lastRead) lastRead = 0; // a new entry
-        sourceBytes += read - lastRead;
-        lastRead = read;
+        sourceBytes.update(encoder);
         keepAlive.progressed();
         for (let part = Math.floor(start / partSize) + 1; part * partSize <= position; part++) {
           const cp = encoder.checkpoint(part * partSize);
@@ -318,7 +315,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
             tail: part === range.lastPart ? piece(cp) : null,
             spillChunks,
             entriesDone,
-            sourceBytesDone: sourceBytes,
+            sourceBytesDone: sourceBytes.total,
           });
         }
         await writer.write(chunk);
@@ -400,15 +397,35 @@ async function finish(input: FinishInput): Promise<StreamResult> {
   );
   const held = new Map((await session.listParts()).map((p) => [p.partNumber, p]));
   const pieces = results.flatMap((r) => r.pieces);
-  const keepAlive = new KeepAlive(() => ({ finishing: true }));
+  // Progress: what the ranges left (the head entries' records, the entries, source bytes and
+  // parts of the end), added by the client to the ranges' figures the workflow holds.
+  let entriesDone = 0;
+  let partsDone = 0;
+  let position = 0;
+  const endBytes = new SourceBytesRead();
+  const live = new LiveFigures(() => ({
+    entriesDone,
+    bytesDone: endBytes.total,
+    partsDone,
+    currentPart: Math.ceil(position / partSize),
+    resumes: 0,
+  }));
+  const details = (): { finishing: true; live: LiveProgress } => ({
+    finishing: true,
+    live: live.take(),
+  });
+  const keepAlive = new KeepAlive(details);
+  ctx.heartbeat(details());
   let resent = 0;
-  // Builds [at, to) with the true CRC of the entry in flight at `at`, into the parts from `at`.
+  // Builds [at, to) with the true CRC of the entry in flight at `at`, into the parts from `at`;
+  // the end's source bytes and parts count as progress (the deferred parts' are the ranges').
   const build = async (
     anchor: Anchor,
     at: number,
     to: number,
     spill: CentralDirectorySpill,
     keep: (place: EntryLayout) => boolean,
+    isEnd = false,
   ): Promise<PartWriter> => {
     const writer = new PartWriter(
       session,
@@ -420,23 +437,33 @@ async function finish(input: FinishInput): Promise<StreamResult> {
         held,
         // A retried attempt may send again what an earlier one sent: count it as rework.
         startedBefore: ctx.number > 1 ? plan.partCount : 0,
+        onPart: () => {
+          if (isEnd) partsDone += 1;
+        },
       },
     );
+    position = at;
     await produce(io, src, anchor, at, to, {
       crcAt: (p) =>
         p.dataDescriptorOffset === null || at <= p.dataOffset
           ? 0
           : crcOfFirstBytes(p.index, Math.min(at, p.dataDescriptorOffset) - p.dataOffset, pieces),
-      chunk: async (chunk) => {
+      started: (cp) => {
+        if (isEnd) endBytes.started(cp);
+      },
+      chunk: async (chunk, encoder) => {
+        position += chunk.length;
+        if (isEnd) endBytes.update(encoder);
         keepAlive.progressed();
         await writer.write(chunk);
       },
       entryDone: (item, encoder) => {
-        if (keep(item.place!))
-          spill.add(
-            encoder.lastCentralDirectoryRecord!,
-            manifestLine(encoder.lastEntry!, item.object!),
-          );
+        if (!keep(item.place!)) return;
+        entriesDone += 1;
+        spill.add(
+          encoder.lastCentralDirectoryRecord!,
+          manifestLine(encoder.lastEntry!, item.object!),
+        );
       },
     });
     return writer;
@@ -464,9 +491,11 @@ async function finish(input: FinishInput): Promise<StreamResult> {
       plan.totals.centralDirectoryOffset,
       endSpill,
       () => true,
+      true,
     );
     await endSpill.flushUpTo(plan.end.entries);
     for await (const chunk of endOfArchive(spills('cd'), plan.totals)) {
+      position += chunk.length;
       keepAlive.progressed();
       await writer.write(chunk);
     }
@@ -483,7 +512,7 @@ async function finish(input: FinishInput): Promise<StreamResult> {
       sha256: undefined,
       resentBytes: resentBytes + resent,
       resumes,
-      details: () => ({ finishing: true }),
+      details,
       manifest: spills('manifest'),
     });
     return { ...recorded, retries: retries() };

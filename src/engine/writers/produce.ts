@@ -223,6 +223,29 @@ export async function produce(
   }
 }
 
+/**
+ * Source bytes an encoder resumed at `at` reads (progress figures): the data of the entry in
+ * flight there before `at` was read by whoever made those bytes, so counting starts at it.
+ */
+export class SourceBytesRead {
+  private last = 0;
+
+  constructor(public total = 0) {}
+
+  /** The encoder's checkpoint at the start (produce's `started`). */
+  started(checkpoint: EncoderCheckpoint): void {
+    this.last = checkpoint.entry?.uncompressedSize ?? 0;
+  }
+
+  /** After each chunk: what the encoder read of the entry in flight since the last call. */
+  update(encoder: ZipEncoder): void {
+    const read = encoder.entryBytesRead;
+    if (read < this.last) this.last = 0; // a new entry
+    this.total += read - this.last;
+    this.last = read;
+  }
+}
+
 export function clients(request: ArchiveRequest): Promise<[S3Client, S3Client]> {
   return Promise.all([
     createS3Client({ profile: request.source.profile }),
