@@ -123,6 +123,26 @@ describe('zip encoder refuses bad input with ZipInputError naming the field', ()
       );
     }
   });
+  it('refuses a STORE source whose bytes do not match the CRC-32 given for its known header (a stored S3 checksum), after its data and before anything follows', async () => {
+    const data = Buffer.from('the bytes S3 returned');
+    const out: Buffer[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const c of new ZipEncoder().entry(
+          { ...ok, size: data.length, crc32: 0x12345678, dataDescriptor: false },
+          [data],
+        ))
+          out.push(c);
+      })(),
+      (e: unknown) =>
+        e instanceof ZipInputError &&
+        e.field === 'crc32' &&
+        /12345678/.test(e.message) &&
+        /source changed/.test(e.message),
+    );
+    // The header and the data were handed out; no data descriptor and no central record follow.
+    assert.equal(Buffer.concat(out.slice(1)).toString(), data.toString());
+  });
   it('refuses a DEFLATE source longer than the declared size', async () => {
     await assert.rejects(
       drain(
