@@ -31,7 +31,7 @@ import { PartWriter, uploadConcurrencyFor } from '../write/parts';
 import { readPlanChunk } from '../plan/plan';
 import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
 import { entrySpecOf, knownLocalHeader, manifestLine, storedCrc32Candidate } from '../plan/entries';
-import { sourceCrc32 } from '../../s3/checksums';
+import { StoredCrcLookups } from '../read/storedCrcs';
 import { recoverCompleted, type RecordedArchive, type StreamResult } from '../write/finalize';
 
 export interface StreamInput {
@@ -323,6 +323,12 @@ class ArchiveStreamer {
   }
 
   private async streamChunk(objects: ListedObject[], readAhead: ReadAhead): Promise<void> {
+    const { request } = this.input;
+    // Asked ahead for the objects that may be stored (auto compression decides on their bytes).
+    const mayStore = request.compression?.method === 'deflate' ? 'deflate' : 'store';
+    const storedCrcs = new StoredCrcLookups(this.src, request.source.bucket, objects, (o) =>
+      storedCrc32Candidate(request, o, mayStore),
+    );
     for (
       ;
       this.cursor.index < objects.length;
@@ -332,7 +338,7 @@ class ArchiveStreamer {
       const object = objects[this.cursor.index];
       this.entryStart = { encoder: this.encoder.checkpoint(), cursor: this.cursor };
       this.current = { object, entriesBefore: this.encoder.entryCount };
-      const entry = await this.entrySource(object, readAhead).catch((err: unknown) =>
+      const entry = await this.entrySource(object, readAhead, storedCrcs).catch((err: unknown) =>
         this.skipOrThrow(err, object),
       );
       if (entry === undefined) continue;
@@ -362,6 +368,7 @@ class ArchiveStreamer {
   private async entrySource(
     object: ListedObject,
     readAhead: ReadAhead,
+    storedCrcs: StoredCrcLookups,
   ): Promise<{ spec: EntrySpec; source: ByteSource }> {
     const { request } = this.input;
     const stored = entrySpecOf(request, object);
@@ -374,7 +381,7 @@ class ArchiveStreamer {
       source = sampled.source;
       compression = autoCompression(stored.name, sampled.sample);
     }
-    const header = await this.localHeaderFacts(object, compression);
+    const header = await this.localHeaderFacts(object, compression, storedCrcs);
     return { spec: { ...stored, compression, ...header }, source };
   }
 
@@ -386,11 +393,12 @@ class ArchiveStreamer {
   private async localHeaderFacts(
     object: ListedObject,
     compression: 'store' | 'deflate',
+    storedCrcs: StoredCrcLookups,
   ): Promise<Pick<EntrySpec, 'dataDescriptor' | 'crc32'>> {
     const { request } = this.input;
     if (knownLocalHeader(request, object)) return { dataDescriptor: false };
     if (!storedCrc32Candidate(request, object, compression)) return { dataDescriptor: true };
-    const stored = await sourceCrc32(this.src, request.source.bucket, object);
+    const stored = await storedCrcs.crc32Of(this.cursor.index);
     return 'crc32' in stored
       ? { dataDescriptor: false, crc32: stored.crc32 }
       : { dataDescriptor: true };
