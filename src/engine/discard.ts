@@ -4,6 +4,7 @@ import { s3Failure } from './run/failures';
 import { abortUploads } from '../s3/destination';
 import { abortStagingUploads } from './writers/copy';
 import { deletePrefix } from '../s3/objects';
+import { moveProbeKey } from '../shared/stateKeys';
 import type { ArchiveRequest } from '../shared/request';
 
 export interface DiscardInput {
@@ -12,7 +13,8 @@ export interface DiscardInput {
 }
 
 /**
- * Removes what a run leaves while it works: its multipart uploads and its state objects.
+ * Removes what a run leaves while it works: its multipart uploads, its state objects and the
+ * move probe it may have written in the source bucket.
  * Returns the retries it took (S3 retries and attempts beyond the first).
  */
 export async function discardRun(input: DiscardInput): Promise<{ retries: number }> {
@@ -22,7 +24,12 @@ export async function discardRun(input: DiscardInput): Promise<{ retries: number
     await abortUploads(dst, destination.bucket, destination.key);
     await abortStagingUploads(dst, destination.bucket, input.statePrefix);
     await deletePrefix(dst, destination.bucket, input.statePrefix);
-    return { retries: attemptRetries([dst]) };
+    // The move probe lives in the source bucket: a worker that died between writing and
+    // removing it would leave it there.
+    if (input.request.afterArchive !== 'delete') return { retries: attemptRetries([dst]) };
+    const src = await createS3Client({ profile: input.request.source.profile });
+    await deletePrefix(src, input.request.source.bucket, moveProbeKey(input.statePrefix));
+    return { retries: attemptRetries([dst, src]) };
   } catch (err) {
     // No profile or no bucket: nothing can have been written there, so nothing is left.
     if (err instanceof UnknownProfileError) return { retries: 0 };

@@ -8,7 +8,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { discardRun } from '../../src/activities';
 import { deleteIfUnchanged, headVersion, honoursDeleteETag } from '../../src/s3/conditionalDelete';
+import { moveProbeKey } from '../../src/shared/stateKeys';
 import {
   archiveWorkflowId,
   type ArchiveRequest,
@@ -106,6 +109,20 @@ test(`${store}: DeleteObjects with a stale ETag ${storeHonoursETag ? 'is refused
   });
   assert.equal((await getObject(v.client, v.source, 'keep/a.txt')).toString(), 'new');
   assert.equal(await headVersion(v.client, v.source, 'keep/a.txt', looked.versionId), undefined);
+});
+
+test('discard removes a move probe left in the source bucket by a worker that died before removing it', async (t) => {
+  const b = await buckets(0);
+  t.after(() => b.remove());
+  const statePrefix = `.zipflow/state/${uniqueName('probe')}/`;
+  const probe = moveProbeKey(statePrefix);
+  await b.client.send(new PutObjectCommand({ Bucket: b.source, Key: probe, Body: 'probe' }));
+  await new MockActivityEnvironment().run(discardRun, {
+    request: request(b, { afterArchive: 'delete' }),
+    statePrefix,
+  });
+  assert.equal(await headVersion(b.client, b.source, probe), undefined, 'probe removed');
+  assert.deepEqual(await keysUnder(b.client, b.source, 'keep/'), ['keep/a.txt', 'keep/b.txt']);
 });
 
 test(`${store}: afterArchive delete on a bucket without versioning ${storeHonoursETag ? 'leaves an object overwritten after the check and before the delete, reported changed' : 'is refused before anything is archived'}`, async (t) => {
