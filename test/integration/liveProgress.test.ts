@@ -16,6 +16,7 @@ import {
   type ArchiveResult,
 } from '../../src/client';
 import { ENV } from '../../src/runtime/config';
+import { KEEP_ALIVE_MS } from '../../src/engine/run/keepAlive';
 import { slowStoreFor } from '../support/faultProxy';
 import { waitUntil } from '../support/archive';
 import { s3, tempBucket, uniqueName } from '../support/env';
@@ -36,6 +37,14 @@ const LATENCY_MS = 250;
 const STORE_BYTES_PER_SECOND = 3 * MiB;
 /** How many times the figures must be seen to rise while the run streams. */
 const RISES = 5;
+/**
+ * How old figures may be when a view shows them: taken up to KEEP_ALIVE_MS before the
+ * heartbeat that carries them, which the worker holds up to its 2 s heartbeat throttle
+ * (src/worker.ts), then read by a describe and a query that each take a round trip, on a
+ * shared two-core machine that delays both (measured up to 5.4 s under load). The 30 s signal's
+ * figures, which these replace, would be up to 30 s old.
+ */
+const FRESH_MS = KEEP_ALIVE_MS + 2_000 + 3_000;
 
 const bin = path.resolve(__dirname, '../../bin/zipflow.js');
 
@@ -127,7 +136,7 @@ function assertFresh(
 ): void {
   for (const s of samples.filter((s) => s.phase === 'stream' && s.bytesDone > 0 && !gap(s)))
     assert.ok(
-      s.seenAt - Date.parse(s.updatedAt) <= 5_000,
+      s.seenAt - Date.parse(s.updatedAt) <= FRESH_MS,
       `${view}: figures of ${s.updatedAt} seen at ${new Date(s.seenAt).toISOString()}`,
     );
 }
@@ -401,4 +410,39 @@ test('server-side copy started by `zipflow archive --wait`: its bar, `zipflow st
     lines.some((l) => /, [1-9][\d.]* [kM]B\/s,/.test(l)),
     `the bar shows a rate: ${lines.join(' | ')}`,
   );
+});
+
+test('a parallel run slowed to ~20 s: every view moves every few seconds, and after a worker is killed the replacement shows a non-zero rate', async (t) => {
+  const { views, result, killedAt } = await watchedRun(t, {
+    extra: { parallel: 4 },
+    async during(run) {
+      await waitUntil(
+        'the ranges have risen three times',
+        async () => rises(run.views.waited) >= 3,
+        120_000,
+      );
+      await run.restartWorker();
+    },
+  });
+  assert.equal(result.entries, OBJECTS);
+  assert.ok(killedAt !== undefined);
+  // From the kill until a range's attempt on the new worker heartbeats, the dead attempts'
+  // last figures stand: the first figures taken after the kill end that gap.
+  const resumedAt = Math.min(
+    ...[...views.waited, ...views.polled]
+      .filter((s) => s.phase === 'stream' && Date.parse(s.updatedAt) > killedAt)
+      .map((s) => s.seenAt),
+  );
+  assert.ok(resumedAt > killedAt && resumedAt < Infinity, 'figures from the new worker were seen');
+  t.diagnostic(`new figures seen ${resumedAt - killedAt} ms after the kill`);
+  assertViewsMoved(views, (s) => s.seenAt >= killedAt && s.seenAt < resumedAt);
+  for (const [view, samples] of [
+    ['waitForArchive', views.waited],
+    ['archiveProgress', views.polled],
+  ] as const) {
+    const afterResume = samples.filter((s) => s.phase === 'stream' && s.seenAt >= resumedAt);
+    const measured = afterResume.findIndex((s) => (s.bytesPerSecond ?? 0) > 0);
+    assert.ok(measured >= 0, `${view}: the replacement's attempts report a rate`);
+    assert.ok(rises(afterResume) >= 1, `${view}: the figures move after the kill`);
+  }
 });
