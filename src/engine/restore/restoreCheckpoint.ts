@@ -88,12 +88,20 @@ export class PartProgress {
   private readonly held = new Set<number>();
   private position: number;
   private partCrc = 0;
+  /** CRC-32 of the bytes before the part being filled (from the checkpoint's on). */
+  private beforePart: number;
 
   constructor(
     private readonly at: EntryUploadCheckpoint,
     private readonly moved: (at: EntryUploadCheckpoint) => void,
   ) {
     this.position = at.bytesDone;
+    this.beforePart = at.crc32;
+  }
+
+  /** CRC-32 of every byte of the entry written so far, the checkpoint's included. */
+  get crc32(): number {
+    return crc32Combine(this.beforePart, this.partCrc, this.position % this.at.partSize);
   }
 
   /** Bytes about to be written at the current position (before the part writer takes them). */
@@ -108,6 +116,7 @@ export class PartProgress {
       rest = rest.subarray(take.length);
       if (this.position % partSize === 0) {
         this.partCrcs.set(this.position / partSize, this.partCrc);
+        this.beforePart = crc32Combine(this.beforePart, this.partCrc, partSize);
         this.partCrc = 0;
       }
     }

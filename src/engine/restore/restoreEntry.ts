@@ -363,11 +363,9 @@ async function sendParts(
     held: new Map(held.map((p) => [p.partNumber, p])),
     onPart: (n) => progress.partHeld(n),
   });
-  let crc32 = at.crc32;
   let size = at.bytesDone;
   try {
     for await (const chunk of entryStream(reader, entry, start, at.bytesDone)) {
-      crc32 = zlib.crc32(chunk, crc32);
       size += chunk.length;
       if (size > entry.size) break; // more than the central directory says: checked below
       progress.wrote(chunk);
@@ -382,9 +380,10 @@ async function sendParts(
     }
     throw err;
   }
-  checkData(entry, crc32, size);
+  // The size first: bytes past the central directory's size were not written, nor CRC'd.
+  checkData(entry, progress.crc32, size);
   await writer.finish();
-  return crc32;
+  return progress.crc32;
 }
 
 /** Where a copied entry is staged before its CRC-32 is known: under the run's state prefix. */
