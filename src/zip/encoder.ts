@@ -25,7 +25,6 @@ import {
   validateCheckpoint,
   type EncoderCheckpoint,
   type EntryCheckpoint,
-  type EntryPhase,
 } from './checkpoint';
 import { ZipInputError, ZipStateError } from './errors';
 import {
@@ -59,14 +58,26 @@ const deflateRaw = promisify(zlib.deflateRaw);
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-interface InFlight {
-  entry: PreparedEntry;
-  localHeaderOffset: number;
-  phase: EntryPhase;
-  phaseOffset: number;
-  crc32: number;
-  uncompressedSize: number;
-  compressedSize: number;
+/** The entry being written: its checkpoint's counters, with the prepared entry for its spec. */
+type InFlight = Omit<EntryCheckpoint, 'spec'> & { entry: PreparedEntry };
+
+/**
+ * The source's non-empty chunks as Buffers, each checked against the spec's size before it is
+ * passed on (the caller counts it into `f.uncompressedSize`).
+ */
+async function* checkedChunks(
+  f: InFlight,
+  source: ByteSource,
+): AsyncGenerator<Buffer, void, undefined> {
+  const { spec } = f.entry;
+  for await (const raw of source) {
+    if (raw.byteLength === 0) continue;
+    const chunk = asBuffer(raw);
+    if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
+      throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
+    }
+    yield chunk;
+  }
 }
 
 /** The last chunk handed out, with the state just before it, for checkpoints inside it. */
@@ -309,13 +320,22 @@ export class ZipEncoder {
     return encoder;
   }
 
-  /** Records the state before `chunk`, then advances the position past it. */
-  private handOut(chunk: Buffer, f: InFlight): void {
+  /**
+   * Records the state before `chunk`, then advances the position past it. The entry's last
+   * chunk passes the counts from before `finish` counted the entry (`before`).
+   */
+  private handOut(
+    chunk: Buffer,
+    f: InFlight,
+    before = {
+      entryCountBefore: this._entryCount,
+      centralDirectorySizeBefore: this._centralDirectorySize,
+    },
+  ): void {
     this.lastChunk = {
       chunk,
       positionBefore: this._position,
-      entryCountBefore: this._entryCount,
-      centralDirectorySizeBefore: this._centralDirectorySize,
+      ...before,
       before: toEntryCheckpoint(f),
     };
     this._position += chunk.length;
@@ -342,7 +362,7 @@ export class ZipEncoder {
         if (spec.directory) {
           const cdState = this.finish(f);
           if (rest.length > 0) {
-            this.handOutFinal(rest, f, cdState);
+            this.handOut(rest, f, cdState);
             yield rest;
           }
           return;
@@ -384,7 +404,7 @@ export class ZipEncoder {
       const rest = descriptor.subarray(f.phaseOffset);
       const cdState = this.finish(f);
       if (rest.length > 0) {
-        this.handOutFinal(rest, f, cdState);
+        this.handOut(rest, f, cdState);
         yield rest;
       }
     } finally {
@@ -420,7 +440,7 @@ export class ZipEncoder {
     f.compressedSize = data.length;
     const header = localFileHeader(f.entry, f);
     if (data.length === 0) {
-      this.handOutFinal(header, f, this.finish(f));
+      this.handOut(header, f, this.finish(f));
       yield header;
       return;
     }
@@ -428,7 +448,7 @@ export class ZipEncoder {
     yield header;
     f.phase = 'data';
     f.phaseOffset = 0;
-    this.handOutFinal(data, f, this.finish(f));
+    this.handOut(data, f, this.finish(f));
     yield data;
   }
 
@@ -437,13 +457,7 @@ export class ZipEncoder {
     f: InFlight,
     source: ByteSource,
   ): AsyncGenerator<Buffer, void, undefined> {
-    const { spec } = f.entry;
-    for await (const raw of source) {
-      if (raw.byteLength === 0) continue;
-      const chunk = asBuffer(raw);
-      if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
-        throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
-      }
+    for await (const chunk of checkedChunks(f, source)) {
       this.handOut(chunk, f);
       f.crc32 = zlib.crc32(chunk, f.crc32);
       f.uncompressedSize += chunk.length;
@@ -457,20 +471,14 @@ export class ZipEncoder {
     f: InFlight,
     source: ByteSource,
   ): AsyncGenerator<Buffer, void, undefined> {
-    const { spec } = f.entry;
     async function* consumed(): AsyncGenerator<Buffer, void, undefined> {
-      for await (const raw of source) {
-        if (raw.byteLength === 0) continue;
-        const chunk = asBuffer(raw);
-        if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
-          throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
-        }
+      for await (const chunk of checkedChunks(f, source)) {
         f.crc32 = zlib.crc32(chunk, f.crc32);
         f.uncompressedSize += chunk.length;
         yield chunk;
       }
     }
-    const deflate = zlib.createDeflateRaw({ level: spec.level });
+    const deflate = zlib.createDeflateRaw({ level: f.entry.spec.level });
     // pipeline forwards a source error into `deflate`, which makes the loop below throw it.
     pipeline(Readable.from(consumed(), { highWaterMark: 1 }), deflate, () => undefined);
     for await (const out of deflate as AsyncIterable<Buffer>) {
@@ -505,23 +513,6 @@ export class ZipEncoder {
     this._centralDirectorySize += record.length;
     this.inFlight = null;
     return before;
-  }
-
-  /** Hands out an entry's last bytes after finish(), remembering the in-entry state before them. */
-  private handOutFinal(
-    chunk: Buffer,
-    f: InFlight,
-    before: { entryCountBefore: number; centralDirectorySizeBefore: number },
-  ): void {
-    this.lastChunk = {
-      chunk,
-      positionBefore: this._position,
-      entryCountBefore: before.entryCountBefore,
-      centralDirectorySizeBefore: before.centralDirectorySizeBefore,
-      before: toEntryCheckpoint(f),
-    };
-    this._position += chunk.length;
-    f.phaseOffset += chunk.length;
   }
 }
 

@@ -128,12 +128,15 @@ function selectionOf(request: ArchiveRequest): (key: string) => boolean {
   }
 }
 
-function sourcePage(
+/** Reads one page of the source from `token` on, keeping the keys `selected` admits. */
+type PageReader = (
   src: S3Client,
   request: ArchiveRequest,
   selected: (key: string) => boolean,
   token: string | undefined,
-): Promise<SourcePage> {
+) => Promise<SourcePage>;
+
+const sourcePage: PageReader = (src, request, selected, token) => {
   const { source } = request;
   // Keys are selected (and their names checked) before HeadObject, so excluded keys cost no
   // request and a key that makes no valid entry name fails before any is sent.
@@ -144,7 +147,7 @@ function sourcePage(
   }
   if (source.keyList) return keyListPage(src, request, selected, token);
   return listPage(src, source.bucket, source.prefix, token, request.planning?.pageSize);
-}
+};
 
 /** Explicit keys as listed objects; a key that does not exist fails the run by name. */
 async function headKeys(src: S3Client, bucket: string, keys: string[]): Promise<SourcePage> {
@@ -164,12 +167,7 @@ async function headKeys(src: S3Client, bucket: string, keys: string[]): Promise<
  * About 1,000 lines of the key list. The continuation token is "<byte offset>:<ETag>": the
  * offset where the next page starts, and the list's ETag so every page reads the same list.
  */
-async function keyListPage(
-  src: S3Client,
-  request: ArchiveRequest,
-  selected: (key: string) => boolean,
-  token: string | undefined,
-): Promise<SourcePage> {
+const keyListPage: PageReader = async (src, request, selected, token) => {
   const { source } = request;
   const location = { bucket: source.keyList!.bucket ?? source.bucket, key: source.keyList!.key };
   const { offset, etag } = parseKeyListToken(token);
@@ -189,7 +187,7 @@ async function keyListPage(
     nextContinuationToken:
       page.nextOffset === undefined ? undefined : `${page.nextOffset}:${page.etag}`,
   };
-}
+};
 
 function parseKeyListToken(token: string | undefined): { offset: number; etag?: string } {
   if (token === undefined) return { offset: 0 };
