@@ -23,11 +23,11 @@ export function formatDuration(seconds: number): string {
 
 /**
  * One line of progress. `bar` draws a bar of that many cells (for a terminal); without it the
- * line is plain text for logs and pipes.
+ * line is plain text for logs and pipes. A rate not measured yet shows as `-- B/s`, not 0.
  */
 export function formatProgress(
   progress: ArchiveProgress,
-  bytesPerSecond: number,
+  bytesPerSecond: number | undefined,
   bar?: number,
 ): string {
   const { phase, bytesDone, bytesTotal, entriesDone, entriesTotal } = progress;
@@ -41,12 +41,12 @@ export function formatProgress(
         ? entriesDone / entriesTotal
         : 1;
   const eta =
-    bytesPerSecond > 0 && bytesTotal > bytesDone
+    bytesPerSecond !== undefined && bytesPerSecond > 0 && bytesTotal > bytesDone
       ? formatDuration((bytesTotal - bytesDone) / bytesPerSecond)
       : '--:--';
   const fields = [
     `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)}`,
-    `${formatBytes(bytesPerSecond)}/s`,
+    bytesPerSecond === undefined ? '-- B/s' : `${formatBytes(bytesPerSecond)}/s`,
     `ETA ${eta}`,
     `entries ${entriesDone}/${entriesTotal}`,
     `part ${progress.currentPart}`,

@@ -49,8 +49,11 @@ export const STREAM_PROGRESS_SIGNAL = 'streamProgress';
  * events, so the client reads them (describe's pending activities) next to the query.
  */
 export interface LiveProgress extends StreamProgress {
-  /** Source bytes per second over the last RATE_WINDOW_MS of this attempt. */
-  bytesPerSecond: number;
+  /**
+   * Source bytes per second over the last RATE_WINDOW_MS of this attempt; absent while a first
+   * attempt has not measured yet (RATE_MEASURE_MS), so that "not known" never reads as 0 B/s.
+   */
+  bytesPerSecond?: number;
   /** When the figures were taken (ISO 8601, the worker's clock). */
   at: string;
 }
@@ -76,7 +79,21 @@ export class RateMeter {
     const seconds = (at - first.at) / 1000;
     return seconds > 0 ? (bytes - first.bytes) / seconds : 0;
   }
+
+  /** How long the samples in the window span (ms): 0 until a second sample. */
+  get spanMs(): number {
+    const n = this.samples.length;
+    return n < 2 ? 0 : this.samples[n - 1].at - this.samples[0].at;
+  }
 }
+
+/**
+ * How long a new attempt measures its own rate before reporting it. Until then it reports the
+ * rate its previous attempt last heartbeated (a retry restarts from a checkpoint at about the
+ * speed it left off), or none on a first attempt: 0 B/s would read as a stall, and ranges
+ * restarted together after a worker dies would all read 0 at once.
+ */
+export const RATE_MEASURE_MS = 2_000;
 
 /** The heartbeat-carried figures of one pending activity. */
 export interface PendingLive {
@@ -126,16 +143,19 @@ export function withLiveProgress(
   if (ranges.length > 0) {
     const sum = (pick: (l: LiveProgress) => number): number =>
       ranges.reduce((n, l) => n + pick(l), 0);
+    // The rates of the ranges that have measured one; none when none has yet.
+    const rated = ranges.filter((l) => l.bytesPerSecond !== undefined);
     Object.assign(merged, {
       entriesDone: merged.entriesDone + sum((l) => l.entriesDone),
       bytesDone: merged.bytesDone + sum((l) => l.bytesDone),
       partsDone: merged.partsDone + sum((l) => l.partsDone),
       currentPart: Math.max(merged.currentPart, ...ranges.map((l) => l.currentPart)),
       resumes: merged.resumes + sum((l) => l.resumes),
-      bytesPerSecond: sum((l) => l.bytesPerSecond),
+      bytesPerSecond: rated.length > 0 ? sum((l) => l.bytesPerSecond ?? 0) : undefined,
       updatedAt: ranges.reduce((at, l) => latest(at, l.at), merged.updatedAt),
     });
   }
+  if (merged.bytesPerSecond === undefined) delete merged.bytesPerSecond;
   merged.entriesDone = Math.min(merged.entriesDone, merged.entriesTotal);
   merged.bytesDone = Math.min(merged.bytesDone, merged.bytesTotal);
   // Every source byte is read: what is left (the last parts, completing the upload) has no
@@ -152,7 +172,11 @@ export function liveOf(details: unknown): LiveProgress | undefined {
   const counts = ['entriesDone', 'bytesDone', 'partsDone', 'currentPart', 'resumes'] as const;
   if (!counts.every((name) => Number.isSafeInteger(live[name]) && live[name]! >= 0))
     return undefined;
-  if (typeof live.bytesPerSecond !== 'number' || !(live.bytesPerSecond >= 0)) return undefined;
+  if (
+    live.bytesPerSecond !== undefined &&
+    (typeof live.bytesPerSecond !== 'number' || !(live.bytesPerSecond >= 0))
+  )
+    return undefined;
   if (typeof live.at !== 'string' || Number.isNaN(Date.parse(live.at))) return undefined;
   return live as LiveProgress;
 }
@@ -163,15 +187,41 @@ export function liveOf(details: unknown): LiveProgress | undefined {
  */
 export class LiveFigures {
   private readonly rate = new RateMeter();
+  private readonly previous: LiveProgress | undefined;
+  /** Whether the activity is reading source bytes: only then does it have a source rate. */
+  private reading: 'not yet' | 'now' | 'done';
 
-  constructor(private readonly read: () => StreamProgress) {}
+  /**
+   * `previous`: the live figures the attempt before this one last heartbeated, if any.
+   * `readsLater`: the activity does other work before it reads (startReading says when).
+   */
+  constructor(
+    private readonly read: () => StreamProgress,
+    options: { previous?: LiveProgress; readsLater?: boolean } = {},
+  ) {
+    this.previous = options.previous;
+    this.reading = options.readsLater === true ? 'not yet' : 'now';
+  }
+
+  /** The activity starts reading source bytes: its rate is measured from here. */
+  startReading(): void {
+    if (this.reading === 'not yet') this.reading = 'now';
+  }
+
+  /**
+   * Every source byte this activity reads has been read; what is left (its last parts) has no
+   * source rate, and one decaying to 0 B/s would read as a stall: no rate from now on.
+   */
+  sourceRead(): void {
+    this.reading = 'done';
+  }
 
   take(now = Date.now()): LiveProgress {
     const figures = this.read();
-    return {
-      ...figures,
-      bytesPerSecond: Math.round(this.rate.add(figures.bytesDone, now)),
-      at: new Date(now).toISOString(),
-    };
+    const at = new Date(now).toISOString();
+    if (this.reading !== 'now') return { ...figures, at };
+    const measured = this.rate.add(figures.bytesDone, now);
+    const rate = this.rate.spanMs >= RATE_MEASURE_MS ? measured : this.previous?.bytesPerSecond;
+    return { ...figures, ...(rate === undefined ? {} : { bytesPerSecond: Math.round(rate) }), at };
   }
 }

@@ -146,6 +146,11 @@ test('progress lines: bytes, rate, ETA, entries, part and resumes; a bar for ter
     ),
     true,
   );
+  // A rate the worker has not measured yet is shown as unknown, not as a stall.
+  assert.equal(
+    formatProgress(progress, undefined),
+    'stream:  25% 1.0 GB of 4.0 GB, -- B/s, ETA --:--, entries 35000/70000, part 15, resumes 1',
+  );
   assert.equal(
     formatProgress({ ...progress, phase: 'plan', entriesTotal: 2000, bytesTotal: 5_500_000 }, 0),
     'plan: listed 2000 objects, 5.5 MB',

@@ -109,6 +109,22 @@ describe('withLiveProgress: the workflow query with the heartbeats of its writin
     assert.equal(merged.updatedAt, '2026-01-01T00:00:20.000Z');
   });
 
+  it('sums only the rates measured so far, and shows none (not 0 B/s) while none is', () => {
+    const unmeasured = live({ entriesDone: 1, bytesDone: 10_000, bytesPerSecond: undefined });
+    const one = withLiveProgress(workflow, [{ activityType: 'finishAssembly', live: unmeasured }]);
+    assert.equal(one.bytesDone, 110_000);
+    assert.equal('bytesPerSecond' in one, false);
+    const two = withLiveProgress(workflow, [
+      { activityType: 'assembleRange', live: unmeasured },
+      { activityType: 'assembleRange', live: live({ bytesPerSecond: 4_000 }) },
+    ]);
+    assert.equal(two.bytesPerSecond, 4_000);
+    const stream = withLiveProgress(workflow, [
+      { activityType: 'streamArchive', live: unmeasured },
+    ]);
+    assert.equal('bytesPerSecond' in stream, false);
+  });
+
   it('never goes past the totals, and leaves other phases to the workflow', () => {
     const over = withLiveProgress(workflow, [
       { activityType: 'copyArchive', live: live({ entriesDone: 101, bytesDone: 2_000_000 }) },
@@ -161,7 +177,7 @@ describe('LiveFigures: the rate over a recent window, not since the start', () =
       currentPart: 1,
       resumes: 1,
     }));
-    assert.equal(figures.take(1_000).bytesPerSecond, 0);
+    assert.equal(figures.take(1_000).bytesPerSecond, undefined);
     bytes += 2_000_000;
     const second = figures.take(3_000);
     assert.equal(second.bytesPerSecond, 1_000_000);
@@ -173,5 +189,48 @@ describe('LiveFigures: the rate over a recent window, not since the start', () =
     }
     bytes += 100_000;
     assert.equal(figures.take(34_000).bytesPerSecond, 100_000);
+  });
+
+  it("reports the previous attempt's last rate until the new one has measured its own", () => {
+    let bytes = 5_000_000;
+    const read = () => ({
+      entriesDone: 1,
+      bytesDone: bytes,
+      partsDone: 0,
+      currentPart: 1,
+      resumes: 1,
+    });
+    const previous = live({ bytesDone: 6_000_000, bytesPerSecond: 700_000 });
+    const figures = new LiveFigures(read, { previous });
+    // The first heartbeats of the retry: one sample, then under RATE_MEASURE_MS of samples.
+    assert.equal(figures.take(1_000).bytesPerSecond, 700_000);
+    bytes += 500_000;
+    assert.equal(figures.take(2_000).bytesPerSecond, 700_000);
+    // Measured over 2 s: its own rate from then on.
+    bytes += 500_000;
+    assert.equal(figures.take(3_000).bytesPerSecond, 500_000);
+    // Once every source byte it reads is read, the activity reports no rate (its last parts
+    // have none): not a rate decaying to 0 B/s.
+    const ending = new LiveFigures(read, { previous });
+    ending.take(1_000);
+    ending.sourceRead();
+    assert.equal(ending.take(2_000).bytesPerSecond, undefined);
+    // An activity that does other work first has no rate until it starts reading, measured
+    // from there.
+    const later = new LiveFigures(read, { readsLater: true });
+    assert.equal(later.take(1_000).bytesPerSecond, undefined);
+    later.startReading();
+    later.take(5_000);
+    bytes += 1_000_000;
+    later.take(6_000);
+    bytes += 1_000_000;
+    assert.equal(later.take(7_000).bytesPerSecond, 1_000_000);
+    // A first attempt has nothing to carry: no rate (not 0 B/s) until it has measured one.
+    const first = new LiveFigures(read);
+    assert.equal(first.take(1_000).bytesPerSecond, undefined);
+    bytes += 1_000_000;
+    assert.equal(first.take(2_000).bytesPerSecond, undefined);
+    bytes += 1_000_000;
+    assert.equal(first.take(3_000).bytesPerSecond, 1_000_000);
   });
 });

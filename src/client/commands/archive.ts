@@ -330,7 +330,7 @@ export function registerArchive(program: Command): void {
       await withClient({}, async (client) => {
         const s = await describeArchive(client, run);
         const live = s.progress
-          ? ` — ${formatProgress(s.progress, s.progress.bytesPerSecond ?? 0)}`
+          ? ` — ${formatProgress(s.progress, s.progress.bytesPerSecond)}`
           : '';
         print(
           opts.json,

@@ -38,7 +38,7 @@ import { type ArchiveRequest } from '../../shared/request';
 import { CentralDirectorySpill } from '../write/centralDirectory';
 import { recoverCompleted, type StreamResult } from '../write/finalize';
 import { KeepAlive } from '../run/keepAlive';
-import { LiveFigures, type LiveProgress, type StreamProgress } from '../../shared/progress';
+import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
 import { PartWriter } from '../write/parts';
 import { attemptRetries } from '../run/retries';
 import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
@@ -254,7 +254,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
     currentPart: position === 0 ? 0 : Math.ceil(position / partSize),
     resumes: initial.resumes,
   });
-  const live = new LiveFigures(figures);
+  const live = new LiveFigures(figures, { previous: liveOf(previous) });
   const keepAlive = new KeepAlive(() => details());
   const details = (): RangeCheckpoint => ({
     ...checkpoint,
@@ -329,6 +329,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
         );
       },
     });
+    live.sourceRead();
     await writer.finish();
   } finally {
     keepAlive.stop();
@@ -403,13 +404,17 @@ async function finish(input: FinishInput): Promise<StreamResult> {
   let partsDone = 0;
   let position = 0;
   const endBytes = new SourceBytesRead();
-  const live = new LiveFigures(() => ({
-    entriesDone,
-    bytesDone: endBytes.total,
-    partsDone,
-    currentPart: Math.ceil(position / partSize),
-    resumes: 0,
-  }));
+  // The deferred parts come first: their bytes are the ranges', so no rate until the end's.
+  const live = new LiveFigures(
+    () => ({
+      entriesDone,
+      bytesDone: endBytes.total,
+      partsDone,
+      currentPart: Math.ceil(position / partSize),
+      resumes: 0,
+    }),
+    { readsLater: true },
+  );
   const details = (): { finishing: true; live: LiveProgress } => ({
     finishing: true,
     live: live.take(),
@@ -485,6 +490,7 @@ async function finish(input: FinishInput): Promise<StreamResult> {
       await spill.flushUpTo(ownsHead(range) ? 1 : 0);
     }
     const endSpill = unitSpill(dst, input, 'end');
+    live.startReading();
     const writer = await build(
       plan.end.anchor,
       plan.end.start,
@@ -493,6 +499,7 @@ async function finish(input: FinishInput): Promise<StreamResult> {
       () => true,
       true,
     );
+    live.sourceRead();
     await endSpill.flushUpTo(plan.end.entries);
     for await (const chunk of endOfArchive(spills('cd'), plan.totals)) {
       position += chunk.length;

@@ -36,7 +36,7 @@ import { recordArchive, recoverCompleted, type StreamResult } from '../write/fin
 import { CopyProgress } from './copyProgress';
 import { KeepAlive } from '../run/keepAlive';
 import { ProgressReporter } from '../run/progress';
-import { LiveFigures, type LiveProgress } from '../../shared/progress';
+import { LiveFigures, liveOf, type LiveProgress } from '../../shared/progress';
 import {
   clients,
   failuresNamed,
@@ -350,7 +350,9 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
     let position = 0;
     let recorded = 0;
     const reporter = new ProgressReporter(() => counts.figures(position));
-    live = new LiveFigures(() => counts.figures(position));
+    live = new LiveFigures(() => counts.figures(position), {
+      previous: liveOf(ctx.checkpoint),
+    });
     reporter.start();
     try {
       for (const region of madeRegions(saved.parts)) {

@@ -25,7 +25,7 @@ import { type ArchiveRequest } from '../../shared/request';
 import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirectory';
 import { ReadAhead, readLimitsFor } from '../read/readAhead';
 import { ProgressReporter } from '../run/progress';
-import { LiveFigures, type LiveProgress, type StreamProgress } from '../../shared/progress';
+import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
 import { KeepAlive } from '../run/keepAlive';
 import { PartWriter, uploadConcurrencyFor } from '../write/parts';
 import { readPlanChunk } from '../plan/plan';
@@ -168,7 +168,7 @@ class ArchiveStreamer {
   });
   private readonly progress = new ProgressReporter(this.figures);
   /** The figures again in every heartbeat, as they are when it is sent (the client reads them). */
-  private readonly live = new LiveFigures(this.figures);
+  private readonly live: LiveFigures;
 
   private constructor(
     private readonly input: StreamInput,
@@ -183,6 +183,7 @@ class ArchiveStreamer {
     this.partSize = input.partSize;
     this.checkpoint = from;
     this.initial = from;
+    this.live = new LiveFigures(this.figures, { previous: liveOf(from) });
     this.encoder = ZipEncoder.resume(from.encoder);
     this.entriesRecorded = from.encoder.entryCount;
     this.cursor = from.cursor;
