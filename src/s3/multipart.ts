@@ -141,10 +141,12 @@ export class MultipartSession {
 
   /**
    * Uploads one part with a CRC-32 the store verifies (x-amz-checksum-crc32), or, in an upload
-   * without a checksum algorithm (where AWS refuses that header), with Content-MD5.
+   * without a checksum algorithm (where AWS refuses that header), with Content-MD5. `known`:
+   * the body's CRC-32 when the caller kept it as the bytes were written (a wrong one is refused
+   * by the store, BadDigest, never stored).
    */
-  async uploadPart(partNumber: number, body: Buffer): Promise<UploadedPart> {
-    const crc32 = zlib.crc32(body);
+  async uploadPart(partNumber: number, body: Buffer, known?: number): Promise<UploadedPart> {
+    const crc32 = known ?? zlib.crc32(body);
     const integrity =
       this.checksumType === 'NONE'
         ? { ContentMD5: crypto.createHash('md5').update(body).digest('base64') }

@@ -17,6 +17,7 @@
 import { Readable, pipeline } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
+import { crc32Combine } from './crc32Combine';
 import { endOfArchive, type ArchiveTotals, type EndOptions } from './end';
 import {
   CHECKPOINT_FORMAT,
@@ -83,6 +84,8 @@ async function* checkedChunks(
 /** The last chunk handed out, with the state just before it, for checkpoints inside it. */
 interface LastChunk {
   chunk: Buffer;
+  /** The chunk's own CRC-32, where the encoder computed it anyway (STORE data). */
+  crc32?: number;
   positionBefore: number;
   entryCountBefore: number;
   centralDirectorySizeBefore: number;
@@ -146,6 +149,14 @@ export class ZipEncoder {
   lastCentralDirectoryRecord: Buffer | null = null;
   /** CRC, sizes and offset of the entry that just ended. */
   lastEntry: EntryResult | null = null;
+
+  /**
+   * The CRC-32 of `chunk`, if it is the chunk handed out last and the encoder computed it
+   * anyway (STORE data); undefined otherwise (headers, DEFLATE output: the caller's own pass).
+   */
+  chunkCrc32(chunk: Buffer): number | undefined {
+    return this.lastChunk?.chunk === chunk ? this.lastChunk.crc32 : undefined;
+  }
 
   constructor() {
     this._position = 0;
@@ -331,9 +342,11 @@ export class ZipEncoder {
       entryCountBefore: this._entryCount,
       centralDirectorySizeBefore: this._centralDirectorySize,
     },
+    crc32?: number,
   ): void {
     this.lastChunk = {
       chunk,
+      crc32,
       positionBefore: this._position,
       ...before,
       before: toEntryCheckpoint(f),
@@ -448,7 +461,7 @@ export class ZipEncoder {
     yield header;
     f.phase = 'data';
     f.phaseOffset = 0;
-    this.handOut(data, f, this.finish(f));
+    this.handOut(data, f, this.finish(f), spec.compression === 'deflate' ? undefined : f.crc32);
     yield data;
   }
 
@@ -458,8 +471,11 @@ export class ZipEncoder {
     source: ByteSource,
   ): AsyncGenerator<Buffer, void, undefined> {
     for await (const chunk of checkedChunks(f, source)) {
-      this.handOut(chunk, f);
-      f.crc32 = zlib.crc32(chunk, f.crc32);
+      // The chunk's own CRC-32, combined into the entry's: the part writer reuses it for the
+      // part's checksum instead of a second pass over the same bytes.
+      const crc32 = zlib.crc32(chunk);
+      this.handOut(chunk, f, undefined, crc32);
+      f.crc32 = crc32Combine(f.crc32, crc32, chunk.length);
       f.uncompressedSize += chunk.length;
       f.compressedSize += chunk.length;
       yield chunk;

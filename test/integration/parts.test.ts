@@ -84,6 +84,36 @@ test('a part writer fills at most concurrency + 1 part buffers, reused once S3 h
   }
 });
 
+test("a part's CRC-32 combined from its chunks' own (chunks cut at part boundaries too) is the one the store computes; a wrong one is refused", async () => {
+  const session = await MultipartSession.create(client, { bucket: bucket.name, key: 'crcs.zip' });
+  try {
+    const data = crypto.randomBytes(2 * PART + 1000);
+    const writer = new PartWriter(session, PART, 2);
+    // Chunks of 1 MB that do not divide the part size, each with its own CRC-32, as the
+    // encoder gives them for STORE data; every other one without, as headers go.
+    const chunk = 1_000_000;
+    for (let at = 0, i = 0; at < data.length; at += chunk, i++) {
+      const piece = data.subarray(at, at + chunk);
+      await writer.write(piece, i % 2 === 0 ? zlib.crc32(piece) : undefined);
+    }
+    await writer.finish();
+    const held = await session.listParts();
+    assert.deepEqual(
+      held.map((p) => p.checksumCRC32),
+      held.map((p) =>
+        crc32Base64(zlib.crc32(data.subarray((p.partNumber - 1) * PART, p.partNumber * PART))),
+      ),
+    );
+    // A CRC-32 that is not the bytes' never gets the part stored.
+    const body = data.subarray(0, PART);
+    await assert.rejects(session.uploadPart(4, body, (zlib.crc32(body) ^ 1) >>> 0), (err: Error) =>
+      /checksum/i.test(`${err.name} ${err.message}`),
+    );
+  } finally {
+    await session.abort();
+  }
+});
+
 test('parts go with an unsigned payload, and the store still refuses a part whose bytes changed on the way', async () => {
   // A client of its own, to watch each UploadPart after it is signed and, on request, flip
   // one byte of its body there, as a faulty network or proxy would.

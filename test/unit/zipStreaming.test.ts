@@ -15,6 +15,34 @@ describe('zip encoder streaming behaviour', () => {
     for (let i = 0; i < 3; i++) assert.equal(out[i + 1], chunks[i]);
   });
 
+  it("gives each STORE data chunk's own CRC-32 (for the part's checksum), and none for other bytes", async () => {
+    const chunks = [Buffer.from('one'), Buffer.from('two'), Buffer.from('three')];
+    const cases: Array<[string, Parameters<ZipEncoder['entry']>[0], Buffer[]]> = [
+      ['streamed STORE', { name: 's', mtime: 0, compression: 'store' }, chunks],
+      [
+        'STORE read whole',
+        { name: 'w', mtime: 0, compression: 'store', size: 11, dataDescriptor: false },
+        chunks,
+      ],
+      ['DEFLATE', { name: 'd', mtime: 0, compression: 'deflate' }, chunks],
+    ];
+    for (const [label, spec, source] of cases) {
+      const encoder = new ZipEncoder();
+      const seen: Array<{ chunk: Buffer; crc32: number | undefined }> = [];
+      for await (const chunk of encoder.entry(spec, source))
+        seen.push({ chunk, crc32: encoder.chunkCrc32(chunk) });
+      const data = seen.filter((s) => s.crc32 !== undefined);
+      if (spec.compression === 'deflate') assert.deepEqual(data, [], label);
+      else {
+        assert.ok(data.length > 0, label);
+        for (const s of data) assert.equal(s.crc32, zlib.crc32(s.chunk), label);
+        assert.equal(Buffer.concat(data.map((s) => s.chunk)).toString(), 'onetwothree', label);
+      }
+      // A chunk not handed out last has none.
+      assert.equal(encoder.chunkCrc32(Buffer.from('one')), undefined, label);
+    }
+  });
+
   it('reports CRC-32, sizes and offset of each finished entry', async () => {
     const data = Buffer.from('facts '.repeat(1000));
     const encoder = new ZipEncoder();

@@ -318,7 +318,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
             sourceBytesDone: sourceBytes.total,
           });
         }
-        await writer.write(chunk);
+        await writer.write(chunk, encoder.chunkCrc32(chunk));
       },
       entryDone: (item, encoder) => {
         if (item.place!.index < firstOwned) return; // the head entry: finishAssembly records it
@@ -460,7 +460,7 @@ async function finish(input: FinishInput): Promise<StreamResult> {
         position += chunk.length;
         if (isEnd) endBytes.update(encoder);
         keepAlive.progressed();
-        await writer.write(chunk);
+        await writer.write(chunk, encoder.chunkCrc32(chunk));
       },
       entryDone: (item, encoder) => {
         if (!keep(item.place!)) return;

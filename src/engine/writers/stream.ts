@@ -455,7 +455,7 @@ class ArchiveStreamer {
       if (part > this.partsDone) this.noteCheckpoint(this.checkpointAt(part));
     }
     this.sha256?.update(chunk);
-    await this.writer.write(chunk);
+    await this.writer.write(chunk, this.encoder.chunkCrc32(chunk));
   }
 
   /**
