@@ -14,6 +14,8 @@
  *                                  table shows the median. Default: 3 for mid on loopback, 1 for
  *                                  the rest and on shaped paths)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
+ *                    --memory-trace   (logs what the worker's peak RSS is made of: V8 heap,
+ *                                  ArrayBuffers, malloc heap, large mappings; bench/e2e/memoryTrace.cjs)
  *                    --net loopback,near,far   (network paths, run in turn; default: all three,
  *                                  --quick: loopback,near. `--net rtt=20ms,conn=50MB/s` is a
  *                                  path of one's own; --net may be repeated; see bench/e2e/net.ts)
@@ -74,6 +76,7 @@ interface Flags {
   midBytes?: { min: number; max: number };
   samples?: number;
   plainWorker?: boolean;
+  memoryTrace?: boolean;
   partMiB?: number;
   concurrency?: number;
   timeoutMinutes?: number;
@@ -158,6 +161,9 @@ function parseFlags(argv: string[]): Flags {
         break;
       case '--plain-worker':
         flags.plainWorker = true;
+        break;
+      case '--memory-trace':
+        flags.memoryTrace = true;
         break;
       case '--part-mib':
         flags.partMiB = count();
@@ -251,6 +257,7 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.implementations ? { implementations: flags.implementations } : {}),
       ...(flags.samples !== undefined ? { samples: flags.samples } : {}),
       ...(flags.plainWorker ? { workerRuntime: false } : {}),
+      ...(flags.memoryTrace ? { memoryTrace: true } : {}),
       ...(flags.partMiB !== undefined ? { partSize: flags.partMiB * MiB } : {}),
       ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
       ...(flags.timeoutMinutes !== undefined ? { timeoutMinutes: flags.timeoutMinutes } : {}),

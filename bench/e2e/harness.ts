@@ -33,6 +33,8 @@ import {
 } from './data';
 import { describeNet, NET_PROFILES, SHAPED_WORKLOADS, type NetProfile } from './net';
 import {
+  MEMORY_TRACE,
+  memoryTraceSummary,
   procCpuSeconds,
   procIoBytes,
   procStatusMiB,
@@ -85,6 +87,8 @@ export interface E2eOptions {
   level: number;
   /** Start the worker with the settings of src/workerRuntime.ts (as the Dockerfile does). */
   workerRuntime: boolean;
+  /** Preload bench/e2e/memoryTrace.cjs into the worker and log what its peak RSS is made of. */
+  memoryTrace?: boolean;
   /** Entries per archive whose bytes are read back and compared. */
   samples: number;
   /** Times each implementation runs on a workload (interleaved); rows are the median run. */
@@ -295,14 +299,23 @@ class Bench {
     const taskQueue = `bench-${spec.name}-${crypto.randomBytes(4).toString('hex')}`;
     const log = this.logFile(`${spec.name}-zipflow-worker`);
     const runtime = this.o.workerRuntime;
+    const trace = this.o.memoryTrace
+      ? path.join(this.o.logDir, `${this.runId}-${this.net.name}-${spec.name}-memory.json`)
+      : undefined;
     const worker = spawn(
       process.execPath,
-      [...(runtime ? WORKER_NODE_OPTIONS : []), BIN, 'worker'],
+      [
+        ...(runtime ? WORKER_NODE_OPTIONS : []),
+        ...(trace ? ['--require', MEMORY_TRACE] : []),
+        BIN,
+        'worker',
+      ],
       {
         cwd: REPO_ROOT,
         env: {
           ...process.env,
           ...(runtime ? WORKER_ENV : {}),
+          ...(trace ? { ZIPFLOW_BENCH_MEMORY_TRACE: trace } : {}),
           [ENV.s3Endpoint]: this.endpoint,
           [ENV.taskQueue]: taskQueue,
         },
@@ -345,6 +358,7 @@ class Bench {
       const wire = wireSince(io, procIoBytes(worker.pid!));
       if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
       this.o.log(`${spec.name}: zipflow activities: ${await activityTimes(handle)}`);
+      if (trace) this.o.log(`${spec.name}: ${memoryTraceSummary(trace)}`);
       return {
         entries: result.entries,
         seconds,

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 
 const MiB = 1024 * 1024;
 
@@ -84,4 +85,36 @@ export function procCpuSeconds(pid: number | 'self'): number {
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+}
+
+/** The preload of `--memory-trace`: it writes a MemoryTrace to ZIPFLOW_BENCH_MEMORY_TRACE. */
+export const MEMORY_TRACE = path.join(__dirname, 'memoryTrace.cjs');
+
+interface MemorySnapshot {
+  rss: number;
+  heapTotal: number;
+  arrayBuffers: number;
+  mappings: Partial<Record<'mallocHeap' | 'v8Pages' | 'largeAnon' | 'smallAnon' | 'files', number>>;
+}
+
+/** What a worker's RSS was made of idle and at its highest, MiB, in one line for the log. */
+export function memoryTraceSummary(file: string): string {
+  let trace: { idle: MemorySnapshot; peak: MemorySnapshot };
+  try {
+    trace = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof trace;
+  } catch {
+    return `no memory trace in ${file}`;
+  }
+  const { idle, peak } = trace;
+  const pair = (a: number | undefined, b: number | undefined): string =>
+    `${(a ?? 0).toFixed(0)} → ${(b ?? 0).toFixed(0)}`;
+  const m = (k: keyof MemorySnapshot['mappings']): string =>
+    pair(idle.mappings[k], peak.mappings[k]);
+  return [
+    `worker memory idle → peak, MiB: RSS ${pair(idle.rss, peak.rss)}`,
+    `V8 heap (main isolate) ${pair(idle.heapTotal, peak.heapTotal)}`,
+    `ArrayBuffers ${pair(idle.arrayBuffers, peak.arrayBuffers)}`,
+    `resident in: malloc heap ${m('mallocHeap')}, 256 KiB–1 MiB mappings (V8 pages) ${m('v8Pages')}`,
+    `mappings ≥ 1 MiB (large Buffers, malloc arenas) ${m('largeAnon')}, files ${m('files')} (${file})`,
+  ].join('; ');
 }

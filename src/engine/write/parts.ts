@@ -7,8 +7,9 @@ import { PartBuffers } from './partBuffers';
 
 /**
  * Bytes of parts in flight the upload side may grow to when the request does not fix
- * uploadConcurrency: 5 parts of 8 MiB (with 6, a far `mid` run peaked at 272 MiB). With the
- * read side's 16 MiB this keeps a worker within 256 MiB (docs/benchmarks.md).
+ * uploadConcurrency: 5 parts of 8 MiB (with 6, a far `mid` run peaked at 272 MiB). Parts are
+ * the largest part of the archive's own memory; what else holds a worker's peak is in
+ * docs/benchmarks.md, "Where the worker's memory goes".
  */
 export const UPLOAD_BUDGET = 40 * MiB;
 
