@@ -8,7 +8,7 @@ process.env.TZ = 'UTC';
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -262,6 +262,20 @@ export async function readWithJava(file: string): Promise<ReaderReport> {
   return JSON.parse(out) as ReaderReport;
 }
 
+/**
+ * Python's zipfile as the oracle of the known-header layout: every local header equals the one
+ * zipfile writes for that entry, and no data descriptor follows any entry's data. Resolves to
+ * the number of entries checked; rejects naming the first that differs.
+ */
+export async function checkKnownHeadersWithPython(file: string): Promise<number> {
+  const out = await run(
+    'python3',
+    [path.join(READERS_DIR, 'python', 'known_headers.py'), file],
+    'apt-get install -y python3',
+  );
+  return (JSON.parse(out) as { entries: number }).entries;
+}
+
 /** Info-ZIP `unzip -t`: tests every entry's CRC; count the "OK" lines. */
 export async function readWithUnzip(file: string): Promise<ReaderReport> {
   const out = await run('unzip', ['-t', file], 'apt-get install -y unzip');
@@ -384,9 +398,18 @@ export async function readWithBsdtarStream(file: string): Promise<ReaderReport> 
     const h = createHash('sha256');
     let bytes = 0;
     for (const name of listed) {
-      const data = name.endsWith('/') ? Buffer.alloc(0) : readFileSync(path.join(dir, name));
-      h.update(digestLine(name, zlib.crc32(data), data.length));
-      bytes += data.length;
+      // Streamed, not read whole: an extracted entry may be past the 2 GiB readFileSync takes.
+      let crc = 0;
+      let size = 0;
+      if (!name.endsWith('/'))
+        for await (const c of createReadStream(path.join(dir, name), {
+          highWaterMark: 1 << 20,
+        }) as AsyncIterable<Buffer>) {
+          crc = zlib.crc32(c, crc);
+          size += c.length;
+        }
+      h.update(digestLine(name, crc, size));
+      bytes += size;
     }
     return { reader: 'bsdtar -xf -', count: listed.length, bytes, digest: h.digest('hex') };
   } finally {
