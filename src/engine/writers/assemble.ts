@@ -44,6 +44,7 @@ import { attemptRetries } from '../run/retries';
 import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
 import { manifestLine } from '../plan/entries';
 import {
+  checkpointOrEntryStart,
   clients,
   failuresNamed,
   placed,
@@ -287,7 +288,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
   try {
     await produce(io, src, range.anchor, at, range.end, {
       crcAt: () => initial.crc,
-      started: (cp) => {
+      started: (cp, readBefore) => {
         spill = new CentralDirectorySpill(
           dst,
           request.destination.bucket,
@@ -296,15 +297,16 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
           Math.max(0, cp.entryCount - firstOwned),
         );
         if (deferredStart === at && head === null) head = piece(cp);
-        sourceBytes.started(cp);
+        sourceBytes.started(readBefore);
       },
-      chunk: async (chunk, encoder) => {
+      chunk: async (chunk, encoder, entryStart) => {
         const start = position;
         position += chunk.length;
         sourceBytes.update(encoder);
         keepAlive.progressed();
         for (let part = Math.floor(start / partSize) + 1; part * partSize <= position; part++) {
-          const cp = encoder.checkpoint(part * partSize);
+          // Inside an entry read whole, a resume makes it again from its start.
+          const cp = checkpointOrEntryStart(encoder, part * partSize, entryStart);
           if (part * partSize === deferredStart) head = piece(cp);
           const spillChunks = await spill.flushUpTo(Math.max(0, cp.entryCount - firstOwned));
           candidates.set(part, {
@@ -448,8 +450,8 @@ async function finish(input: FinishInput): Promise<StreamResult> {
         p.dataDescriptorOffset === null || at <= p.dataOffset
           ? 0
           : crcOfFirstBytes(p.index, Math.min(at, p.dataDescriptorOffset) - p.dataOffset, pieces),
-      started: (cp) => {
-        if (isEnd) endBytes.started(cp);
+      started: (_cp, readBefore) => {
+        if (isEnd) endBytes.started(readBefore);
       },
       chunk: async (chunk, encoder) => {
         position += chunk.length;
