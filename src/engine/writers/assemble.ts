@@ -12,7 +12,9 @@
  * Every step produces bytes the same way: an encoder resumed at a byte of the layout (an
  * encoder checkpoint computed from the layout, not from a previous run) fed by ranged GETs.
  * Where a range starts inside an entry's data, the encoder's CRC starts at 0 over the bytes
- * it sees: a partial CRC, combined later. Central-directory records and manifest lines are
+ * it sees: a partial CRC, combined later. An entry of up to 1 MiB has its CRC-32 in its local
+ * header instead: every range holding its bytes reads it whole and makes it from its start, and
+ * the unit holding its last byte records it. Central-directory records and manifest lines are
  * spilled per unit to state objects and streamed back in entry order.
  */
 import { assemblySpillPrefix } from '../../shared/stateKeys';
