@@ -115,8 +115,8 @@ export interface ArchiveRequest {
    * are known before the header is written — the streamed objects of up to 1 MiB, read whole
    * first, and larger STORE objects whose CRC-32 S3 stores (checked as they stream) — with no
    * data descriptor, so streaming readers (Java ZipInputStream, bsdtar from a pipe) read them;
-   * other larger objects, and every entry of parallel or serverSideCopy runs, keep a data
-   * descriptor. `descriptor`: every file has a data descriptor (yazl's streaming layout).
+   * other larger objects, and every object over 1 MiB of parallel or serverSideCopy runs
+   * (laid out before data is read), keep a data descriptor. `descriptor`: every file has a data descriptor (yazl's streaming layout).
    * `known`: every file's header carries them; the run fails at planning with
    * LocalHeaderUnknown naming the first object over 1 MiB (a stored CRC-32 is asked for only
    * as the entry is written, after planning). The result counts the entries

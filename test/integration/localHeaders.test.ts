@@ -26,6 +26,7 @@ import {
 import { PART_SIZE, UPLOAD_CONCURRENCY } from '../support/reliability';
 import { killHard, startWorkerProcess } from '../support/workerProcess';
 import { currentStore } from '../support/stores';
+import { splitParts } from '../../src/zip';
 import { STREAMING_READERS, expectedReport, readWithJavaStream } from '../readers/support';
 
 let client: S3Client;
@@ -232,14 +233,19 @@ async function crashAndCompare(
       await killHard(worker);
       worker = startWorkerProcess(taskQueue);
       const result = (await handle.result()) as ArchiveResult;
-      assert.equal(result.resumes, 1);
+      // Every range in flight on the killed worker resumes.
+      if (extra.parallel === undefined) assert.equal(result.resumes, 1);
+      else assert.ok(result.resumes >= 1, `resumes ${result.resumes}`);
       const zip = await getObject(client, destination.name, key);
       const expected = await getObject(client, destination.name, referenceKey);
       assert.ok(zip.equals(expected), 'the resumed archive equals the uninterrupted one');
       const rework = result.uploadedBytes - result.size;
       t.diagnostic(`size ${result.size}, rework ${rework} bytes, ${result.parts} parts`);
       // A checkpoint inside an entry read whole falls back to its start: one part more at most.
-      assert.ok(rework <= (UPLOAD_CONCURRENCY + 1) * PART_SIZE, `rework ${rework} bytes`);
+      assert.ok(
+        rework <= result.resumes * (UPLOAD_CONCURRENCY + 1) * PART_SIZE,
+        `rework ${rework} bytes`,
+      );
       assert.deepEqual(await openUploads(client, destination.name), []);
       return { reference, result, zip };
     } finally {
@@ -350,3 +356,83 @@ for (const compression of ['auto', 'store'] as const) {
     await assertStreamingReaders(zip, lines);
   });
 }
+
+/** Manifest flags, bit 3 and the header's CRC-32 and sizes agree; `descriptors` keep one. */
+function assertHeaders(zip: Buffer, lines: ManifestLine[], descriptors: string[]): void {
+  for (const m of lines) {
+    const header = localHeader(zip, m.offset);
+    const expectDescriptor = descriptors.includes(m.name);
+    assert.equal(m.dataDescriptor, expectDescriptor, `${m.name}: manifest flag`);
+    assert.equal(header.bit3, expectDescriptor, `${m.name}: bit 3`);
+    if (expectDescriptor || m.name.endsWith('/')) continue;
+    assert.equal(header.crc32, m.crc32, `${m.name}: CRC-32 in its local header`);
+    assert.equal(header.size, m.size, `${m.name}: size in its local header`);
+  }
+}
+
+const STORE: Partial<ArchiveRequest> = { compression: { method: 'store' } };
+
+test('parallel: objects up to 1 MiB have known local headers, ranges cut inside them, and the archive equals the streaming one of the same plan byte for byte; streaming readers read it all', async () => {
+  const streamedKey = `${uniqueName('small-streamed')}.zip`;
+  const key = `${uniqueName('small-parallel')}.zip`;
+  const streamed = await runArchive(request('small/', streamedKey, STORE));
+  const result = await runArchive(request('small/', key, { ...STORE, parallel: 3 }));
+  assert.equal(result.dataDescriptorEntries, 0);
+  const zip = await getObject(client, destination.name, key);
+  assert.ok(zip.equals(await getObject(client, destination.name, streamedKey)));
+  assert.equal(result.sha256, streamed.sha256);
+  const lines = await manifest(result);
+  assert.equal(lines.length, small.size);
+  assertHeaders(zip, lines, []);
+  // Range boundaries fall at part boundaries: inside an entry, whose range made it whole.
+  const centralDirectoryOffset = zip.readUInt32LE(zip.length - 22 + 16); // APPNOTE 4.3.16
+  const split = splitParts({ centralDirectoryOffset, archiveSize: zip.length }, PART_SIZE, 3);
+  const boundaries = split.ranges.slice(1).map((r) => r.start);
+  assert.equal(boundaries.length, 2);
+  assert.ok(
+    boundaries.some((b) => lines.some((m) => m.offset < b && b < m.offset + m.size)),
+    `a range boundary (${boundaries.join(', ')}) lies inside an entry`,
+  );
+  await assertStreamingReaders(zip, lines);
+});
+
+test('parallel: an object over 1 MiB keeps its data descriptor (equal to the streaming layout), and localHeaders "descriptor" gives every file one', async () => {
+  for (const localHeaders of ['auto', 'descriptor'] as const) {
+    const extra: Partial<ArchiveRequest> = { ...STORE, localHeaders };
+    const streamedKey = `${uniqueName(`mixed-streamed-${localHeaders}`)}.zip`;
+    const key = `${uniqueName(`mixed-parallel-${localHeaders}`)}.zip`;
+    await runArchive(request('mixed/', streamedKey, extra));
+    const result = await runArchive(request('mixed/', key, { ...extra, parallel: 2 }));
+    const zip = await getObject(client, destination.name, key);
+    assert.ok(zip.equals(await getObject(client, destination.name, streamedKey)), localHeaders);
+    const files = [...mixed.keys()].filter((k) => !k.endsWith('/')).map((k) => k.slice(6));
+    const descriptors = localHeaders === 'auto' ? ['large.bin'] : files;
+    assert.equal(result.dataDescriptorEntries, descriptors.length);
+    assertHeaders(zip, await manifest(result), descriptors);
+  }
+});
+
+test('parallel over small objects: a worker SIGKILLed mid-range resumes (inside an entry read whole, from its start) to the uninterrupted bytes', async (t) => {
+  const { reference, result, zip } = await crashAndCompare(
+    t,
+    'small/',
+    { ...STORE, parallel: 3 },
+    4,
+  );
+  assert.equal(reference.dataDescriptorEntries, 0);
+  assert.equal(result.dataDescriptorEntries, 0);
+  await assertStreamingReaders(zip, await manifest(result));
+});
+
+test('serverSideCopy: the made objects up to 1 MiB have known local headers; copied ones keep a descriptor', async () => {
+  const key = `${uniqueName('stored-copy')}.zip`;
+  const result = await runArchive(request('stored/', key, { ...STORE, serverSideCopy: true }));
+  assert.ok((result.copiedEntries ?? 0) >= 1, 'an object was copied');
+  const zip = await getObject(client, destination.name, key);
+  const descriptors = ['full.bin', 'log.txt', 'parts.bin'];
+  assert.equal(result.dataDescriptorEntries, descriptors.length);
+  assertHeaders(zip, await manifest(result), descriptors);
+  const entries = await readZip(zip);
+  for (const [k, { body }] of stored)
+    assert.ok(entries.get(k.slice('stored/'.length))!.equals(body), k);
+});

@@ -64,8 +64,9 @@ async function sequentialReference(
     temporal.workflow.execute('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: buckets.destination, key }),
-      // Parallel ranges write data descriptors: the sequential run is asked for the same layout.
-      args: [{ ...request(key), localHeaders: 'descriptor' }],
+      // The same plan gives the same bytes: small objects with known local headers, the larger
+      // ones (no stored CRC-32 here) with a data descriptor, on both paths.
+      args: [request(key)],
     }),
   );
   return { key, result };

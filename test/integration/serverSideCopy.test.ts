@@ -118,6 +118,10 @@ function request(
     destination: { bucket: destination.name, key },
     compression: { method: 'store' },
     partSize: PART_SIZE,
+    // A copy run gives objects over 1 MiB a data descriptor even when S3 stores their CRC-32,
+    // which the sequential run would put in the header: both are asked for the descriptor
+    // layout to compare bytes (the default is tested in localHeaders.test.ts).
+    localHeaders: 'descriptor',
     ...(serverSideCopy ? { serverSideCopy } : {}),
     ...(entryOrder === 'default' ? {} : { entryOrder }),
   };
@@ -133,8 +137,7 @@ async function sequentialReference(
     temporal.workflow.execute('archive', {
       taskQueue,
       workflowId: archiveWorkflowId({ bucket: destination.name, key }),
-      // Copy runs write data descriptors: the sequential run is asked for the same layout.
-      args: [{ ...request(key, false, prefix, entryOrder), localHeaders: 'descriptor' }],
+      args: [request(key, false, prefix, entryOrder)],
     }),
   );
   return { key, result };

@@ -41,6 +41,20 @@ export function knownLocalHeader(request: ArchiveRequest, object: ListedObject):
 }
 
 /**
+ * The entry of a listed object in a layout placed before any data is read (parallel and
+ * server-side copy runs): STORE, with CRC-32 and sizes in the local header of an object read
+ * whole (knownLocalHeader), else a data descriptor. Decided from the plan alone, so every
+ * range and every attempt places the same bytes, and they equal the streaming writer's.
+ */
+export function laidOutSpecOf(
+  request: ArchiveRequest,
+  object: ListedObject,
+): EntrySpec & { name: string } {
+  const spec = entrySpecOf(request, object);
+  return spec.directory ? spec : { ...spec, dataDescriptor: !knownLocalHeader(request, object) };
+}
+
+/**
  * Whether a larger streamed object may still get its CRC-32 and sizes in its local header: a
  * STORE entry (its compressed size is its listed size) whose CRC-32 S3 stores. The stored
  * checksum belongs to the object version the plan pinned, so the choice does not depend on

@@ -12,7 +12,9 @@
  * Every step produces bytes the same way: an encoder resumed at a byte of the layout (an
  * encoder checkpoint computed from the layout, not from a previous run) fed by ranged GETs.
  * Where a range starts inside an entry's data, the encoder's CRC starts at 0 over the bytes
- * it sees: a partial CRC, combined later. Central-directory records and manifest lines are
+ * it sees: a partial CRC, combined later. An entry of up to 1 MiB has its CRC-32 in its local
+ * header instead: every range holding its bytes reads it whole and makes it from its start, and
+ * the unit holding its last byte records it. Central-directory records and manifest lines are
  * spilled per unit to state objects and streamed back in entry order.
  */
 import { assemblySpillPrefix } from '../../shared/stateKeys';
@@ -44,6 +46,7 @@ import { attemptRetries } from '../run/retries';
 import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
 import { manifestLine } from '../plan/entries';
 import {
+  checkpointOrEntryStart,
   clients,
   failuresNamed,
   placed,
@@ -287,7 +290,7 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
   try {
     await produce(io, src, range.anchor, at, range.end, {
       crcAt: () => initial.crc,
-      started: (cp) => {
+      started: (cp, readBefore) => {
         spill = new CentralDirectorySpill(
           dst,
           request.destination.bucket,
@@ -296,15 +299,16 @@ async function buildRange(input: RangeInput): Promise<RangeResult> {
           Math.max(0, cp.entryCount - firstOwned),
         );
         if (deferredStart === at && head === null) head = piece(cp);
-        sourceBytes.started(cp);
+        sourceBytes.started(readBefore);
       },
-      chunk: async (chunk, encoder) => {
+      chunk: async (chunk, encoder, entryStart) => {
         const start = position;
         position += chunk.length;
         sourceBytes.update(encoder);
         keepAlive.progressed();
         for (let part = Math.floor(start / partSize) + 1; part * partSize <= position; part++) {
-          const cp = encoder.checkpoint(part * partSize);
+          // Inside an entry read whole, a resume makes it again from its start.
+          const cp = checkpointOrEntryStart(encoder, part * partSize, entryStart);
           if (part * partSize === deferredStart) head = piece(cp);
           const spillChunks = await spill.flushUpTo(Math.max(0, cp.entryCount - firstOwned));
           candidates.set(part, {
@@ -453,8 +457,8 @@ async function finish(input: FinishInput): Promise<StreamResult> {
         p.dataDescriptorOffset === null || at <= p.dataOffset
           ? 0
           : crcOfFirstBytes(p.index, Math.min(at, p.dataDescriptorOffset) - p.dataOffset, pieces),
-      started: (cp) => {
-        if (isEnd) endBytes.started(cp);
+      started: (_cp, readBefore) => {
+        if (isEnd) endBytes.started(readBefore);
       },
       chunk: async (chunk, encoder) => {
         position += chunk.length;

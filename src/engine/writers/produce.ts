@@ -13,6 +13,7 @@ import {
   normalizeEntrySpec,
   resumeSourceOffset,
   ZipEncoder,
+  ZipStateError,
   type EncoderCheckpoint,
   type EntryLayout,
   type EntrySpec,
@@ -21,7 +22,7 @@ import type { ArchiveRequest } from '../../shared/request';
 import { entryFailure, withS3Failures } from '../run/failures';
 import { readPlanChunk } from '../plan/plan';
 import { ReadAhead, readLimitsFor } from '../read/readAhead';
-import { entrySpecOf } from '../plan/entries';
+import { laidOutSpecOf, WHOLE_ENTRY_MAX_BYTES } from '../plan/entries';
 
 /** A point of the plan at an entry boundary: the layout continues from here. */
 export interface Anchor {
@@ -62,7 +63,7 @@ export async function* placed(io: PlanIo, anchor: Anchor): AsyncGenerator<Placed
     const first = chunk === anchor.cursor.chunk ? anchor.cursor.index : 0;
     for (let index = first; index < objects.length; index++) {
       const before = layout.checkpoint();
-      const spec = entrySpecOf(io.request, objects[index]);
+      const spec = laidOutSpecOf(io.request, objects[index]);
       const place = layout.add(spec);
       yield { cursor: { chunk, index }, before, place, object: objects[index], objects, spec };
     }
@@ -76,6 +77,31 @@ async function planChunk(io: PlanIo, chunk: number): Promise<ListedObject[]> {
   const objects = await readPlanChunk(io.dst, io.request.destination.bucket, io.statePrefix, chunk);
   io.lastChunk = { chunk, objects };
   return objects;
+}
+
+/**
+ * Whether the entry is read whole before its header (CRC-32 and sizes in it, no descriptor):
+ * the encoder keeps no state inside it, so it is made from its start wherever it is cut.
+ */
+function readWhole(item: Placed): boolean {
+  return item.place !== null && item.place.dataDescriptorOffset === null && !item.spec!.directory;
+}
+
+/**
+ * The encoder's checkpoint at byte `at`, or, strictly inside an entry read whole (which has no
+ * state there), the checkpoint at its start `entryStart`: a resume makes that entry again.
+ */
+export function checkpointOrEntryStart(
+  encoder: ZipEncoder,
+  at: number,
+  entryStart: EncoderCheckpoint | null,
+): EncoderCheckpoint {
+  try {
+    return encoder.checkpoint(at);
+  } catch (err) {
+    if (err instanceof ZipStateError && entryStart !== null) return entryStart;
+    throw err;
+  }
 }
 
 /** The entry containing byte `at` (or the one starting there, or the end). */
@@ -132,9 +158,17 @@ export function checkpointAt(item: Placed, at: number, crc: number): EncoderChec
 export interface ProduceHooks {
   /** The CRC-32 the encoder starts from for the entry in flight at the start. */
   crcAt(place: EntryLayout): number;
-  started?(checkpoint: EncoderCheckpoint): void;
-  /** Archive bytes in order; `encoder` can checkpoint inside the chunk. */
-  chunk(chunk: Buffer, encoder: ZipEncoder): Promise<void>;
+  /**
+   * The encoder's checkpoint at the start, and the source bytes of the entry in flight there
+   * that whoever made the bytes before `at` read (an entry read whole: all of them).
+   */
+  started?(checkpoint: EncoderCheckpoint, readBefore: number): void;
+  /**
+   * Archive bytes in order; `encoder` can checkpoint inside the chunk, except inside an entry
+   * read whole, whose start is then `entryStart` (null for other entries; see
+   * checkpointOrEntryStart).
+   */
+  chunk(chunk: Buffer, encoder: ZipEncoder, entryStart: EncoderCheckpoint | null): Promise<void>;
   /** An entry whose last byte lies before `to`, before that byte is passed on. */
   entryDone(item: Placed, encoder: ZipEncoder): void;
   /**
@@ -165,16 +199,24 @@ export async function produce(
   let readAhead: { chunk: number; reader: ReadAhead } | undefined;
   try {
     let item = await entryAt(walk, at);
-    const checkpoint = checkpointAt(item, at, item.place ? hooks.crcAt(item.place) : 0);
-    hooks.started?.(checkpoint);
+    // Cut inside an entry read whole (at most WHOLE_ENTRY_MAX_BYTES), the encoder makes it from
+    // its start and the bytes before `at` are dropped: they are the same bytes.
+    const from = readWhole(item) ? item.place!.localHeaderOffset : at;
+    const checkpoint = checkpointAt(item, from, item.place ? hooks.crcAt(item.place) : 0);
+    hooks.started?.(
+      checkpoint,
+      from < at ? item.place!.size : (checkpoint.entry?.uncompressedSize ?? 0),
+    );
     const encoder = ZipEncoder.resume(checkpoint);
-    let position = at;
-    // Data bytes of an entry that lie before `to`.
-    const dataEndAt = (p: EntryLayout): number => Math.max(0, Math.min(p.size, to - p.dataOffset));
-    const pass = async (chunk: Buffer): Promise<boolean> => {
-      const cut = chunk.subarray(0, Math.max(0, to - position));
-      position += cut.length;
-      if (cut.length > 0) await hooks.chunk(cut, encoder);
+    let position = from;
+    // Data bytes of an entry that are read: all of an entry read whole, else those before `to`.
+    const dataEndAt = (it: Placed, p: EntryLayout): number =>
+      readWhole(it) ? p.size : Math.max(0, Math.min(p.size, to - p.dataOffset));
+    const pass = async (chunk: Buffer, entryStart: EncoderCheckpoint | null): Promise<boolean> => {
+      const start = position;
+      position += chunk.length;
+      const cut = chunk.subarray(Math.max(0, at - start), Math.max(0, to - start));
+      if (cut.length > 0) await hooks.chunk(cut, encoder, entryStart);
       return position >= to;
     };
     while (item.place !== null && position < to) {
@@ -187,31 +229,34 @@ export async function produce(
         const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
           limits: readLimitsFor(io.request),
           stopAt: (index) => (hooks.stopReadAhead ?? hooks.dataless)?.(first + index) ?? false,
-          // The data of [position, to) is at most to - position bytes: nothing read past it.
-          total: to - position,
+          // The data of [position, to) is at most to - position bytes, plus the rest of an
+          // entry read whole that `to` cuts: nothing read past it.
+          total: to - position + WHOLE_ENTRY_MAX_BYTES,
         });
         readAhead = { chunk: item.cursor.chunk, reader };
       }
       // Only the data before `to` is read (an entry cut by the end of the range).
-      const from = encoder.entryInFlight ? (resumeSourceOffset(checkpoint) ?? 0) : 0;
+      const sourceFrom = encoder.entryInFlight ? (resumeSourceOffset(checkpoint) ?? 0) : 0;
       const dataless = item.spec!.directory || hooks.dataless?.(place.index);
+      const dataEnd = dataEndAt(item, place);
       const source =
-        dataless || from >= dataEndAt(place)
+        dataless || sourceFrom >= dataEnd
           ? []
-          : await readAhead.reader.open(item.cursor.index, from, dataEndAt(place));
+          : await readAhead.reader.open(item.cursor.index, sourceFrom, dataEnd);
       const bytes = encoder.entryInFlight
         ? encoder.continueEntry(source)
         : encoder.entry(item.spec!, source);
       // The record of an entry is complete once its descriptor is made, before its last bytes go
       // out: hand it over first, so a checkpoint after those bytes finds it spilled.
       const owned = place.end <= to;
+      const entryStart = readWhole(item) ? item.before : null;
       let done = false;
       for await (const chunk of bytes) {
         if (owned && !done && !encoder.entryInFlight) {
           hooks.entryDone(item, encoder);
           done = true;
         }
-        if (await pass(chunk)) break;
+        if (await pass(chunk, entryStart)) break;
       }
       if (owned && !done) hooks.entryDone(item, encoder);
       if (position >= to) break;
@@ -232,9 +277,9 @@ export class SourceBytesRead {
 
   constructor(public total = 0) {}
 
-  /** The encoder's checkpoint at the start (produce's `started`). */
-  started(checkpoint: EncoderCheckpoint): void {
-    this.last = checkpoint.entry?.uncompressedSize ?? 0;
+  /** The source bytes of the entry in flight at the start already read (produce's `started`). */
+  started(readBefore: number): void {
+    this.last = readBefore;
   }
 
   /** After each chunk: what the encoder read of the entry in flight since the last call. */
