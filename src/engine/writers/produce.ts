@@ -215,7 +215,10 @@ export async function produce(
     const pass = async (chunk: Buffer, entryStart: EncoderCheckpoint | null): Promise<boolean> => {
       const start = position;
       position += chunk.length;
-      const cut = chunk.subarray(Math.max(0, at - start), Math.max(0, to - start));
+      const skip = Math.max(0, at - start);
+      const end = Math.min(chunk.length, Math.max(0, to - start));
+      // An uncut chunk goes on as the encoder's own Buffer, whose CRC-32 it can then give.
+      const cut = skip === 0 && end === chunk.length ? chunk : chunk.subarray(skip, end);
       if (cut.length > 0) await hooks.chunk(cut, encoder, entryStart);
       return position >= to;
     };
