@@ -16,6 +16,7 @@
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
  *                    --memory-trace   (logs what the worker's peak RSS is made of: V8 heap,
  *                                  ArrayBuffers, malloc heap, large mappings; bench/e2e/memoryTrace.cjs)
+ *                    --cpu-prof       (writes the worker's V8 CPU profile to bench/results/logs/)
  *                    --net loopback,near,far   (network paths, run in turn; default: all three,
  *                                  --quick: loopback,near. `--net rtt=20ms,conn=50MB/s` is a
  *                                  path of one's own; --net may be repeated; see bench/e2e/net.ts)
@@ -77,6 +78,7 @@ interface Flags {
   samples?: number;
   plainWorker?: boolean;
   memoryTrace?: boolean;
+  cpuProf?: boolean;
   partMiB?: number;
   concurrency?: number;
   timeoutMinutes?: number;
@@ -164,6 +166,9 @@ function parseFlags(argv: string[]): Flags {
         break;
       case '--memory-trace':
         flags.memoryTrace = true;
+        break;
+      case '--cpu-prof':
+        flags.cpuProf = true;
         break;
       case '--part-mib':
         flags.partMiB = count();
@@ -258,6 +263,7 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.samples !== undefined ? { samples: flags.samples } : {}),
       ...(flags.plainWorker ? { workerRuntime: false } : {}),
       ...(flags.memoryTrace ? { memoryTrace: true } : {}),
+      ...(flags.cpuProf ? { cpuProf: true } : {}),
       ...(flags.partMiB !== undefined ? { partSize: flags.partMiB * MiB } : {}),
       ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
       ...(flags.timeoutMinutes !== undefined ? { timeoutMinutes: flags.timeoutMinutes } : {}),

@@ -89,6 +89,8 @@ export interface E2eOptions {
   workerRuntime: boolean;
   /** Preload bench/e2e/memoryTrace.cjs into the worker and log what its peak RSS is made of. */
   memoryTrace?: boolean;
+  /** Start the worker with --cpu-prof: a .cpuprofile per run in logDir, written as it exits. */
+  cpuProf?: boolean;
   /** Entries per archive whose bytes are read back and compared. */
   samples: number;
   /** Times each implementation runs on a workload (interleaved); rows are the median run. */
@@ -307,6 +309,13 @@ class Bench {
       [
         ...(runtime ? WORKER_NODE_OPTIONS : []),
         ...(trace ? ['--require', MEMORY_TRACE] : []),
+        ...(this.o.cpuProf
+          ? [
+              '--cpu-prof',
+              `--cpu-prof-dir=${this.o.logDir}`,
+              `--cpu-prof-name=${this.runId}-${this.net.name}-${spec.name}-worker-\${pid}.cpuprofile`,
+            ]
+          : []),
         BIN,
         'worker',
       ],

@@ -5,6 +5,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { crc32Combine } from '../zip';
+import { sendDirect } from './directRequests';
 import { sourceChangeOf } from './objectReader';
 import type { ListedObject } from './objects';
 
@@ -26,22 +27,10 @@ export async function sourceCrc32(
   bucket: string,
   object: ListedObject,
 ): Promise<{ crc32: number } | { none: NoSourceCrc32 }> {
-  let head;
-  try {
-    head = await client.send(
-      new HeadObjectCommand({
-        Bucket: bucket,
-        Key: object.key,
-        IfMatch: object.etag,
-        ChecksumMode: 'ENABLED',
-      }),
-    );
-  } catch (err) {
-    throw sourceChangeOf(err, object.key) ?? err;
-  }
-  const value = head.ChecksumCRC32;
+  const head = await headChecksum(client, bucket, object);
+  const value = head.crc32;
   if (!value) return { none: 'noCrc32' };
-  if (head.ChecksumType !== 'COMPOSITE' && !value.includes('-')) return { crc32: decode(value) };
+  if (head.type !== 'COMPOSITE' && !value.includes('-')) return { crc32: decode(value) };
   const parts = await objectParts(client, bucket, object);
   if (parts === null) return { none: 'noPartCrc32s' };
   let crc = 0;
@@ -51,6 +40,42 @@ export async function sourceCrc32(
     covered += p.Size!;
   }
   return covered === object.size ? { crc32: crc } : { none: 'noPartCrc32s' };
+}
+
+/** The object's CRC-32 checksum and its type, as HeadObject gives them, pinned to the ETag. */
+async function headChecksum(
+  client: S3Client,
+  bucket: string,
+  object: ListedObject,
+): Promise<{ crc32?: string; type?: string }> {
+  const direct = await sendDirect(client, {
+    method: 'HEAD',
+    bucket,
+    key: object.key,
+    headers: {
+      ...(object.etag ? { 'if-match': object.etag } : {}),
+      'x-amz-checksum-mode': 'ENABLED',
+    },
+    ok: (status) => status === 200,
+  });
+  if (direct)
+    return {
+      crc32: direct.headers['x-amz-checksum-crc32'],
+      type: direct.headers['x-amz-checksum-type'],
+    };
+  try {
+    const head = await client.send(
+      new HeadObjectCommand({
+        Bucket: bucket,
+        Key: object.key,
+        IfMatch: object.etag,
+        ChecksumMode: 'ENABLED',
+      }),
+    );
+    return { crc32: head.ChecksumCRC32, type: head.ChecksumType };
+  } catch (err) {
+    throw sourceChangeOf(err, object.key) ?? err;
+  }
 }
 
 /** The parts of an object with their CRC-32 checksums, or null when any is missing. */

@@ -1,5 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { noteRetry } from './client';
+import { sendDirect } from './directRequests';
 
 /**
  * The one object reader: every GET of an object's bytes (sources, the archive read back, yauzl's
@@ -117,12 +118,31 @@ async function get(
   // signal it is given, and thousands of reads must not pile listeners onto one signal.
   const link = linkSignal(signal);
   try {
+    const range = rangeHeader(object, from, to);
+    const direct = await sendDirect(
+      client,
+      {
+        method: 'GET',
+        bucket: object.bucket,
+        key: object.key,
+        headers: {
+          ...(object.etag ? { 'if-match': object.etag } : {}),
+          ...(range ? { range } : {}),
+        },
+        ok: (status) => status === 200 || status === 206,
+      },
+      link.signal,
+    );
+    if (direct) {
+      object.etag ||= direct.headers.etag;
+      return unlinkWhenRead(direct.body as AsyncIterable<Uint8Array>, link.unlink);
+    }
     const out = await client.send(
       new GetObjectCommand({
         Bucket: object.bucket,
         Key: object.key,
         IfMatch: object.etag || undefined,
-        Range: rangeHeader(object, from, to),
+        Range: range,
       }),
       { abortSignal: link.signal },
     );

@@ -115,26 +115,33 @@ test("a part's CRC-32 combined from its chunks' own (chunks cut at part boundari
 });
 
 test('parts go with an unsigned payload, and the store still refuses a part whose bytes changed on the way', async () => {
-  // A client of its own, to watch each UploadPart after it is signed and, on request, flip
-  // one byte of its body there, as a faulty network or proxy would.
+  // A client of its own, to watch each UploadPart after it is signed (as its HTTP handler
+  // gets it, sent direct or through the SDK) and, on request, flip one byte of its body there,
+  // as a faulty network or proxy would.
   const watched = await s3();
   const seen: string[] = [];
   let corrupt = false;
-  watched.middlewareStack.add(
-    (next, context) => (args) => {
-      const request = args.request as { headers: Record<string, string>; body?: unknown };
-      if (context.commandName === 'UploadPartCommand') {
-        seen.push(request.headers['x-amz-content-sha256']);
-        if (corrupt && Buffer.isBuffer(request.body)) {
-          const body = Buffer.from(request.body);
-          body[body.length >> 1] ^= 0xff;
-          request.body = body;
-        }
+  type Request = {
+    method: string;
+    query?: Record<string, unknown>;
+    headers: Record<string, string>;
+    body?: unknown;
+  };
+  const handler = watched.config.requestHandler as unknown as {
+    handle(request: Request, options?: unknown): Promise<unknown>;
+  };
+  const handle = handler.handle.bind(handler);
+  handler.handle = (request, options) => {
+    if (request.method === 'PUT' && request.query?.partNumber !== undefined) {
+      seen.push(request.headers['x-amz-content-sha256']);
+      if (corrupt && Buffer.isBuffer(request.body)) {
+        const body = Buffer.from(request.body);
+        body[body.length >> 1] ^= 0xff;
+        request.body = body;
       }
-      return next(args);
-    },
-    { step: 'finalizeRequest', name: 'testWatchParts', priority: 'low' },
-  );
+    }
+    return handle(request, options);
+  };
   for (const checksums of [true, false]) {
     const session = await MultipartSession.create(watched, {
       bucket: bucket.name,
