@@ -16,6 +16,7 @@ export const STORE_MATRIX = [
   'test/integration/serverSideCopy.test.ts',
   'test/integration/verify.test.ts',
   'test/integration/moveConditions.test.ts',
+  'test/integration/directRequests.test.ts',
 ];
 
 /** The store this test process talks to (set by npm test for each pass of the matrix). */
