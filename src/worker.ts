@@ -4,7 +4,12 @@ import * as activities from './activities';
 import { bundleWorkflows } from './workflowBundle';
 import { dataConverterFromEnv } from './runtime/codec';
 import { connectionOptions, temporalConnectConfig } from './runtime/connection';
-import { DEFAULTS, workerActivities, workerReadConcurrency } from './runtime/config';
+import {
+  DEFAULTS,
+  s3DirectRequests,
+  workerActivities,
+  workerReadConcurrency,
+} from './runtime/config';
 import { WORKER_V8_FLAGS } from './workerRuntime';
 
 export { bundleWorkflows } from './workflowBundle';
@@ -58,7 +63,9 @@ export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
   const settings = temporalConnectConfig();
-  workerReadConcurrency(); // a bad ZIPFLOW_READ_CONCURRENCY stops the worker here, by name
+  // A bad ZIPFLOW_READ_CONCURRENCY or ZIPFLOW_S3_DIRECT stops the worker here, by name.
+  workerReadConcurrency();
+  s3DirectRequests();
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({
     connection,

@@ -28,6 +28,7 @@ export const ENV = {
   accessKeyId: 'AWS_ACCESS_KEY_ID',
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
   pathStyle: 'ZIPFLOW_S3_PATH_STYLE',
+  s3Direct: 'ZIPFLOW_S3_DIRECT',
   // Payload encryption (src/runtime/codec.ts) and its codec endpoint for the Web UI.
   codecKeys: 'ZIPFLOW_CODEC_KEYS',
   codecKeyId: 'ZIPFLOW_CODEC_KEY_ID',
@@ -83,4 +84,16 @@ export function workerReadConcurrency(env: NodeJS.ProcessEnv = process.env): num
       `${ENV.readConcurrency} must be a whole number from 1 to ${MAX_READ_CONCURRENCY}, not ${JSON.stringify(raw)}`,
     );
   return n;
+}
+
+/**
+ * Whether GetObject, HeadObject and UploadPart may be sent direct (src/s3/directRequests.ts):
+ * yes unless ZIPFLOW_S3_DIRECT is "off", which sends every request through the SDK (a store
+ * that misbehaves with them, or a measurement of what they save).
+ */
+export function s3DirectRequests(env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env[ENV.s3Direct];
+  if (raw === undefined || raw === '' || raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new Error(`${ENV.s3Direct} must be "on" or "off", not ${JSON.stringify(raw)}`);
 }

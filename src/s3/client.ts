@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
-import { ENV } from '../runtime/config';
+import { ENV, s3DirectRequests } from '../runtime/config';
 import { enableDirectRequests } from './directRequests';
 import { countRetries } from './retryCounts';
 
@@ -75,7 +75,7 @@ export async function createS3Client(target: S3Target = {}): Promise<S3Client> {
     { step: 'initialize', name: 'zipflowBucketOfError' },
   );
   countRetries(client);
-  enableDirectRequests(client);
+  if (s3DirectRequests()) enableDirectRequests(client);
   return client;
 }
 

@@ -127,3 +127,15 @@ test('HeadObject for a stored CRC-32 goes direct; a changed source still fails a
   );
   assert.deepEqual(directRequestCounts(client), { direct: 1, viaSdk: 1 });
 });
+
+test('with ZIPFLOW_S3_DIRECT=off every request goes through the SDK', async (t) => {
+  process.env.ZIPFLOW_S3_DIRECT = 'off';
+  t.after(() => delete process.env.ZIPFLOW_S3_DIRECT);
+  const client = await createS3Client();
+  const key = 'sdk-only.bin';
+  const body = crypto.randomBytes(5000);
+  await setup.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: body }));
+  for (let i = 0; i < 3; i++)
+    assert.deepEqual(await bytesOf(await readObject(client, { bucket: bucket.name, key })), body);
+  assert.deepEqual(directRequestCounts(client), { direct: 0, viaSdk: 0 });
+});

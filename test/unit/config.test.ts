@@ -8,6 +8,7 @@ import {
   temporalSettings,
   workerActivities,
   workerReadConcurrency,
+  s3DirectRequests,
 } from '../../src/runtime/config';
 
 const saved = { ...process.env };
@@ -93,4 +94,14 @@ test('ZIPFLOW_READ_CONCURRENCY sets the ranged GETs of requests without readConc
       () => workerReadConcurrency({ ZIPFLOW_READ_CONCURRENCY: bad }),
       /ZIPFLOW_READ_CONCURRENCY must be a whole number from 1 to 64/,
     );
+});
+
+test('ZIPFLOW_S3_DIRECT "off" turns direct requests off; on by default; a bad value names the variable', () => {
+  assert.equal(s3DirectRequests({}), true);
+  assert.equal(s3DirectRequests({ ZIPFLOW_S3_DIRECT: 'on' }), true);
+  assert.equal(s3DirectRequests({ ZIPFLOW_S3_DIRECT: 'off' }), false);
+  assert.throws(
+    () => s3DirectRequests({ ZIPFLOW_S3_DIRECT: 'no' }),
+    /ZIPFLOW_S3_DIRECT must be "on" or "off", not "no"/,
+  );
 });
