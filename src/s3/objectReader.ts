@@ -190,6 +190,9 @@ export class RangeFetch {
   private readonly stop = new AbortController();
   /** Settles when the GET has ended (read whole, failed or aborted). */
   readonly done: Promise<void>;
+  /** Milliseconds from sending the GET to its answer (headers), once answered. */
+  firstByteMs: number | undefined;
+  private readonly sentAt = performance.now();
 
   constructor(
     client: S3Client,
@@ -209,6 +212,7 @@ export class RangeFetch {
   private async fetch(client: S3Client, object: ObjectVersion, signal: AbortSignal): Promise<void> {
     try {
       const body = await readObject(client, object, { from: this.from, to: this.to, signal });
+      this.firstByteMs = performance.now() - this.sentAt;
       for await (const chunk of body) {
         this.chunks.push(chunk);
         this.notify();

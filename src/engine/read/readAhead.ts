@@ -29,11 +29,40 @@ export interface ReadAheadLimits {
 }
 
 /**
- * Ranges of 4 MiB: on a far store (25 ms, 25 MB/s per connection) more GETs in flight within the
- * same budget read faster than fewer 8 MiB ones (docs/benchmarks.md, "More, smaller ranged
- * GETs"). AWS's guidance is 8–16 MB per GET, for the rate of one connection.
+ * Ranges of 4 MiB (2 MiB on a far path, rangeSizeFor): on a far store (25 ms, 25 MB/s per
+ * connection) more GETs in flight within the same budget read faster than fewer 8 MiB ones
+ * (docs/benchmarks.md, "More, smaller ranged GETs"). AWS's guidance is 8–16 MB per GET, for the
+ * rate of one connection.
  */
 export const DEFAULT_RANGE_SIZE = 4 * MiB;
+
+/**
+ * A store path whose GETs take this long to answer (median of the last FIRST_BYTE_WINDOW) is a
+ * far one: its ranges are halved, so twice as many GETs share the same budget. On a path with
+ * a per-connection cap (25 ms / 25 MB/s) 2 MiB ranges read `mid` faster than 4 MiB ones, while
+ * on loopback and near paths (a few ms) they cost CPU per byte for no speed (docs/benchmarks.md,
+ * "Range size by latency").
+ */
+export const FAR_FIRST_BYTE_MS = 25;
+const FIRST_BYTE_WINDOW = 8;
+
+/** Times to first byte of a client's recent ranged GETs: the latency of its store path. */
+const firstByteTimes = new WeakMap<S3Client, number[]>();
+
+function noteFirstByte(client: S3Client, ms: number): void {
+  let times = firstByteTimes.get(client);
+  if (!times) firstByteTimes.set(client, (times = []));
+  times.push(ms);
+  if (times.length > FIRST_BYTE_WINDOW) times.shift();
+}
+
+/** The range size for the next large object: halved (down to 1 MiB) on a far path. */
+export function rangeSizeFor(client: S3Client, limits: ReadAheadLimits): number {
+  const times = firstByteTimes.get(client);
+  if (!times || times.length < FIRST_BYTE_WINDOW / 2) return limits.rangeSize;
+  const median = [...times].sort((a, b) => a - b)[times.length >> 1];
+  return median >= FAR_FIRST_BYTE_MS ? Math.max(MiB, limits.rangeSize / 2) : limits.rangeSize;
+}
 
 /**
  * The limits for a read budget of `ranges` ranges: memory = ranges × 4 MiB (16 MiB by default),
@@ -154,7 +183,7 @@ export class ReadAhead {
   private piecesOf(index: number, from: number, to: number): Array<[number, number]> {
     const object = this.objects[index];
     if (object.size <= this.limits.smallObject) return [[from, to]];
-    return rangesOf(this.version(index), from, to, this.limits.rangeSize);
+    return rangesOf(this.version(index), from, to, rangeSizeFor(this.client, this.limits));
   }
 
   private version(index: number): ObjectVersion {
@@ -192,6 +221,7 @@ export class ReadAhead {
     if (this.isLarge(index)) {
       this.rangesInFlight += 1;
       void piece.done.then(() => {
+        if (piece.firstByteMs !== undefined) noteFirstByte(this.client, piece.firstByteMs);
         this.rangesInFlight -= 1;
         this.fill();
       });
