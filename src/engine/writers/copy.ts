@@ -23,7 +23,13 @@ import { sourceCrc32 } from '../../s3/checksums';
 import { MultipartSession } from '../../s3/multipart';
 import { getState, getStateIfAny, putState } from '../../s3/objects';
 import { sourceChangeOf } from '../../s3/objectReader';
-import { ArchiveLayout, crc32Combine, endOfArchive, type ArchiveTotals } from '../../zip';
+import {
+  ArchiveLayout,
+  crc32Combine,
+  endOfArchive,
+  type ArchiveTotals,
+  type EncoderCheckpoint,
+} from '../../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, MAX_PARTS } from '../../shared/limits';
 import type { NotCopied } from '../../shared/request';
 import { planCopyParts, type CopyCandidate, type PlannedPart, type StagedPart } from './copyPlan';
@@ -83,37 +89,7 @@ interface SavedPlan {
 export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
   return runWriter(input, LAID_OUT_ADVICE, async ({ src, dst }) => {
     const { request, partSize, statePrefix } = input;
-    const io: PlanIo = { ...input, dst };
-    const candidates: CopiedEntry[] = [];
-    const notCopied: NotCopied = { noCrc32: 0, noPartCrc32s: 0, placement: 0 };
-    let pending: Placed[] = [];
-    const lookUp = async (): Promise<void> => {
-      const items = pending;
-      pending = [];
-      const crcs = await mapLimited(items, LOOKUP_CONCURRENCY, (item) =>
-        sourceCrc32(src, request.source.bucket, item.object!),
-      );
-      items.forEach((item, i) => {
-        const found = crcs[i];
-        // The store gives no CRC-32 for it: streamed.
-        if ('none' in found) return void (notCopied[found.none] += 1);
-        const { index, dataOffset, size } = item.place!;
-        const { key, etag } = item.object!;
-        const anchor = { cursor: item.cursor, layout: item.before };
-        candidates.push({ entry: index, dataOffset, size, key, etag, crc: found.crc32, anchor });
-      });
-    };
-    let end = START.layout;
-    for await (const item of placed(io, START)) {
-      end = item.before;
-      const large =
-        item.place !== null && !item.spec!.directory && item.place.size >= MIN_PART_SIZE;
-      // Past S3's part limit no more entries can be copied: the rest is streamed.
-      if (large && candidates.length + pending.length < MAX_PARTS) pending.push(item);
-      else if (large) notCopied.placement += 1;
-      if (pending.length >= 4 * LOOKUP_CONCURRENCY) await lookUp();
-    }
-    await lookUp();
+    const { candidates, notCopied, end } = await copyCandidates({ ...input, dst }, src);
     const layout = ArchiveLayout.fromCheckpoint(end);
     const summary = layout.summary();
     let plan;
@@ -154,6 +130,47 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
     });
     return { uploadId: session.uploadId, ...planned };
   });
+}
+
+/**
+ * One walk of the plan: the entries of 5 MiB or more whose CRC-32 the store holds (looked up
+ * in batches, LOOKUP_CONCURRENCY at once), the large ones that cannot be copied (by why), and
+ * the layout's state after the last entry.
+ */
+async function copyCandidates(
+  io: PlanIo,
+  src: S3Client,
+): Promise<{ candidates: CopiedEntry[]; notCopied: NotCopied; end: EncoderCheckpoint }> {
+  const candidates: CopiedEntry[] = [];
+  const notCopied: NotCopied = { noCrc32: 0, noPartCrc32s: 0, placement: 0 };
+  let pending: Placed[] = [];
+  const lookUp = async (): Promise<void> => {
+    const items = pending;
+    pending = [];
+    const crcs = await mapLimited(items, LOOKUP_CONCURRENCY, (item) =>
+      sourceCrc32(src, io.request.source.bucket, item.object!),
+    );
+    items.forEach((item, i) => {
+      const found = crcs[i];
+      // The store gives no CRC-32 for it: streamed.
+      if ('none' in found) return void (notCopied[found.none] += 1);
+      const { index, dataOffset, size } = item.place!;
+      const { key, etag } = item.object!;
+      const anchor = { cursor: item.cursor, layout: item.before };
+      candidates.push({ entry: index, dataOffset, size, key, etag, crc: found.crc32, anchor });
+    });
+  };
+  let end = START.layout;
+  for await (const item of placed(io, START)) {
+    end = item.before;
+    const large = item.place !== null && !item.spec!.directory && item.place.size >= MIN_PART_SIZE;
+    // Past S3's part limit no more entries can be copied: the rest is streamed.
+    if (large && candidates.length + pending.length < MAX_PARTS) pending.push(item);
+    else if (large) notCopied.placement += 1;
+    if (pending.length >= 4 * LOOKUP_CONCURRENCY) await lookUp();
+  }
+  await lookUp();
+  return { candidates, notCopied, end };
 }
 
 /**

@@ -89,7 +89,7 @@ export function streamArchive(input: StreamInput): Promise<StreamResult> {
   return runWriter(input, STREAMED_ADVICE, async (run) => {
     const previous = run.attempt.checkpoint as StreamCheckpoint | undefined;
     run.keepAlive(() => previous);
-    // Parts S3 holds are left as they are; the earlier attempts' S3 retries are in the checkpoint.
+    // The earlier attempts' S3 retries are in the checkpoint.
     const retries = (): number => run.retries(previous?.retries ?? 0);
     if (previous) {
       // An earlier attempt may have completed the upload and died before returning.
