@@ -10,6 +10,18 @@ import { combinedCrc32 } from './parts';
 // The archive's multipart upload, begun and completed the same way by the streaming path and
 // by parallel assembly.
 
+/** An attempt's hold on the upload an earlier step created, and the parts S3 holds of it. */
+export async function attachArchiveUpload(
+  dst: S3Client,
+  destination: ArchiveRequest['destination'],
+  uploadId: string,
+  checksumType: 'FULL_OBJECT' | 'COMPOSITE' | 'NONE',
+): Promise<{ session: MultipartSession; held: HeldPart[] }> {
+  const target = { bucket: destination.bucket, key: destination.key };
+  const session = MultipartSession.attach(dst, target, uploadId, checksumType);
+  return { session, held: await session.listParts() };
+}
+
 /**
  * Completes the multipart upload once S3 holds every part (checked with ListParts), with the
  * CRC-32 of the whole object combined from the parts' CRCs, and records the archive.

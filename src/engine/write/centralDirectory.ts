@@ -1,6 +1,8 @@
 import { spillChunkKey, spillChunksPrefix } from '../../shared/stateKeys';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { getState, listKeys, putState } from '../../s3/objects';
+import { getState, listKeys, putState, type ListedObject } from '../../s3/objects';
+import type { ZipEncoder } from '../../zip';
+import { manifestLine } from '../plan/entries';
 
 /**
  * Bytes of chunks this attempt wrote that it keeps to read back from memory: the end of the
@@ -47,6 +49,11 @@ export class CentralDirectorySpill {
   add(record: Buffer, manifestLine: string): void {
     this.records.push(record);
     this.manifest.push(manifestLine);
+  }
+
+  /** The entry `encoder` closed last (its record, and its manifest line naming `object`). */
+  addEntry(encoder: ZipEncoder, object: ListedObject): void {
+    this.add(encoder.lastCentralDirectoryRecord!, manifestLine(encoder.lastEntry!, object));
   }
 
   /**

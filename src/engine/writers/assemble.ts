@@ -18,10 +18,9 @@
  * spilled per unit to state objects and streamed back in entry order.
  */
 import { assemblySpillPrefix } from '../../shared/stateKeys';
-import { currentAttempt } from '../run/attempt';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../s3/client';
-import { MultipartSession } from '../../s3/multipart';
+import type { HeldPart, MultipartSession } from '../../s3/multipart';
 import {
   ArchiveLayout,
   crcOfFirstBytes,
@@ -34,21 +33,20 @@ import {
   type EncoderCheckpoint,
   type EntryLayout,
   type PartRange,
+  type ZipEncoder,
 } from '../../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY } from '../../shared/limits';
 import { type ArchiveRequest } from '../../shared/request';
 import { CentralDirectorySpill } from '../write/centralDirectory';
-import { recoverCompleted, type StreamResult } from '../write/finalize';
-import { KeepAlive } from '../run/keepAlive';
+import type { RecordedArchive, StreamResult } from '../write/finalize';
+import type { KeepAlive } from '../run/keepAlive';
 import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
 import { PartWriter } from '../write/parts';
-import { attemptRetries } from '../run/retries';
-import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
-import { manifestLine } from '../plan/entries';
+import { attachArchiveUpload, completeArchive, createArchiveUpload } from '../write/archiveUpload';
+import { HeldCheckpoints, partsEndedBetween } from '../write/checkpoints';
+import { LAID_OUT_ADVICE, runWriter, writerFailures, type WriterAttempt } from './pipeline';
 import {
   checkpointOrEntryStart,
-  clients,
-  failuresNamed,
   placed,
   produce,
   SourceBytesRead,
@@ -104,7 +102,7 @@ export interface RangeResult {
 export function prepareAssembly(
   input: AssemblyInput & { parallel: number },
 ): Promise<AssemblyPlan> {
-  return failuresNamed(input.request, async () => {
+  return writerFailures(input.request, LAID_OUT_ADVICE, async () => {
     const { request, partSize } = input;
     const { destination } = request;
     const dst = await createS3Client({ profile: destination.profile });
@@ -192,166 +190,207 @@ function headUnit(index: number): string {
  * re-sends no part ListParts shows held.
  */
 export function assembleRange(input: RangeInput): Promise<RangeResult> {
-  return failuresNamed(input.request, () => buildRange(input));
+  return runWriter(input, LAID_OUT_ADVICE, async (run) =>
+    (await RangeBuilder.attach(input, run)).build(),
+  );
 }
 
-async function buildRange(input: RangeInput): Promise<RangeResult> {
-  const ctx = currentAttempt();
-  const { request, range, partSize, statePrefix } = input;
-  const [src, dst] = await clients(request);
-  const io: PlanIo = { ...input, dst };
-  const session = MultipartSession.attach(
-    dst,
-    { bucket: request.destination.bucket, key: request.destination.key },
-    input.uploadId,
-    input.checksumType,
-  );
-  const held = (await session.listParts()).filter(
-    (p) => p.partNumber >= range.firstPart && p.partNumber <= range.lastPart,
-  );
-  const previous = ctx.checkpoint as RangeCheckpoint | undefined;
-  const initial: RangeCheckpoint = previous
-    ? {
-        ...previous,
-        partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
-        resumes: previous.resumes + 1,
-      }
-    : {
-        partsDone: range.firstPart - 1,
-        crc: 0,
-        head: null,
-        tail: null,
-        spillChunks: 0,
-        resentBytes: 0,
-        partsStarted: 0,
-        // An attempt that died before its first heartbeat is a resume too (from the start).
-        resumes: ctx.number - 1,
-      };
-  let checkpoint = initial;
-  const at = initial.partsDone * partSize;
-  // Data bytes of the head entry before this range: its pieces here start there.
-  const headFrom = range.head ? range.start - range.head.dataOffset : 0;
-  const firstOwned = range.anchor.layout.entryCount + (range.head ? 1 : 0);
-  const deferredStart = range.deferred ? (range.deferred.firstPart - 1) * partSize : null;
-  const piece = (cp: EncoderCheckpoint): CrcPiece | null => {
-    if (cp.entry === null || cp.entry.phase === 'localFileHeader') return null;
-    const from = range.head?.entry === cp.entryCount ? headFrom : 0;
-    const length = cp.entry.uncompressedSize - from;
-    return { entry: cp.entryCount, from, length, crc: cp.entry.crc32 };
-  };
-
-  let spill!: CentralDirectorySpill;
-  let head = initial.head;
-  let position = at;
-  const partsDoneSet = new Set<number>();
-  const candidates = new Map<number, RangeCheckpoint>();
-  let partsDone = initial.partsDone;
+/** One attempt of assembleRange: produces the range's bytes into its parts. */
+class RangeBuilder {
+  private readonly checkpoints: HeldCheckpoints<RangeCheckpoint>;
+  private readonly writer: PartWriter;
+  private readonly keepAlive: KeepAlive;
+  private readonly live: LiveFigures;
+  /** Where this attempt starts: the end of the parts S3 held at the checkpoint. */
+  private readonly at: number;
+  private position: number;
+  /** Data bytes of the head entry before this range: its pieces here start there. */
+  private readonly headFrom: number;
+  /** The first entry whose record this range spills (not the head entry's). */
+  private readonly firstOwned: number;
+  private readonly deferredStart: number | null;
+  private spill!: CentralDirectorySpill;
+  private head: CrcPiece | null;
   // Progress: the range's entries and the source bytes its encoder read (the bytes of an entry
   // in flight at the start belong to the range or attempt before).
-  let entriesDone = initial.entriesDone ?? 0;
-  const sourceBytes = new SourceBytesRead(initial.sourceBytesDone ?? 0);
-  const figures = (): StreamProgress => ({
-    entriesDone,
-    bytesDone: sourceBytes.total,
-    partsDone: partsDone - (range.firstPart - 1),
-    currentPart: position === 0 ? 0 : Math.ceil(position / partSize),
-    resumes: initial.resumes,
-  });
-  const live = new LiveFigures(figures, { previous: liveOf(previous) });
-  const keepAlive = new KeepAlive(() => details());
-  const details = (): RangeCheckpoint => ({
-    ...checkpoint,
-    resentBytes: initial.resentBytes + writer.resentBytes,
-    partsStarted: Math.max(initial.partsStarted, writer.highestSent),
-    live: live.take(),
-  });
-  const writer = new PartWriter(
-    session,
-    partSize,
-    request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
-    {
-      position: at,
-      partsDone: initial.partsDone,
-      held: new Map(held.map((p) => [p.partNumber, p])),
-      deferred: range.deferred,
-      startedBefore: initial.partsStarted,
-      onPart: (n) => {
-        partsDoneSet.add(n);
-        while (partsDoneSet.delete(partsDone + 1)) {
-          partsDone += 1;
-          checkpoint = candidates.get(partsDone) ?? checkpoint;
-          candidates.delete(partsDone);
+  private entriesDone: number;
+  private readonly sourceBytes: SourceBytesRead;
+
+  private constructor(
+    private readonly input: RangeInput,
+    private readonly run: WriterAttempt,
+    session: MultipartSession,
+    held: HeldPart[],
+    private readonly initial: RangeCheckpoint,
+  ) {
+    const { range, partSize, request } = input;
+    this.checkpoints = new HeldCheckpoints(initial.partsDone, initial);
+    this.at = initial.partsDone * partSize;
+    this.position = this.at;
+    this.headFrom = range.head ? range.start - range.head.dataOffset : 0;
+    this.firstOwned = range.anchor.layout.entryCount + (range.head ? 1 : 0);
+    this.deferredStart = range.deferred ? (range.deferred.firstPart - 1) * partSize : null;
+    this.head = initial.head;
+    this.entriesDone = initial.entriesDone ?? 0;
+    this.sourceBytes = new SourceBytesRead(initial.sourceBytesDone ?? 0);
+    this.live = new LiveFigures(() => this.figures(), {
+      previous: liveOf(run.attempt.checkpoint as RangeCheckpoint | undefined),
+    });
+    this.keepAlive = run.keepAlive(() => this.details());
+    this.writer = new PartWriter(
+      session,
+      partSize,
+      request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
+      {
+        position: this.at,
+        partsDone: initial.partsDone,
+        held: new Map(held.map((p) => [p.partNumber, p])),
+        deferred: range.deferred,
+        startedBefore: initial.partsStarted,
+        onPart: (n) => {
+          this.checkpoints.partHeld(n);
+          this.keepAlive.progressed();
+          run.attempt.heartbeat(this.details());
+        },
+      },
+    );
+  }
+
+  /** Attaches to the upload; the checkpoint is the earlier attempt's, reconciled with ListParts. */
+  static async attach(input: RangeInput, run: WriterAttempt): Promise<RangeBuilder> {
+    const { range } = input;
+    const upload = await attachArchiveUpload(
+      run.dst,
+      input.request.destination,
+      input.uploadId,
+      input.checksumType,
+    );
+    const held = upload.held.filter(
+      (p) => p.partNumber >= range.firstPart && p.partNumber <= range.lastPart,
+    );
+    const previous = run.attempt.checkpoint as RangeCheckpoint | undefined;
+    const initial: RangeCheckpoint = previous
+      ? {
+          ...previous,
+          partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
+          resumes: previous.resumes + 1,
         }
-        keepAlive.progressed();
-        ctx.heartbeat(details());
-      },
-    },
-  );
-  try {
-    await produce(io, src, range.anchor, at, range.end, {
-      crcAt: () => initial.crc,
-      started: (cp, readBefore) => {
-        spill = new CentralDirectorySpill(
-          dst,
-          request.destination.bucket,
-          assemblySpillPrefix(statePrefix, rangeUnit(range.index)),
-          initial.spillChunks,
-          Math.max(0, cp.entryCount - firstOwned),
-        );
-        if (deferredStart === at && head === null) head = piece(cp);
-        sourceBytes.started(readBefore);
-      },
-      chunk: async (chunk, encoder, entryStart) => {
-        const start = position;
-        position += chunk.length;
-        sourceBytes.update(encoder);
-        keepAlive.progressed();
-        for (let part = Math.floor(start / partSize) + 1; part * partSize <= position; part++) {
-          // Inside an entry read whole, a resume makes it again from its start.
-          const cp = checkpointOrEntryStart(encoder, part * partSize, entryStart);
-          if (part * partSize === deferredStart) head = piece(cp);
-          const spillChunks = await spill.flushUpTo(Math.max(0, cp.entryCount - firstOwned));
-          candidates.set(part, {
-            ...initial,
-            partsDone: part,
-            crc: cp.entry?.crc32 ?? 0,
-            head,
-            tail: part === range.lastPart ? piece(cp) : null,
-            spillChunks,
-            entriesDone,
-            sourceBytesDone: sourceBytes.total,
-          });
-        }
-        await writer.write(chunk, encoder.chunkCrc32(chunk));
-      },
+      : {
+          partsDone: range.firstPart - 1,
+          crc: 0,
+          head: null,
+          tail: null,
+          spillChunks: 0,
+          resentBytes: 0,
+          partsStarted: 0,
+          // An attempt that died before its first heartbeat is a resume too (from the start).
+          resumes: run.attempt.number - 1,
+        };
+    return new RangeBuilder(input, run, upload.session, held, initial);
+  }
+
+  async build(): Promise<RangeResult> {
+    const { range } = this.input;
+    const io: PlanIo = { ...this.input, dst: this.run.dst };
+    await produce(io, this.run.src, range.anchor, this.at, range.end, {
+      crcAt: () => this.initial.crc,
+      started: (cp, readBefore) => this.started(cp, readBefore),
+      chunk: (chunk, encoder, entryStart) => this.chunk(chunk, encoder, entryStart),
       entryDone: (item, encoder) => {
-        if (item.place!.index < firstOwned) return; // the head entry: finishAssembly records it
-        entriesDone += 1;
-        spill.add(
-          encoder.lastCentralDirectoryRecord!,
-          manifestLine(encoder.lastEntry!, item.object!),
-        );
+        if (item.place!.index < this.firstOwned) return; // the head entry: finishAssembly records it
+        this.entriesDone += 1;
+        this.spill.addEntry(encoder, item.object!);
       },
     });
-    live.sourceRead();
-    await writer.finish();
-  } finally {
-    keepAlive.stop();
+    this.live.sourceRead();
+    await this.writer.finish();
+    const last = this.details();
+    if (last.partsDone !== range.lastPart)
+      throw new Error(
+        `range ${range.index} reached part ${last.partsDone} of ${range.lastPart}; retrying`,
+      );
+    return {
+      index: range.index,
+      pieces: [last.head, last.tail].filter((p): p is CrcPiece => p !== null),
+      spillChunks: last.spillChunks,
+      resentBytes: last.resentBytes,
+      resumes: last.resumes,
+      retries: this.run.retries(),
+      progress: this.figures(),
+    };
   }
-  const last = details();
-  if (last.partsDone !== range.lastPart)
-    throw new Error(
-      `range ${range.index} reached part ${last.partsDone} of ${range.lastPart}; retrying`,
+
+  /** The encoder's state at the start: the spill continues from its entry. */
+  private started(cp: EncoderCheckpoint, readBefore: number): void {
+    const { request, statePrefix, range } = this.input;
+    this.spill = new CentralDirectorySpill(
+      this.run.dst,
+      request.destination.bucket,
+      assemblySpillPrefix(statePrefix, rangeUnit(range.index)),
+      this.initial.spillChunks,
+      Math.max(0, cp.entryCount - this.firstOwned),
     );
-  return {
-    index: range.index,
-    pieces: [last.head, last.tail].filter((p): p is CrcPiece => p !== null),
-    spillChunks: last.spillChunks,
-    resentBytes: last.resentBytes,
-    resumes: last.resumes,
-    retries: attemptRetries([src, dst]),
-    progress: figures(),
-  };
+    if (this.deferredStart === this.at && this.head === null) this.head = this.piece(cp);
+    this.sourceBytes.started(readBefore);
+  }
+
+  /** Archive bytes: a checkpoint noted at each part end they cross, then into the parts. */
+  private async chunk(
+    chunk: Buffer,
+    encoder: ZipEncoder,
+    entryStart: EncoderCheckpoint | null,
+  ): Promise<void> {
+    const { partSize, range } = this.input;
+    const start = this.position;
+    this.position += chunk.length;
+    this.sourceBytes.update(encoder);
+    this.keepAlive.progressed();
+    for (const part of partsEndedBetween(start, this.position, partSize)) {
+      // Inside an entry read whole, a resume makes it again from its start.
+      const cp = checkpointOrEntryStart(encoder, part * partSize, entryStart);
+      if (part * partSize === this.deferredStart) this.head = this.piece(cp);
+      const spillChunks = await this.spill.flushUpTo(Math.max(0, cp.entryCount - this.firstOwned));
+      this.checkpoints.candidate(part, {
+        ...this.initial,
+        partsDone: part,
+        crc: cp.entry?.crc32 ?? 0,
+        head: this.head,
+        tail: part === range.lastPart ? this.piece(cp) : null,
+        spillChunks,
+        entriesDone: this.entriesDone,
+        sourceBytesDone: this.sourceBytes.total,
+      });
+    }
+    await this.writer.write(chunk, encoder.chunkCrc32(chunk));
+  }
+
+  /** The partial CRC of the entry in flight at `cp`, as far as this range saw its data. */
+  private piece(cp: EncoderCheckpoint): CrcPiece | null {
+    if (cp.entry === null || cp.entry.phase === 'localFileHeader') return null;
+    const from = this.input.range.head?.entry === cp.entryCount ? this.headFrom : 0;
+    const length = cp.entry.uncompressedSize - from;
+    return { entry: cp.entryCount, from, length, crc: cp.entry.crc32 };
+  }
+
+  private figures(): StreamProgress {
+    const { range, partSize } = this.input;
+    return {
+      entriesDone: this.entriesDone,
+      bytesDone: this.sourceBytes.total,
+      partsDone: this.checkpoints.partsDone - (range.firstPart - 1),
+      currentPart: this.position === 0 ? 0 : Math.ceil(this.position / partSize),
+      resumes: this.initial.resumes,
+    };
+  }
+
+  private details(): RangeCheckpoint {
+    return {
+      ...this.checkpoints.current,
+      resentBytes: this.initial.resentBytes + this.writer.resentBytes,
+      partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
+      live: this.live.take(),
+    };
+  }
 }
 
 export interface FinishInput extends AssemblyInput {
@@ -365,137 +404,121 @@ export interface FinishInput extends AssemblyInput {
  * back (as after a resume of the sequential path).
  */
 export function finishAssembly(input: FinishInput): Promise<StreamResult> {
-  return failuresNamed(input.request, () => finish(input));
+  return runWriter(input, LAID_OUT_ADVICE, async (run) => {
+    const { plan, results } = input;
+    const resentBytes = results.reduce((n, r) => n + r.resentBytes, 0);
+    const resumes = results.reduce((n, r) => n + r.resumes, 0);
+    const retries = (): number => run.retries(results.reduce((n, r) => n + r.retries, 0));
+    if (run.attempt.number > 1) {
+      const recovered = await run.recoverCompleted(
+        { resentBytes, resumes },
+        {
+          entryLines: () => assembledChunks(run.dst, input, 'manifest'),
+          amend: (completed) => ({ ...completed, entries: plan.totals.entryCount }),
+        },
+      );
+      if (recovered) return { ...recovered, retries: retries() };
+    }
+    const end = await AssemblyEnd.attach(input, run);
+    return { ...(await end.write(resentBytes, resumes)), retries: retries() };
+  });
 }
 
-async function finish(input: FinishInput): Promise<StreamResult> {
-  const ctx = currentAttempt();
-  const { request, plan, results, partSize, statePrefix } = input;
-  const { destination } = request;
-  const [src, dst] = await clients(request);
-  const io: PlanIo = { ...input, dst };
-  const location = { ...destination, statePrefix };
-  const spills = (kind: 'cd' | 'manifest'): AsyncGenerator<Buffer> =>
-    assembledChunks(dst, input, kind);
-  const resentBytes = results.reduce((n, r) => n + r.resentBytes, 0);
-  const resumes = results.reduce((n, r) => n + r.resumes, 0);
-  const retries = (): number =>
-    results.reduce((n, r) => n + r.retries, 0) + attemptRetries([src, dst]);
-  if (ctx.number > 1) {
-    const recorded = await recoverCompleted(
-      dst,
-      location,
-      partSize,
-      { resentBytes, resumes },
-      {
-        entryLines: () => spills('manifest'),
-        amend: (completed) => ({ ...completed, entries: plan.totals.entryCount }),
-      },
-    );
-    if (recorded) return { ...recorded, retries: retries() };
-  }
-  const session = MultipartSession.attach(
-    dst,
-    { bucket: destination.bucket, key: destination.key },
-    plan.uploadId,
-    plan.checksumType,
-  );
-  const held = new Map((await session.listParts()).map((p) => [p.partNumber, p]));
-  const pieces = results.flatMap((r) => r.pieces);
+/** What finishAssembly writes: the deferred parts, the end part(s), then completion. */
+class AssemblyEnd {
+  private readonly io: PlanIo;
+  private readonly pieces: CrcPiece[];
+  private readonly keepAlive: KeepAlive;
+  /** Bytes of parts sent again (an earlier attempt sent them too). */
+  private resent = 0;
   // Progress: what the ranges left (the head entries' records, the entries, source bytes and
   // parts of the end), added by the client to the ranges' figures the workflow holds.
-  let entriesDone = 0;
-  let partsDone = 0;
-  let position = 0;
-  const endBytes = new SourceBytesRead();
+  private entriesDone = 0;
+  private partsDone = 0;
+  private position = 0;
+  private readonly endBytes = new SourceBytesRead();
   // The deferred parts come first: their bytes are the ranges', so no rate until the end's.
-  const live = new LiveFigures(
+  private readonly live = new LiveFigures(
     () => ({
-      entriesDone,
-      bytesDone: endBytes.total,
-      partsDone,
-      currentPart: Math.ceil(position / partSize),
+      entriesDone: this.entriesDone,
+      bytesDone: this.endBytes.total,
+      partsDone: this.partsDone,
+      currentPart: Math.ceil(this.position / this.input.partSize),
       resumes: 0,
     }),
     { readsLater: true },
   );
-  const details = (): { finishing: true; live: LiveProgress } => ({
+  private readonly details = (): { finishing: true; live: LiveProgress } => ({
     finishing: true,
-    live: live.take(),
+    live: this.live.take(),
   });
-  const keepAlive = new KeepAlive(details);
-  ctx.heartbeat(details());
-  let resent = 0;
-  // Builds [at, to) with the true CRC of the entry in flight at `at`, into the parts from `at`;
-  // the end's source bytes and parts count as progress (the deferred parts' are the ranges').
-  const build = async (
-    anchor: Anchor,
-    at: number,
-    to: number,
-    spill: CentralDirectorySpill,
-    keep: (place: EntryLayout) => boolean,
-    isEnd = false,
-  ): Promise<PartWriter> => {
-    const writer = new PartWriter(
-      session,
-      partSize,
-      request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
-      {
-        position: at,
-        partsDone: at / partSize,
-        held,
-        // A retried attempt may send again what an earlier one sent: count it as rework.
-        startedBefore: ctx.number > 1 ? plan.partCount : 0,
-        onPart: () => {
-          if (isEnd) partsDone += 1;
-        },
-      },
+
+  private constructor(
+    private readonly input: FinishInput,
+    private readonly run: WriterAttempt,
+    private readonly session: MultipartSession,
+    private readonly held: Map<number, HeldPart>,
+  ) {
+    this.io = { ...input, dst: run.dst };
+    this.pieces = input.results.flatMap((r) => r.pieces);
+    this.keepAlive = run.keepAlive(this.details);
+    run.attempt.heartbeat(this.details());
+  }
+
+  static async attach(input: FinishInput, run: WriterAttempt): Promise<AssemblyEnd> {
+    const { plan, request } = input;
+    const upload = await attachArchiveUpload(
+      run.dst,
+      request.destination,
+      plan.uploadId,
+      plan.checksumType,
     );
-    position = at;
-    await produce(io, src, anchor, at, to, {
-      crcAt: (p) =>
-        p.dataDescriptorOffset === null || at <= p.dataOffset
-          ? 0
-          : crcOfFirstBytes(p.index, Math.min(at, p.dataDescriptorOffset) - p.dataOffset, pieces),
-      started: (_cp, readBefore) => {
-        if (isEnd) endBytes.started(readBefore);
-      },
-      chunk: async (chunk, encoder) => {
-        position += chunk.length;
-        if (isEnd) endBytes.update(encoder);
-        keepAlive.progressed();
-        await writer.write(chunk, encoder.chunkCrc32(chunk));
-      },
-      entryDone: (item, encoder) => {
-        if (!keep(item.place!)) return;
-        entriesDone += 1;
-        spill.add(
-          encoder.lastCentralDirectoryRecord!,
-          manifestLine(encoder.lastEntry!, item.object!),
-        );
-      },
+    const held = new Map(upload.held.map((p) => [p.partNumber, p]));
+    return new AssemblyEnd(input, run, upload.session, held);
+  }
+
+  async write(resentBytes: number, resumes: number): Promise<RecordedArchive> {
+    const { request, plan, partSize, statePrefix } = this.input;
+    for (const range of plan.ranges) if (range.deferred) await this.deferredParts(range);
+    await this.endParts();
+    return completeArchive({
+      session: this.session,
+      dst: this.run.dst,
+      destination: request.destination,
+      statePrefix,
+      size: plan.size,
+      partSize,
+      entries: plan.totals.entryCount,
+      sha256: undefined,
+      resentBytes: resentBytes + this.resent,
+      resumes,
+      details: this.details,
+      manifest: assembledChunks(this.run.dst, this.input, 'manifest'),
     });
-    return writer;
-  };
-  try {
-    for (const range of plan.ranges) {
-      if (!range.deferred) continue;
-      const spill = unitSpill(dst, input, headUnit(range.index));
-      const at = (range.deferred.firstPart - 1) * partSize;
-      const writer = await build(
-        range.anchor,
-        at,
-        range.deferred.lastPart * partSize,
-        spill,
-        (p) => p.index === range.head?.entry && p.end <= range.end,
-      );
-      await writer.finish();
-      resent += writer.resentBytes;
-      await spill.flushUpTo(ownsHead(range) ? 1 : 0);
-    }
-    const endSpill = unitSpill(dst, input, 'end');
-    live.startReading();
-    const writer = await build(
+  }
+
+  /** The parts of `range` holding its head entry's data descriptor, with the true CRC. */
+  private async deferredParts(range: AssemblyRange): Promise<void> {
+    const { partSize } = this.input;
+    const spill = unitSpill(this.run.dst, this.input, headUnit(range.index));
+    const writer = await this.build(
+      range.anchor,
+      (range.deferred!.firstPart - 1) * partSize,
+      range.deferred!.lastPart * partSize,
+      spill,
+      (p) => p.index === range.head?.entry && p.end <= range.end,
+    );
+    await writer.finish();
+    this.resent += writer.resentBytes;
+    await spill.flushUpTo(ownsHead(range) ? 1 : 0);
+  }
+
+  /** From the start of the end unit: its entries, the central directory and the end records. */
+  private async endParts(): Promise<void> {
+    const { plan } = this.input;
+    const endSpill = unitSpill(this.run.dst, this.input, 'end');
+    this.live.startReading();
+    const writer = await this.build(
       plan.end.anchor,
       plan.end.start,
       plan.totals.centralDirectoryOffset,
@@ -503,32 +526,72 @@ async function finish(input: FinishInput): Promise<StreamResult> {
       () => true,
       true,
     );
-    live.sourceRead();
+    this.live.sourceRead();
     await endSpill.flushUpTo(plan.end.entries);
-    for await (const chunk of endOfArchive(spills('cd'), plan.totals)) {
-      position += chunk.length;
-      keepAlive.progressed();
+    const records = assembledChunks(this.run.dst, this.input, 'cd');
+    for await (const chunk of endOfArchive(records, plan.totals)) {
+      this.position += chunk.length;
+      this.keepAlive.progressed();
       await writer.write(chunk);
     }
     await writer.finish();
-    resent += writer.resentBytes;
-    const recorded = await completeArchive({
-      session,
-      dst,
-      destination,
-      statePrefix,
-      size: plan.size,
+    this.resent += writer.resentBytes;
+  }
+
+  /**
+   * Builds [at, to) with the true CRC of the entry in flight at `at`, into the parts from `at`;
+   * the end's source bytes and parts count as progress (the deferred parts' are the ranges').
+   */
+  private async build(
+    anchor: Anchor,
+    at: number,
+    to: number,
+    spill: CentralDirectorySpill,
+    keep: (place: EntryLayout) => boolean,
+    isEnd = false,
+  ): Promise<PartWriter> {
+    const { request, partSize, plan } = this.input;
+    const writer = new PartWriter(
+      this.session,
       partSize,
-      entries: plan.totals.entryCount,
-      sha256: undefined,
-      resentBytes: resentBytes + resent,
-      resumes,
-      details,
-      manifest: spills('manifest'),
+      request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
+      {
+        position: at,
+        partsDone: at / partSize,
+        held: this.held,
+        // A retried attempt may send again what an earlier one sent: count it as rework.
+        startedBefore: this.run.attempt.number > 1 ? plan.partCount : 0,
+        onPart: () => {
+          if (isEnd) this.partsDone += 1;
+        },
+      },
+    );
+    this.position = at;
+    await produce(this.io, this.run.src, anchor, at, to, {
+      crcAt: (p) =>
+        p.dataDescriptorOffset === null || at <= p.dataOffset
+          ? 0
+          : crcOfFirstBytes(
+              p.index,
+              Math.min(at, p.dataDescriptorOffset) - p.dataOffset,
+              this.pieces,
+            ),
+      started: (_cp, readBefore) => {
+        if (isEnd) this.endBytes.started(readBefore);
+      },
+      chunk: async (chunk, encoder) => {
+        this.position += chunk.length;
+        if (isEnd) this.endBytes.update(encoder);
+        this.keepAlive.progressed();
+        await writer.write(chunk, encoder.chunkCrc32(chunk));
+      },
+      entryDone: (item, encoder) => {
+        if (!keep(item.place!)) return;
+        this.entriesDone += 1;
+        spill.addEntry(encoder, item.object!);
+      },
     });
-    return { ...recorded, retries: retries() };
-  } finally {
-    keepAlive.stop();
+    return writer;
   }
 }
 

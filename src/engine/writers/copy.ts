@@ -15,7 +15,6 @@
  * entries again (their CRC-32s and records are recomputed, not checkpointed).
  */
 import { copyCrcKey, copyPlanKey, copySpillPrefix, copyStagingKey } from '../../shared/stateKeys';
-import { currentAttempt } from '../run/attempt';
 import { RunFailure } from '../run/failures';
 import zlib from 'node:zlib';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -24,33 +23,29 @@ import { sourceCrc32 } from '../../s3/checksums';
 import { MultipartSession } from '../../s3/multipart';
 import { getState, getStateIfAny, putState } from '../../s3/objects';
 import { sourceChangeOf } from '../../s3/objectReader';
-import { ArchiveLayout, crc32Combine, endOfArchive, type ArchiveTotals } from '../../zip';
+import {
+  ArchiveLayout,
+  crc32Combine,
+  endOfArchive,
+  type ArchiveTotals,
+  type EncoderCheckpoint,
+} from '../../zip';
 import { DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, MAX_PARTS } from '../../shared/limits';
 import type { NotCopied } from '../../shared/request';
 import { planCopyParts, type CopyCandidate, type PlannedPart, type StagedPart } from './copyPlan';
-import { completeUpload, createArchiveUpload } from '../write/archiveUpload';
+import { attachArchiveUpload, completeUpload, createArchiveUpload } from '../write/archiveUpload';
 import type { AssemblyInput } from './assemble';
 import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirectory';
-import { manifestLine } from '../plan/entries';
-import { recordArchive, recoverCompleted, type StreamResult } from '../write/finalize';
+import { recordArchive, type RecordedArchive, type StreamResult } from '../write/finalize';
 import { CopyProgress } from './copyProgress';
-import { KeepAlive } from '../run/keepAlive';
+import type { KeepAlive } from '../run/keepAlive';
 import { ProgressReporter } from '../run/progress';
-import { LiveFigures, liveOf, type LiveProgress } from '../../shared/progress';
-import {
-  clients,
-  failuresNamed,
-  placed,
-  produce,
-  START,
-  type Anchor,
-  type Placed,
-  type PlanIo,
-} from './produce';
+import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
+import { placed, produce, START, type Anchor, type Placed, type PlanIo } from './produce';
 import { Jobs, mapLimited } from '../write/jobs';
-import { MadeParts, madeRegions } from './madeParts';
+import { MadeParts, madeRegions, type Piece } from './madeParts';
 import { PartBuffers } from '../write/partBuffers';
-import { attemptRetries } from '../run/retries';
+import { LAID_OUT_ADVICE, runWriter, type WriterAttempt } from './pipeline';
 
 /** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
 const LOOKUP_CONCURRENCY = 16;
@@ -92,40 +87,9 @@ interface SavedPlan {
  * creates the upload (without a checksum algorithm: MinIO refuses copied parts otherwise).
  */
 export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
-  return failuresNamed(input.request, async () => {
+  return runWriter(input, LAID_OUT_ADVICE, async ({ src, dst }) => {
     const { request, partSize, statePrefix } = input;
-    const [src, dst] = await clients(request);
-    const io: PlanIo = { ...input, dst };
-    const candidates: CopiedEntry[] = [];
-    const notCopied: NotCopied = { noCrc32: 0, noPartCrc32s: 0, placement: 0 };
-    let pending: Placed[] = [];
-    const lookUp = async (): Promise<void> => {
-      const items = pending;
-      pending = [];
-      const crcs = await mapLimited(items, LOOKUP_CONCURRENCY, (item) =>
-        sourceCrc32(src, request.source.bucket, item.object!),
-      );
-      items.forEach((item, i) => {
-        const found = crcs[i];
-        // The store gives no CRC-32 for it: streamed.
-        if ('none' in found) return void (notCopied[found.none] += 1);
-        const { index, dataOffset, size } = item.place!;
-        const { key, etag } = item.object!;
-        const anchor = { cursor: item.cursor, layout: item.before };
-        candidates.push({ entry: index, dataOffset, size, key, etag, crc: found.crc32, anchor });
-      });
-    };
-    let end = START.layout;
-    for await (const item of placed(io, START)) {
-      end = item.before;
-      const large =
-        item.place !== null && !item.spec!.directory && item.place.size >= MIN_PART_SIZE;
-      // Past S3's part limit no more entries can be copied: the rest is streamed.
-      if (large && candidates.length + pending.length < MAX_PARTS) pending.push(item);
-      else if (large) notCopied.placement += 1;
-      if (pending.length >= 4 * LOOKUP_CONCURRENCY) await lookUp();
-    }
-    await lookUp();
+    const { candidates, notCopied, end } = await copyCandidates({ ...input, dst }, src);
     const layout = ArchiveLayout.fromCheckpoint(end);
     const summary = layout.summary();
     let plan;
@@ -169,6 +133,47 @@ export function prepareCopy(input: AssemblyInput): Promise<CopySummary> {
 }
 
 /**
+ * One walk of the plan: the entries of 5 MiB or more whose CRC-32 the store holds (looked up
+ * in batches, LOOKUP_CONCURRENCY at once), the large ones that cannot be copied (by why), and
+ * the layout's state after the last entry.
+ */
+async function copyCandidates(
+  io: PlanIo,
+  src: S3Client,
+): Promise<{ candidates: CopiedEntry[]; notCopied: NotCopied; end: EncoderCheckpoint }> {
+  const candidates: CopiedEntry[] = [];
+  const notCopied: NotCopied = { noCrc32: 0, noPartCrc32s: 0, placement: 0 };
+  let pending: Placed[] = [];
+  const lookUp = async (): Promise<void> => {
+    const items = pending;
+    pending = [];
+    const crcs = await mapLimited(items, LOOKUP_CONCURRENCY, (item) =>
+      sourceCrc32(src, io.request.source.bucket, item.object!),
+    );
+    items.forEach((item, i) => {
+      const found = crcs[i];
+      // The store gives no CRC-32 for it: streamed.
+      if ('none' in found) return void (notCopied[found.none] += 1);
+      const { index, dataOffset, size } = item.place!;
+      const { key, etag } = item.object!;
+      const anchor = { cursor: item.cursor, layout: item.before };
+      candidates.push({ entry: index, dataOffset, size, key, etag, crc: found.crc32, anchor });
+    });
+  };
+  let end = START.layout;
+  for await (const item of placed(io, START)) {
+    end = item.before;
+    const large = item.place !== null && !item.spec!.directory && item.place.size >= MIN_PART_SIZE;
+    // Past S3's part limit no more entries can be copied: the rest is streamed.
+    if (large && candidates.length + pending.length < MAX_PARTS) pending.push(item);
+    else if (large) notCopied.placement += 1;
+    if (pending.length >= 4 * LOOKUP_CONCURRENCY) await lookUp();
+  }
+  await lookUp();
+  return { candidates, notCopied, end };
+}
+
+/**
  * The copy writer's heartbeat details. It resumes from its saved plan (a state object) and the
  * parts S3 holds (ListParts), not from these: they are the figures the client shows.
  */
@@ -185,251 +190,328 @@ export interface CopyArchiveInput extends AssemblyInput {
 
 /** The copied and the made parts, completion and the record of the archive. */
 export function copyArchive(input: CopyArchiveInput): Promise<StreamResult> {
-  return failuresNamed(input.request, () => copy(input));
+  return runWriter(input, LAID_OUT_ADVICE, async (run) => {
+    const { plan } = input;
+    // Heartbeats go on through completion and the manifest, which read every spilled chunk.
+    const resumes = run.attempt.number - 1;
+    run.keepAlive((): CopyCheckpoint => ({ partsDone: 0, partCount: plan.partCount, resumes }));
+    const recovered = run.attempt.number > 1 ? await recoverCopy(input, run) : undefined;
+    const recorded = recovered ?? (await (await ArchiveCopy.attach(input, run)).write());
+    return { ...recorded, ...copyCounts(plan), retries: run.retries() };
+  });
 }
 
-async function copy(input: CopyArchiveInput): Promise<StreamResult> {
-  const ctx = currentAttempt();
-  const { request, plan, partSize, statePrefix } = input;
-  const { destination, source } = request;
-  const [src, dst] = await clients(request);
-  const io: PlanIo = { ...input, dst };
-  const location = { ...destination, statePrefix };
-  const resumes = ctx.number - 1;
-  const spillPrefix = copySpillPrefix(statePrefix);
-  let progress: CopyProgress | undefined; // once the saved plan is read
-  let live: LiveFigures | undefined; // once the copying starts
-  const details = (): CopyCheckpoint => ({
-    partsDone: progress?.partsDone ?? 0,
-    partCount: plan.partCount,
-    resumes,
-    live: live?.take(),
-  });
-  // Heartbeats go on through completion and the manifest, which read every spilled chunk.
-  const keepAlive = new KeepAlive(details);
-  keepAlive.progressed();
-  try {
-    if (ctx.number > 1) {
-      const recorded = await recoverCompleted(
-        dst,
-        location,
-        partSize,
-        { resentBytes: 0, resumes: resumes - 1 },
-        {
-          entryLines: () => listedSpillChunks(dst, destination.bucket, spillPrefix, 'manifest'),
-          amend: async (completed) => {
-            const crc32 = Number(
-              (await getState(dst, destination.bucket, copyCrcKey(statePrefix))).toString(),
-            );
-            return {
-              ...completed,
-              parts: plan.partCount,
-              entries: plan.totals.entryCount,
-              sha256: null,
-              crc32,
-              crc32ValidatedBy: 'PARTS_AND_SOURCES',
-              copiedBytes: plan.copiedBytes,
-            };
-          },
-        },
-      );
-      if (recorded)
-        return { ...recorded, ...copyCounts(plan), retries: attemptRetries([src, dst]) };
-    }
-    const saved = await readPlan(dst, destination.bucket, statePrefix);
-    const session = MultipartSession.attach(
-      dst,
-      { bucket: destination.bucket, key: destination.key },
-      plan.uploadId,
-      'NONE',
-    );
-    const held = new Set((await session.listParts()).map((p) => p.partNumber));
-    const copied = new Map(saved.copied.map((c) => [c.entry, c]));
-    const endingAt = new Map(saved.copied.map((c) => [c.dataOffset + c.size, c]));
-    const counts = new CopyProgress(saved.parts, held, resumes);
-    progress = counts;
-    const partDone = (part: Parameters<CopyProgress['partHeld']>[0]): void => {
-      counts.partHeld(part);
-      keepAlive.progressed();
-      ctx.heartbeat(details());
-    };
-    const signal = ctx.signal;
-    const copies = new Jobs(COPY_CONCURRENCY);
+/**
+ * Complete-or-recover for a copy: the CRC-32 of a completed copy cannot be recomputed (its
+ * copied bytes never pass the worker), so it is read from the state object saved before
+ * completion.
+ */
+function recoverCopy(
+  input: CopyArchiveInput,
+  run: WriterAttempt,
+): Promise<RecordedArchive | undefined> {
+  const { plan, statePrefix } = input;
+  const { bucket } = input.request.destination;
+  return run.recoverCompleted(
+    { resentBytes: 0, resumes: run.attempt.number - 2 },
+    {
+      entryLines: () =>
+        listedSpillChunks(run.dst, bucket, copySpillPrefix(statePrefix), 'manifest'),
+      amend: async (completed) => ({
+        ...completed,
+        parts: plan.partCount,
+        entries: plan.totals.entryCount,
+        sha256: null,
+        crc32: Number((await getState(run.dst, bucket, copyCrcKey(statePrefix))).toString()),
+        crc32ValidatedBy: 'PARTS_AND_SOURCES',
+        copiedBytes: plan.copiedBytes,
+      }),
+    },
+  );
+}
+
+/**
+ * One attempt of copyArchive: the copied parts run in the background (copyParts) while one
+ * pass over the made regions produces the worker's bytes (makeRegion) into streamed parts and
+ * staged ones (stage); then the upload is completed and the archive recorded (complete).
+ */
+class ArchiveCopy {
+  private readonly io: PlanIo;
+  private readonly keepAlive: KeepAlive;
+  private readonly copied: Map<number, CopiedEntry>;
+  /** Copied entries by the byte their data ends at: where a made region starts. */
+  private readonly endingAt: Map<number, CopiedEntry>;
+  private readonly progress: CopyProgress;
+  private readonly live: LiveFigures;
+  private readonly copies = new Jobs(COPY_CONCURRENCY);
+  private readonly uploads: Jobs;
+  /**
+   * A staged part holds the made bytes after its entry, up to 5 MiB: as many at once as
+   * uploads. At 8 (COPY_CONCURRENCY), mid's copy runs peaked at 249-270 MiB, over the
+   * 256 MiB bound; at 4, 242-245 MiB and no slower (docs/benchmarks.md).
+   */
+  private readonly staging: Jobs;
+  private readonly allJobs: Jobs[];
+  private readonly buffers: PartBuffers;
+  private readonly spill: CentralDirectorySpill;
+  /** The spill's latest flush, awaited before the end reads it back. */
+  private flushing: Promise<unknown> = Promise.resolve();
+  /** Entries handed to the spill. */
+  private recorded = 0;
+  /**
+   * The first copied entry may have its first bytes streamed (the first part): those are read
+   * and their CRC-32 (headCrc) counted here, and only the rest is copied.
+   */
+  private readonly head: CopiedEntry | undefined;
+  private readonly headEnd: number;
+  private headCrc = 0;
+  /** CRC-32 of the archive up to `position`, the copied bytes combined in. */
+  private crc = 0;
+  private position = 0;
+
+  private constructor(
+    private readonly input: CopyArchiveInput,
+    private readonly run: WriterAttempt,
+    private readonly saved: SavedPlan,
+    private readonly session: MultipartSession,
+    private readonly held: Set<number>,
+  ) {
+    const { request, statePrefix } = input;
+    this.io = { ...input, dst: run.dst };
+    this.copied = new Map(saved.copied.map((c) => [c.entry, c]));
+    this.endingAt = new Map(saved.copied.map((c) => [c.dataOffset + c.size, c]));
+    const resumes = run.attempt.number - 1;
+    this.progress = new CopyProgress(saved.parts, held, resumes);
+    const figures = (): StreamProgress => this.progress.figures(this.position);
+    this.live = new LiveFigures(figures, { previous: liveOf(run.attempt.checkpoint) });
+    this.keepAlive = run.keepAlive(() => this.details());
     const uploadConcurrency = request.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
-    const uploads = new Jobs(uploadConcurrency);
-    // A staged part holds the made bytes after its entry, up to 5 MiB: as many at once as
-    // uploads. At 8 (COPY_CONCURRENCY), mid's copy runs peaked at 249-270 MiB, over the
-    // 256 MiB bound; at 4, 242-245 MiB and no slower (docs/benchmarks.md).
-    const staging = new Jobs(uploadConcurrency);
-    const allJobs = [copies, uploads, staging];
-    const buffers = new PartBuffers(uploadConcurrency + 1);
+    this.uploads = new Jobs(uploadConcurrency);
+    this.staging = new Jobs(uploadConcurrency);
+    this.allJobs = [this.copies, this.uploads, this.staging];
+    this.buffers = new PartBuffers(uploadConcurrency + 1);
+    this.spill = new CentralDirectorySpill(
+      run.dst,
+      request.destination.bucket,
+      copySpillPrefix(statePrefix),
+      0,
+    );
+    this.head = saved.firstHead > 0 ? saved.copied[0] : undefined;
+    this.headEnd = this.head ? this.head.dataOffset + saved.firstHead : 0;
+  }
 
-    const copyFrom = (entry: CopiedEntry, from: number, to = entry.size) => ({
-      bucket: source.bucket,
-      key: entry.key,
-      etag: entry.etag,
-      from,
-      to,
-    });
-    // The entry's last bytes and the made bytes after it, joined in a staging object that is
-    // then copied whole into the part.
-    const stage = async (part: StagedPart, made: Buffer, release: () => void): Promise<void> => {
-      const entry = copied.get(part.entry)!;
-      const key = copyStagingKey(statePrefix, part.part);
-      // One a killed attempt left (a store may not list uploads by prefix, so name it).
-      await abortUploads(dst, destination.bucket, key);
-      const upload = await MultipartSession.create(dst, {
-        bucket: destination.bucket,
-        key,
-        contentType: 'application/octet-stream',
-        serverSideEncryption: destination.serverSideEncryption,
-        checksums: false,
-      });
-      let etag: string | undefined;
-      try {
-        // The made bytes go first, so their buffer is free again while the store copies.
-        const second = await upload.uploadPart(2, made);
-        release();
-        const first = await sourceCopy(
-          () => upload.uploadPartCopy(1, copyFrom(entry, part.from)),
-          entry.key,
-        );
-        etag = (await upload.complete([first, second], { overwrite: true, crc32: 0 })).etag;
-      } catch (err) {
-        await upload.abort().catch(() => {});
-        throw err;
-      }
-      if (!etag) throw new Error(`CompleteMultipartUpload of ${key} returned no ETag`);
-      const size = entry.size - part.from + (part.end - part.made);
-      await session.uploadPartCopy(part.part, {
-        bucket: destination.bucket,
-        key,
-        etag,
-        from: 0,
-        to: size,
-      });
-      // Left behind, it goes with the run's state prefix at the end.
-      await dst
-        .send(new DeleteObjectCommand({ Bucket: destination.bucket, Key: key }))
-        .catch(() => {});
-    };
+  static async attach(input: CopyArchiveInput, run: WriterAttempt): Promise<ArchiveCopy> {
+    const { destination } = input.request;
+    const saved = await readPlan(run.dst, destination.bucket, input.statePrefix);
+    const upload = await attachArchiveUpload(run.dst, destination, input.plan.uploadId, 'NONE');
+    const held = new Set(upload.held.map((p) => p.partNumber));
+    return new ArchiveCopy(input, run, saved, upload.session, held);
+  }
 
-    // Copied parts run in the background while the made bytes are produced.
-    const copying = (async () => {
-      for (const part of saved.parts) {
-        if (part.kind !== 'copy' || held.has(part.part)) continue;
-        if (signal.aborted || copies.failed !== undefined) return;
-        const entry = copied.get(part.entry)!;
-        await copies.run(async () => {
-          await sourceCopy(
-            () =>
-              session.uploadPartCopy(
-                part.part,
-                copyFrom(entry, part.from, part.from + part.end - part.start),
-              ),
-            entry.key,
-          );
-          partDone(part);
-        });
-      }
-    })();
+  async write(): Promise<RecordedArchive> {
+    const copying = this.copyParts();
     copying.catch(() => {}); // awaited below; a failure is also in copies.failed
-
-    const spill = new CentralDirectorySpill(dst, destination.bucket, spillPrefix, 0);
-    let flushing: Promise<unknown> = Promise.resolve();
-    const flush = (entries: number): void => {
-      flushing = spill.flushUpTo(entries);
-      flushing.catch(() => {}); // awaited below
-    };
-    // The first copied entry may have its first bytes streamed (the first part): those are
-    // read and counted here, and only the rest is copied.
-    const head = saved.firstHead > 0 ? saved.copied[0] : undefined;
-    const headEnd = head ? head.dataOffset + saved.firstHead : 0;
-    let headCrc = 0;
-    let crc = 0;
-    let position = 0;
-    let recorded = 0;
-    const reporter = new ProgressReporter(() => counts.figures(position));
-    live = new LiveFigures(() => counts.figures(position), {
-      previous: liveOf(ctx.checkpoint),
-    });
+    const reporter = new ProgressReporter(() => this.progress.figures(this.position));
     reporter.start();
     try {
-      for (const region of madeRegions(saved.parts)) {
-        const before = region.start === 0 ? undefined : endingAt.get(region.start);
-        if (region.start !== 0 && !before)
-          throw new Error(
-            `no copied entry ends at byte ${region.start}: the saved plan is inconsistent`,
-          );
-        if (before === head && head) {
-          // CRC of the copied rest = CRC of the whole ⊕ the head's CRC shifted over the rest.
-          const rest = head.size - saved.firstHead;
-          crc = crc32Combine(crc, (head.crc ^ crc32Combine(headCrc, 0, rest)) >>> 0, rest);
-        } else if (before) {
-          crc = crc32Combine(crc, before.crc, before.size);
-        }
-        position = region.start;
-        const writer = new MadeParts(region.pieces, buffers, async (piece, bytes, release) => {
-          if (held.has(piece.part)) return release();
-          await (piece.kind === 'staged' ? staging : uploads).run(async () => {
-            try {
-              if (piece.kind === 'staged') await stage(piece, bytes, release);
-              else await session.uploadPart(piece.part, bytes);
-            } finally {
-              release();
-            }
-            partDone(piece);
-          });
-        });
-        const write = async (chunk: Buffer): Promise<void> => {
-          for (const jobs of allJobs) jobs.throwIfFailed();
-          crc = zlib.crc32(chunk, crc);
-          if (head && position < headEnd && position + chunk.length > head.dataOffset) {
-            const from = Math.max(0, head.dataOffset - position);
-            headCrc = zlib.crc32(chunk.subarray(from, headEnd - position), headCrc);
-          }
-          position += chunk.length;
-          keepAlive.progressed();
-          await writer.write(chunk);
-        };
-        const to = Math.min(region.end, plan.totals.centralDirectoryOffset);
-        if (region.start < to) {
-          await produce(io, src, before?.anchor ?? START, region.start, to, {
-            crcAt: (place) => copied.get(place.index)?.crc ?? 0,
-            chunk: (chunk) => write(chunk),
-            entryDone: (item, encoder) => {
-              counts.entryPassed(item.place!.index, encoder.lastEntry!.uncompressedSize);
-              spill.add(
-                encoder.lastCentralDirectoryRecord!,
-                manifestLine(encoder.lastEntry!, item.object!),
-              );
-              recorded += 1;
-              if (recorded % SPILL_EVERY === 0) flush(recorded);
-            },
-            dataless: (entry) => copied.has(entry) && entry !== head?.entry,
-            // The head entry is read only up to the first part's end: not ahead, whole.
-            stopReadAhead: (entry) => copied.has(entry),
-          });
-        }
-        if (region.end === plan.size) {
-          flush(plan.totals.entryCount);
-          await flushing;
-          for await (const chunk of endOfArchive(spill.read('cd'), plan.totals)) await write(chunk);
-        }
-      }
+      for (const region of madeRegions(this.saved.parts)) await this.makeRegion(region);
       await copying;
-      await Promise.all(allJobs.map((jobs) => jobs.settle()));
-      signal.throwIfAborted();
+      await Promise.all(this.allJobs.map((jobs) => jobs.settle()));
+      this.run.attempt.signal.throwIfAborted();
     } catch (err) {
       // Nothing of this attempt may still be writing once it has ended (the cleanup after a
       // failure or cancel runs then).
-      for (const jobs of allJobs) jobs.stop();
-      await Promise.allSettled([copying, flushing, ...allJobs.map((jobs) => jobs.settle())]);
+      for (const jobs of this.allJobs) jobs.stop();
+      await Promise.allSettled([
+        copying,
+        this.flushing,
+        ...this.allJobs.map((jobs) => jobs.settle()),
+      ]);
       throw err;
     } finally {
       await reporter.stop();
     }
+    return this.complete();
+  }
 
+  /** The copied parts S3 does not hold yet, COPY_CONCURRENCY at once. */
+  private async copyParts(): Promise<void> {
+    const { signal } = this.run.attempt;
+    for (const part of this.saved.parts) {
+      if (part.kind !== 'copy' || this.held.has(part.part)) continue;
+      if (signal.aborted || this.copies.failed !== undefined) return;
+      const entry = this.copied.get(part.entry)!;
+      const from = this.copyFrom(entry, part.from, part.from + part.end - part.start);
+      await this.copies.run(async () => {
+        await sourceCopy(() => this.session.uploadPartCopy(part.part, from), entry.key);
+        this.partDone(part);
+      });
+    }
+  }
+
+  private copyFrom(
+    entry: CopiedEntry,
+    from: number,
+    to = entry.size,
+  ): { bucket: string; key: string; etag: string; from: number; to: number } {
+    return { bucket: this.input.request.source.bucket, key: entry.key, etag: entry.etag, from, to };
+  }
+
+  private partDone(part: Parameters<CopyProgress['partHeld']>[0]): void {
+    this.progress.partHeld(part);
+    this.keepAlive.progressed();
+    this.run.attempt.heartbeat(this.details());
+  }
+
+  private details(): CopyCheckpoint {
+    return {
+      partsDone: this.progress.partsDone,
+      partCount: this.input.plan.partCount,
+      resumes: this.run.attempt.number - 1,
+      live: this.live.take(),
+    };
+  }
+
+  /**
+   * The made bytes of one region: the CRC-32 of the copied entry before it combined in, then
+   * the entries' bytes produced from that entry's end, and at the archive's end the central
+   * directory and end records.
+   */
+  private async makeRegion(region: ReturnType<typeof madeRegions>[number]): Promise<void> {
+    const { plan } = this.input;
+    const before = region.start === 0 ? undefined : this.endingAt.get(region.start);
+    if (region.start !== 0 && !before)
+      throw new Error(
+        `no copied entry ends at byte ${region.start}: the saved plan is inconsistent`,
+      );
+    this.combineCopied(before);
+    this.position = region.start;
+    const writer = new MadeParts(region.pieces, this.buffers, (piece, bytes, release) =>
+      this.sendMade(piece, bytes, release),
+    );
+    const to = Math.min(region.end, plan.totals.centralDirectoryOffset);
+    if (region.start < to) {
+      await produce(this.io, this.run.src, before?.anchor ?? START, region.start, to, {
+        crcAt: (place) => this.copied.get(place.index)?.crc ?? 0,
+        chunk: (chunk) => this.writeMade(writer, chunk),
+        entryDone: (item, encoder) => {
+          this.progress.entryPassed(item.place!.index, encoder.lastEntry!.uncompressedSize);
+          this.spill.addEntry(encoder, item.object!);
+          this.recorded += 1;
+          if (this.recorded % SPILL_EVERY === 0) this.flush(this.recorded);
+        },
+        dataless: (entry) => this.copied.has(entry) && entry !== this.head?.entry,
+        // The head entry is read only up to the first part's end: not ahead, whole.
+        stopReadAhead: (entry) => this.copied.has(entry),
+      });
+    }
+    if (region.end === plan.size) {
+      this.flush(plan.totals.entryCount);
+      await this.flushing;
+      for await (const chunk of endOfArchive(this.spill.read('cd'), plan.totals))
+        await this.writeMade(writer, chunk);
+    }
+  }
+
+  /** The copied entry `before` a region, into the archive's CRC-32. */
+  private combineCopied(before: CopiedEntry | undefined): void {
+    const { head } = this;
+    if (before === head && head) {
+      // CRC of the copied rest = CRC of the whole ⊕ the head's CRC shifted over the rest.
+      const rest = head.size - this.saved.firstHead;
+      const restCrc = (head.crc ^ crc32Combine(this.headCrc, 0, rest)) >>> 0;
+      this.crc = crc32Combine(this.crc, restCrc, rest);
+    } else if (before) {
+      this.crc = crc32Combine(this.crc, before.crc, before.size);
+    }
+  }
+
+  /** Made bytes in order: into the CRC-32s, then into their parts. */
+  private async writeMade(writer: MadeParts, chunk: Buffer): Promise<void> {
+    for (const jobs of this.allJobs) jobs.throwIfFailed();
+    const { head, headEnd, position } = this;
+    this.crc = zlib.crc32(chunk, this.crc);
+    if (head && position < headEnd && position + chunk.length > head.dataOffset) {
+      const from = Math.max(0, head.dataOffset - position);
+      this.headCrc = zlib.crc32(chunk.subarray(from, headEnd - position), this.headCrc);
+    }
+    this.position += chunk.length;
+    this.keepAlive.progressed();
+    await writer.write(chunk);
+  }
+
+  /** A whole piece of made bytes: uploaded as its part, or staged with its entry's end. */
+  private async sendMade(piece: Piece, bytes: Buffer, release: () => void): Promise<void> {
+    if (this.held.has(piece.part)) return release();
+    await (piece.kind === 'staged' ? this.staging : this.uploads).run(async () => {
+      try {
+        if (piece.kind === 'staged') await this.stage(piece, bytes, release);
+        else await this.session.uploadPart(piece.part, bytes);
+      } finally {
+        release();
+      }
+      this.partDone(piece);
+    });
+  }
+
+  /**
+   * The entry's last bytes and the made bytes after it, joined in a staging object that is
+   * then copied whole into the part.
+   */
+  private async stage(part: StagedPart, made: Buffer, release: () => void): Promise<void> {
+    const { dst } = this.run;
+    const { destination } = this.input.request;
+    const entry = this.copied.get(part.entry)!;
+    const key = copyStagingKey(this.input.statePrefix, part.part);
+    // One a killed attempt left (a store may not list uploads by prefix, so name it).
+    await abortUploads(dst, destination.bucket, key);
+    const upload = await MultipartSession.create(dst, {
+      bucket: destination.bucket,
+      key,
+      contentType: 'application/octet-stream',
+      serverSideEncryption: destination.serverSideEncryption,
+      checksums: false,
+    });
+    let etag: string | undefined;
+    try {
+      // The made bytes go first, so their buffer is free again while the store copies.
+      const second = await upload.uploadPart(2, made);
+      release();
+      const first = await sourceCopy(
+        () => upload.uploadPartCopy(1, this.copyFrom(entry, part.from)),
+        entry.key,
+      );
+      etag = (await upload.complete([first, second], { overwrite: true, crc32: 0 })).etag;
+    } catch (err) {
+      await upload.abort().catch(() => {});
+      throw err;
+    }
+    if (!etag) throw new Error(`CompleteMultipartUpload of ${key} returned no ETag`);
+    const size = entry.size - part.from + (part.end - part.made);
+    await this.session.uploadPartCopy(part.part, {
+      bucket: destination.bucket,
+      key,
+      etag,
+      from: 0,
+      to: size,
+    });
+    // Left behind, it goes with the run's state prefix at the end.
+    await dst
+      .send(new DeleteObjectCommand({ Bucket: destination.bucket, Key: key }))
+      .catch(() => {});
+  }
+
+  private flush(entries: number): void {
+    this.flushing = this.spill.flushUpTo(entries);
+    this.flushing.catch(() => {}); // awaited later
+  }
+
+  /** Once S3 holds every part: the CRC-32 kept, the upload completed, the archive recorded. */
+  private async complete(): Promise<RecordedArchive> {
+    const { plan, statePrefix } = this.input;
+    const { destination } = this.input.request;
+    const { dst } = this.run;
+    const { session, crc } = this;
     const parts = (await session.listParts()).filter((p) => p.partNumber <= plan.partCount);
     if (parts.length !== plan.partCount || parts.some((p, i) => p.partNumber !== i + 1))
       throw new Error(
@@ -437,10 +519,11 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
       );
     // Kept for a retry that finds the upload completed: it cannot recompute the CRC-32.
     await putState(dst, destination.bucket, copyCrcKey(statePrefix), Buffer.from(String(crc)));
+    const details = (): CopyCheckpoint => this.details();
     const done = await completeUpload(session, destination, parts, crc, details, statePrefix);
-    const result = await recordArchive(
+    return recordArchive(
       dst,
-      location,
+      this.run.location,
       {
         size: plan.size,
         parts: plan.partCount,
@@ -452,13 +535,10 @@ async function copy(input: CopyArchiveInput): Promise<StreamResult> {
         copiedBytes: plan.copiedBytes,
         entries: plan.totals.entryCount,
         uploadedBytes: plan.size,
-        resumes,
+        resumes: this.run.attempt.number - 1,
       },
-      spill.read('manifest'),
+      this.spill.read('manifest'),
     );
-    return { ...result, ...copyCounts(plan), retries: attemptRetries([src, dst]) };
-  } finally {
-    keepAlive.stop();
   }
 }
 

@@ -6,7 +6,6 @@
  */
 import { currentAttempt } from '../run/attempt';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../s3/client';
 import type { ListedObject } from '../../s3/objects';
 import {
   ArchiveLayout,
@@ -19,7 +18,6 @@ import {
   type EntrySpec,
 } from '../../zip';
 import type { ArchiveRequest } from '../../shared/request';
-import { entryFailure, withS3Failures } from '../run/failures';
 import { readPlanChunk } from '../plan/plan';
 import { ReadAhead, readLimitsFor } from '../read/readAhead';
 import { laidOutSpecOf, WHOLE_ENTRY_MAX_BYTES } from '../plan/entries';
@@ -292,24 +290,4 @@ export class SourceBytesRead {
     this.total += read - this.last;
     this.last = read;
   }
-}
-
-export function clients(request: ArchiveRequest): Promise<[S3Client, S3Client]> {
-  return Promise.all([
-    createS3Client({ profile: request.source.profile }),
-    createS3Client({ profile: request.destination.profile }),
-  ]);
-}
-
-export function failuresNamed<T>(request: ArchiveRequest, run: () => Promise<T>): Promise<T> {
-  return withS3Failures(request, async () => {
-    try {
-      return await run();
-    } catch (err) {
-      throw entryFailure(
-        err,
-        're-run the archive (an archive laid out in advance cannot skip changed objects)',
-      );
-    }
-  });
 }

@@ -2,10 +2,8 @@ import { skippedKey } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
 import crypto from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client, s3Retries } from '../../s3/client';
-import { entryFailure, withS3Failures } from '../run/failures';
-import { attemptRetries } from '../run/retries';
-import { MultipartSession, type HeldPart } from '../../s3/multipart';
+import { s3Retries } from '../../s3/client';
+import type { MultipartSession, HeldPart } from '../../s3/multipart';
 import { putState, type ListedObject } from '../../s3/objects';
 import { SourceChangedError } from '../../s3/objectReader';
 import {
@@ -26,13 +24,15 @@ import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirect
 import { ReadAhead, readLimitsFor } from '../read/readAhead';
 import { ProgressReporter } from '../run/progress';
 import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
-import { KeepAlive } from '../run/keepAlive';
+import type { KeepAlive } from '../run/keepAlive';
 import { PartWriter, uploadConcurrencyFor } from '../write/parts';
 import { readPlanChunk } from '../plan/plan';
-import { completeArchive, createArchiveUpload } from '../write/archiveUpload';
-import { entrySpecOf, knownLocalHeader, manifestLine, storedCrc32Candidate } from '../plan/entries';
+import { attachArchiveUpload, completeArchive, createArchiveUpload } from '../write/archiveUpload';
+import { entrySpecOf, knownLocalHeader, storedCrc32Candidate } from '../plan/entries';
 import { StoredCrcLookups } from '../read/storedCrcs';
-import { recoverCompleted, type RecordedArchive, type StreamResult } from '../write/finalize';
+import type { RecordedArchive, StreamResult } from '../write/finalize';
+import { HeldCheckpoints, partsEndedBetween } from '../write/checkpoints';
+import { runWriter, STREAMED_ADVICE, type WriterAttempt } from './pipeline';
 
 export interface StreamInput {
   request: ArchiveRequest;
@@ -86,49 +86,29 @@ export interface StreamCheckpoint {
  * checkpoint, reconciled with ListParts, and re-sends no part S3 already holds.
  */
 export function streamArchive(input: StreamInput): Promise<StreamResult> {
-  return withS3Failures(input.request, () => streamPlannedArchive(input));
-}
-
-async function streamPlannedArchive(input: StreamInput): Promise<StreamResult> {
-  const previous = currentAttempt().checkpoint as StreamCheckpoint | undefined;
-  const keepAlive = new KeepAlive(() => previous);
-  try {
-    return await streamFrom(input, previous, keepAlive);
-  } finally {
-    keepAlive.stop();
-  }
-}
-
-async function streamFrom(
-  input: StreamInput,
-  previous: StreamCheckpoint | undefined,
-  keepAlive: KeepAlive,
-): Promise<StreamResult> {
-  const { request } = input;
-  const [src, dst] = await Promise.all([
-    createS3Client({ profile: request.source.profile }),
-    createS3Client({ profile: request.destination.profile }),
-  ]);
-  const location = { ...request.destination, statePrefix: input.statePrefix };
-  if (previous) {
-    // An earlier attempt may have completed the upload and died before returning.
-    const recorded = await recoverCompleted(dst, location, input.partSize, previous, {
-      entryLines: () => listedSpillChunks(dst, location.bucket, input.statePrefix, 'manifest'),
-    });
-    if (recorded) return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
-  }
-  const streamer = previous
-    ? await ArchiveStreamer.resume(input, src, dst, previous, keepAlive)
-    : await ArchiveStreamer.start(input, src, dst, keepAlive);
-  try {
-    const recorded = await streamer.run();
-    return { ...recorded, retries: retriesSoFar(previous, [src, dst]) };
-  } catch (err) {
-    throw entryFailure(
-      err,
-      're-run the archive, or set onSourceChange to "skip" to leave such objects out',
-    );
-  }
+  return runWriter(input, STREAMED_ADVICE, async (run) => {
+    const previous = run.attempt.checkpoint as StreamCheckpoint | undefined;
+    run.keepAlive(() => previous);
+    // The earlier attempts' S3 retries are in the checkpoint.
+    const retries = (): number => run.retries(previous?.retries ?? 0);
+    if (previous) {
+      // An earlier attempt may have completed the upload and died before returning.
+      const recorded = await run.recoverCompleted(previous, {
+        entryLines: () =>
+          listedSpillChunks(
+            run.dst,
+            input.request.destination.bucket,
+            input.statePrefix,
+            'manifest',
+          ),
+      });
+      if (recorded) return { ...recorded, retries: retries() };
+    }
+    const streamer = previous
+      ? await ArchiveStreamer.resume(input, run, previous)
+      : await ArchiveStreamer.start(input, run);
+    return { ...(await streamer.run()), retries: retries() };
+  });
 }
 
 class ArchiveStreamer {
@@ -139,14 +119,13 @@ class ArchiveStreamer {
   private encoder: ZipEncoder;
   private cursor: Cursor;
   private position: number;
-  private partsDone: number;
-  private readonly completed = new Set<number>();
-  /** Checkpoints at part ends whose spill chunks are written, waiting for their part. */
-  private readonly candidates = new Map<number, StreamCheckpoint>();
+  /**
+   * Checkpoints at part ends whose spill chunks are written, and the latest one whose parts
+   * S3 holds: what a retry continues from.
+   */
+  private readonly checkpoints: HeldCheckpoints<StreamCheckpoint>;
   /** A spill write that failed: the attempt stops at the next chunk. */
   private spillFailure: unknown;
-  /** The latest checkpoint whose parts S3 holds: what a retry continues from. */
-  private checkpoint: StreamCheckpoint;
   /** The checkpoint this attempt started from (carries earlier attempts' figures). */
   private readonly initial: StreamCheckpoint;
   /** SHA-256 of the archive, when this attempt sees every byte (a fresh start). */
@@ -162,7 +141,7 @@ class ArchiveStreamer {
   private readonly figures = (): StreamProgress => ({
     entriesDone: this.encoder.entryCount,
     bytesDone: this.sourceBytesDone + this.encoder.entryBytesRead,
-    partsDone: this.partsDone,
+    partsDone: this.checkpoints.partsDone,
     currentPart: this.position === 0 ? 0 : Math.ceil(this.position / this.partSize),
     resumes: this.initial.resumes,
   });
@@ -170,35 +149,38 @@ class ArchiveStreamer {
   /** The figures again in every heartbeat, as they are when it is sent (the client reads them). */
   private readonly live: LiveFigures;
 
+  private readonly src: S3Client;
+  private readonly dst: S3Client;
+  private readonly keepAlive: KeepAlive;
+
   private constructor(
     private readonly input: StreamInput,
-    private readonly src: S3Client,
-    private readonly dst: S3Client,
+    run: WriterAttempt,
     private readonly session: MultipartSession,
-    private readonly keepAlive: KeepAlive,
     from: StreamCheckpoint,
     held: HeldPart[],
   ) {
     const { destination } = input.request;
+    this.src = run.src;
+    this.dst = run.dst;
     this.partSize = input.partSize;
-    this.checkpoint = from;
     this.initial = from;
     this.live = new LiveFigures(this.figures, { previous: liveOf(from) });
     this.encoder = ZipEncoder.resume(from.encoder);
     this.entriesRecorded = from.encoder.entryCount;
     this.cursor = from.cursor;
     this.position = from.encoder.position;
-    this.partsDone = from.partsDone;
     this.sourceBytesDone = from.sourceBytesDone ?? 0;
     this.sha256 =
       from.resumes === 0 && from.partsDone === 0 ? crypto.createHash('sha256') : undefined;
     this.spill = new CentralDirectorySpill(
-      dst,
+      run.dst,
       destination.bucket,
       input.statePrefix,
       from.spillChunks,
       from.encoder.entryCount,
     );
+    this.checkpoints = new HeldCheckpoints(from.partsDone, from);
     const concurrency = uploadConcurrencyFor(
       input.request.uploadConcurrency,
       this.partSize,
@@ -213,16 +195,15 @@ class ArchiveStreamer {
       onPart: (n) => this.partHeld(n),
       startedBefore: from.partsStarted,
     });
-    keepAlive.follow(() => this.details());
+    this.keepAlive = run.keepAlive(() => this.details());
   }
 
-  static async start(
-    input: StreamInput,
-    src: S3Client,
-    dst: S3Client,
-    keepAlive: KeepAlive,
-  ): Promise<ArchiveStreamer> {
-    const session = await createArchiveUpload(dst, input.request.destination, input.statePrefix);
+  static async start(input: StreamInput, run: WriterAttempt): Promise<ArchiveStreamer> {
+    const session = await createArchiveUpload(
+      run.dst,
+      input.request.destination,
+      input.statePrefix,
+    );
     const first: StreamCheckpoint = {
       uploadId: session.uploadId,
       checksumType: session.checksumType === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE',
@@ -235,34 +216,30 @@ class ArchiveStreamer {
       resumes: 0,
       sourceBytesDone: 0,
     };
-    keepAlive.follow(() => first);
-    currentAttempt().heartbeat(first);
-    return new ArchiveStreamer(input, src, dst, session, keepAlive, first, []);
+    run.keepAlive(() => first);
+    run.attempt.heartbeat(first);
+    return new ArchiveStreamer(input, run, session, first, []);
   }
 
   static async resume(
     input: StreamInput,
-    src: S3Client,
-    dst: S3Client,
+    run: WriterAttempt,
     previous: StreamCheckpoint,
-    keepAlive: KeepAlive,
   ): Promise<ArchiveStreamer> {
-    const { destination } = input.request;
     validateCheckpoint(previous.encoder);
-    const session = MultipartSession.attach(
-      dst,
-      { bucket: destination.bucket, key: destination.key },
+    const { session, held } = await attachArchiveUpload(
+      run.dst,
+      input.request.destination,
       previous.uploadId,
       previous.checksumType,
     );
-    const held = await session.listParts();
     const from: StreamCheckpoint = {
       ...previous,
       // Parts S3 holds were begun, even if the heartbeat saying so never reached the server.
       partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
       resumes: previous.resumes + 1,
     };
-    return new ArchiveStreamer(input, src, dst, session, keepAlive, from, held);
+    return new ArchiveStreamer(input, run, session, from, held);
   }
 
   async run(): Promise<RecordedArchive> {
@@ -284,7 +261,7 @@ class ArchiveStreamer {
       // Resumed inside a STORE entry: re-read the source from the byte the checkpoint reached.
       const object = await this.planEntry(this.cursor);
       this.current = { object, entriesBefore: this.encoder.entryCount };
-      const from = resumeSourceOffset(this.checkpoint.encoder);
+      const from = resumeSourceOffset(this.checkpoints.current.encoder);
       // The rest of the object, from that byte, in ranges like any other.
       const rest = this.readAhead([object], 0);
       try {
@@ -433,7 +410,7 @@ class ArchiveStreamer {
     if (this.encoder.entryCount === this.entriesRecorded || !this.current) return;
     const e = this.encoder.lastEntry!;
     this.sourceBytesDone += e.uncompressedSize;
-    this.spill.add(this.encoder.lastCentralDirectoryRecord!, manifestLine(e, this.current.object));
+    this.spill.addEntry(this.encoder, this.current.object);
     this.entriesRecorded = this.encoder.entryCount;
     // No heartbeat here: the details change only at part boundaries (advance), and the
     // keep-alive timer covers liveness. Encoding one per entry cost ~8% of the worker's main
@@ -447,13 +424,8 @@ class ArchiveStreamer {
     const start = this.position;
     this.position += chunk.length;
     this.keepAlive.progressed();
-    for (
-      let part = Math.floor(start / this.partSize) + 1;
-      part * this.partSize <= this.position;
-      part++
-    ) {
-      if (part > this.partsDone) this.noteCheckpoint(this.checkpointAt(part));
-    }
+    for (const part of partsEndedBetween(start, this.position, this.partSize))
+      if (part > this.checkpoints.partsDone) this.noteCheckpoint(this.checkpointAt(part));
     this.sha256?.update(chunk);
     await this.writer.write(chunk, this.encoder.chunkCrc32(chunk));
   }
@@ -498,8 +470,8 @@ class ArchiveStreamer {
   private noteCheckpoint(written: Promise<StreamCheckpoint>): void {
     written.then(
       (candidate) => {
-        this.candidates.set(candidate.partsDone, candidate);
-        this.advance();
+        this.checkpoints.candidate(candidate.partsDone, candidate);
+        this.ctx.heartbeat(this.details());
       },
       (err: unknown) => {
         this.spillFailure ??= err;
@@ -509,28 +481,14 @@ class ArchiveStreamer {
 
   /** A part is held by S3. */
   private partHeld(partNumber: number): void {
-    this.completed.add(partNumber);
+    this.checkpoints.partHeld(partNumber);
     this.keepAlive.progressed();
-    this.advance();
-  }
-
-  /**
-   * Moves partsDone over every part held without a gap, and the checkpoint to the latest
-   * candidate within them (candidates arrive in part order: spill chunks are written in order).
-   */
-  private advance(): void {
-    while (this.completed.delete(this.partsDone + 1)) this.partsDone += 1;
-    for (const [part, candidate] of this.candidates) {
-      if (part > this.partsDone) break;
-      this.candidates.delete(part);
-      if (part > this.checkpoint.partsDone) this.checkpoint = candidate;
-    }
     this.ctx.heartbeat(this.details());
   }
 
   private details(): StreamCheckpoint {
     return {
-      ...this.checkpoint,
+      ...this.checkpoints.current,
       live: this.live.take(),
       resentBytes: this.initial.resentBytes + this.writer.resentBytes,
       partsStarted: Math.max(this.initial.partsStarted, this.writer.highestSent),
@@ -560,12 +518,4 @@ class ArchiveStreamer {
       manifest: this.spill.read('manifest'),
     });
   }
-}
-
-/**
- * The streaming activity's retries (ArchiveResult.retries): earlier attempts' S3 retries as of
- * their last heartbeat, this attempt's, and the attempts beyond the first.
- */
-function retriesSoFar(previous: StreamCheckpoint | undefined, clients: S3Client[]): number {
-  return (previous?.retries ?? 0) + attemptRetries(clients);
 }
