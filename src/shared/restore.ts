@@ -7,6 +7,7 @@ import { ZIPFLOW_PREFIX } from './stateKeys';
 import {
   checkBoolean,
   checkBucket,
+  checkBucketLocation,
   checkKnownFields,
   checkNonEmptyString,
   checkObject,
@@ -111,17 +112,12 @@ export function validateRestoreRequest(request: unknown): RestoreRequest {
   checkOptionalString('archive.profile', request.archive.profile);
   checkSelect(request.select);
   const destination = request.destination;
-  checkObject('destination', destination);
-  checkKnownFields('destination', destination, [
-    'bucket',
-    'prefix',
+  checkBucketLocation('destination', destination, [
     'profile',
     'overwrite',
     'storageClass',
     'serverSideEncryption',
   ]);
-  checkBucket('destination.bucket', destination.bucket);
-  checkOptionalString('destination.prefix', destination.prefix);
   if (typeof destination.prefix === 'string') {
     if (destination.prefix.startsWith('/')) {
       throw new RequestError(

@@ -70,6 +70,21 @@ export function checkObject(
   }
 }
 
+/**
+ * A bucket location (a source, a restore's destination): an object of known fields with a
+ * bucket and an optional prefix. `fields`: the other fields it may have.
+ */
+export function checkBucketLocation(
+  field: string,
+  value: unknown,
+  fields: string[],
+): asserts value is Record<string, unknown> {
+  checkObject(field, value);
+  checkKnownFields(field, value, ['bucket', 'prefix', ...fields]);
+  checkBucket(`${field}.bucket`, value.bucket);
+  checkOptionalString(`${field}.prefix`, value.prefix);
+}
+
 export function checkOptionalObject(
   field: string,
   value: unknown,
@@ -244,18 +259,7 @@ function checkPattern(field: string, pattern: unknown): void {
 }
 
 function checkSource(value: unknown, allowEmpty: boolean): void {
-  checkObject('source', value);
-  checkKnownFields('source', value, [
-    'bucket',
-    'prefix',
-    'profile',
-    'keys',
-    'keyList',
-    'include',
-    'exclude',
-  ]);
-  checkBucket('source.bucket', value.bucket);
-  checkOptionalString('source.prefix', value.prefix);
+  checkBucketLocation('source', value, ['profile', 'keys', 'keyList', 'include', 'exclude']);
   checkOptionalString('source.profile', value.profile);
   if (value.keys !== undefined && value.keyList !== undefined) {
     throw new RequestError(
