@@ -237,7 +237,8 @@ class ArchiveStreamer {
       ...previous,
       // Parts S3 holds were begun, even if the heartbeat saying so never reached the server.
       partsStarted: Math.max(previous.partsStarted, ...held.map((p) => p.partNumber)),
-      resumes: previous.resumes + 1,
+      // An attempt killed before its first heartbeat resumed too, though no checkpoint says so.
+      resumes: Math.max(previous.resumes + 1, run.attempt.number - 1),
     };
     return new ArchiveStreamer(input, run, session, from, held);
   }
