@@ -37,8 +37,10 @@ export interface ReadAheadLimits {
 export const DEFAULT_RANGE_SIZE = 4 * MiB;
 
 /**
- * A store path whose GETs take this long to answer (median of the last FIRST_BYTE_WINDOW) is a
- * far one: its ranges are halved, so twice as many GETs share the same budget. On a path with
+ * A store path whose GETs all take this long to answer (the fastest of the last
+ * FIRST_BYTE_WINDOW: a busy event loop or store only adds to the time, the path's round trip
+ * does not go away) is a far one: its ranges are halved, so twice as many GETs share the same
+ * budget. On a path with
  * a per-connection cap (25 ms / 25 MB/s) 2 MiB ranges read `mid` faster than 4 MiB ones, while
  * on loopback and near paths (a few ms) they cost CPU per byte for no speed (docs/benchmarks.md,
  * "Range size by latency").
@@ -60,8 +62,8 @@ function noteFirstByte(client: S3Client, ms: number): void {
 export function rangeSizeFor(client: S3Client, limits: ReadAheadLimits): number {
   const times = firstByteTimes.get(client);
   if (!times || times.length < FIRST_BYTE_WINDOW / 2) return limits.rangeSize;
-  const median = [...times].sort((a, b) => a - b)[times.length >> 1];
-  return median >= FAR_FIRST_BYTE_MS ? Math.max(MiB, limits.rangeSize / 2) : limits.rangeSize;
+  const fastest = Math.min(...times);
+  return fastest >= FAR_FIRST_BYTE_MS ? Math.max(MiB, limits.rangeSize / 2) : limits.rangeSize;
 }
 
 /**
