@@ -81,14 +81,11 @@ async function readAll(client: S3Client): Promise<void> {
   }
 }
 
-test('ranges are 4 MiB on a near path, and halve to 2 MiB once GETs take longer than FAR_FIRST_BYTE_MS to answer', async () => {
-  const near = await clientBehind(0);
-  const far = await clientBehind(FAR_FIRST_BYTE_MS + 15);
-  await readAll(near.client);
+test('ranges halve to 2 MiB once the GETs of a path all take FAR_FIRST_BYTE_MS or more to answer', async () => {
+  const far = await clientBehind(FAR_FIRST_BYTE_MS + 20);
   await readAll(far.client);
-  for (const object of objects)
-    assert.deepEqual(near.ranges.get(object.key), [4 * MiB, 4 * MiB, MiB], `near ${object.key}`);
-  // The first objects are cut before any GET has answered; the last ones after.
+  // The first objects are cut before any GET has answered: 4 MiB. The last ones after the
+  // answers came, each at least the proxy's delay: 2 MiB.
   assert.deepEqual(far.ranges.get(objects[0].key), [4 * MiB, 4 * MiB, MiB]);
   assert.deepEqual(far.ranges.get(objects[5].key), [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, MiB]);
 });

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { getMaxListeners } from 'node:events';
 import { test } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_READ_AHEAD, ReadAhead, readLimitsFor } from '../../src/engine/read/readAhead';
+import {
+  DEFAULT_READ_AHEAD,
+  FAR_FIRST_BYTE_MS,
+  noteFirstByte,
+  rangeSizeFor,
+  ReadAhead,
+  readLimitsFor,
+} from '../../src/engine/read/readAhead';
 import { rangesOf, sourcePartSize } from '../../src/s3/objectReader';
 
 test('the reads ahead may all listen on the activity signal without a MaxListeners warning', () => {
@@ -67,4 +74,27 @@ test('ranges follow the source parts when its ETag gives their count, else multi
   ]);
   // A part count no whole number of MiB gives: plain ranges.
   assert.equal(sourcePartSize({ ...plain, etag: '"abc-6"' }), undefined);
+});
+
+test('ranges are 4 MiB until the fastest of the last 8 GETs took FAR_FIRST_BYTE_MS or more to answer, then 2 MiB', () => {
+  const client = new S3Client({ region: 'us-east-1' });
+  const size = (): number => rangeSizeFor(client, DEFAULT_READ_AHEAD);
+  assert.equal(size(), 4 * MiB, 'no GET answered yet');
+  for (let i = 0; i < 3; i++) noteFirstByte(client, 3 * FAR_FIRST_BYTE_MS);
+  assert.equal(size(), 4 * MiB, 'three answers are too few to judge the path by');
+  noteFirstByte(client, 3 * FAR_FIRST_BYTE_MS);
+  assert.equal(size(), 2 * MiB, 'four slow answers: a far path');
+  // One fast answer among the last eight: the path is near, the slow ones were a busy moment.
+  noteFirstByte(client, 2);
+  assert.equal(size(), 4 * MiB);
+  for (let i = 0; i < 7; i++) noteFirstByte(client, FAR_FIRST_BYTE_MS);
+  assert.equal(size(), 4 * MiB, 'the fast answer is still among the last eight');
+  noteFirstByte(client, FAR_FIRST_BYTE_MS);
+  assert.equal(size(), 2 * MiB, 'it has left the window');
+  assert.equal(
+    rangeSizeFor(client, { ...DEFAULT_READ_AHEAD, rangeSize: MiB }),
+    MiB,
+    'never below 1 MiB',
+  );
+  client.destroy();
 });

@@ -37,21 +37,22 @@ export interface ReadAheadLimits {
 export const DEFAULT_RANGE_SIZE = 4 * MiB;
 
 /**
- * A store path whose GETs all take this long to answer (the fastest of the last
- * FIRST_BYTE_WINDOW: a busy event loop or store only adds to the time, the path's round trip
- * does not go away) is a far one: its ranges are halved, so twice as many GETs share the same
- * budget. On a path with
- * a per-connection cap (25 ms / 25 MB/s) 2 MiB ranges read `mid` faster than 4 MiB ones, while
- * on loopback and near paths (a few ms) they cost CPU per byte for no speed (docs/benchmarks.md,
- * "Range size by latency").
+ * A path whose GETs all take this long to answer is a far one, and its ranges are halved, so
+ * twice as many GETs share the same budget. "All": the fastest of the last FIRST_BYTE_WINDOW,
+ * since a busy event loop or store only adds time, while a far path's round trip is in every
+ * answer (25 ms each way: 50 ms or more; loopback and near paths: a few ms). On such a path,
+ * with 25 MB/s per connection, 2 MiB ranges read `mid` faster than 4 MiB ones; on loopback they
+ * cost CPU per byte for no speed (docs/benchmarks.md, "Direct requests and range size by
+ * latency").
  */
-export const FAR_FIRST_BYTE_MS = 25;
+export const FAR_FIRST_BYTE_MS = 40;
 const FIRST_BYTE_WINDOW = 8;
 
 /** Times to first byte of a client's recent ranged GETs: the latency of its store path. */
 const firstByteTimes = new WeakMap<S3Client, number[]>();
 
-function noteFirstByte(client: S3Client, ms: number): void {
+/** Notes how long a ranged GET of `client` took to answer. */
+export function noteFirstByte(client: S3Client, ms: number): void {
   let times = firstByteTimes.get(client);
   if (!times) firstByteTimes.set(client, (times = []));
   times.push(ms);
