@@ -169,6 +169,7 @@ export async function sendDirect(
     method: 'GET' | 'HEAD' | 'PUT';
     bucket: string;
     key: string;
+    /** With the SDK's own `x-id` (the operation's name), so logs and proxies see the same URL. */
     query?: Record<string, string>;
     headers: Record<string, string>;
     body?: Buffer;

@@ -155,7 +155,7 @@ export class MultipartSession {
       method: 'PUT',
       bucket: this.target.bucket,
       key: this.target.key,
-      query: { partNumber: String(partNumber), uploadId: this.uploadId },
+      query: { 'x-id': 'UploadPart', partNumber: String(partNumber), uploadId: this.uploadId },
       headers: {
         'content-length': String(body.length),
         ...(md5 ? { 'content-md5': md5 } : { 'x-amz-checksum-crc32': crc32Base64(crc32) }),

@@ -125,6 +125,7 @@ async function get(
         method: 'GET',
         bucket: object.bucket,
         key: object.key,
+        query: { 'x-id': 'GetObject' },
         headers: {
           ...(object.etag ? { 'if-match': object.etag } : {}),
           ...(range ? { range } : {}),
