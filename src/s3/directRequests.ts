@@ -3,8 +3,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { noteRetry } from './retryCounts';
 
 /**
- * GetObject, HeadObject and UploadPart, the requests an archive sends per object, range and part, sent
- * without the SDK's per-request middleware: signed by the SDK's own SigV4 signer with the
+ * GetObject, HeadObject and UploadPart, the requests an archive sends per object, range and
+ * part, sent without the SDK's per-request middleware: signed by the SDK's own SigV4 signer with the
  * client's credentials, and sent by the client's own HTTP handler (its agent and timeouts).
  * In a worker streaming `mid` on loopback the middleware (serde, endpoint rules, retry and
  * checksum steps) cost more CPU than the archive's CRC-32 (docs/benchmarks.md).
@@ -74,8 +74,8 @@ const states = new WeakMap<S3Client, DirectState>();
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /**
- * Lets `client` send GetObject, HeadObject and UploadPart directly, learning each bucket's endpoint from the
- * requests it sends through the SDK. Called by the client factory.
+ * Lets `client` send GetObject, HeadObject and UploadPart directly, learning each bucket's
+ * endpoint from the requests it sends through the SDK. Called by the client factory.
  */
 export function enableDirectRequests(client: S3Client): void {
   const config = client.config as unknown as ResolvedConfig;

@@ -43,7 +43,10 @@ export class HeldCheckpoints<C> {
     this.advance();
   }
 
-  /** Moves partsDone over every part held without a gap, and current to the latest candidate within. */
+  /**
+   * Moves partsDone over every part held without a gap, and current to the latest candidate
+   * within.
+   */
   private advance(): void {
     while (this.held.delete(this.partsDone + 1)) this.partsDone += 1;
     for (const [part, candidate] of this.candidates) {
