@@ -59,16 +59,61 @@ async function leftovers(env: Record<string, string>): Promise<string[]> {
   return found;
 }
 
+/**
+ * The failed tests in a TAP report, one line each with where and why. The run's own output is
+ * long (worker logs), and a CI log may keep only its end: the summary is printed last.
+ */
+function failuresIn(tapFile: string): string[] {
+  if (!fs.existsSync(tapFile)) return [`no report at ${tapFile}`];
+  const failed: string[] = [];
+  let current: { name: string; location?: string; error?: string; leaf: boolean } | undefined;
+  const flush = (): void => {
+    if (current?.leaf) {
+      failed.push(`${current.name} (${current.location ?? 'no location'}): ${current.error ?? ''}`);
+    }
+    current = undefined;
+  };
+  for (const line of fs.readFileSync(tapFile, 'utf8').split('\n')) {
+    const notOk = /^\s*not ok \d+ - (.*)$/.exec(line);
+    if (notOk) {
+      flush();
+      current = { name: notOk[1] ?? '', leaf: true };
+      continue;
+    }
+    if (!current) continue;
+    const field = /^\s*(location|error|failureType): (.*)$/.exec(line);
+    if (field?.[1] === 'location') current.location = field[2];
+    if (field?.[1] === 'error') current.error = field[2]?.slice(0, 300);
+    // A suite or file fails because a test inside it did: that test is listed itself.
+    if (field?.[1] === 'failureType' && field[2] === "'subtestsFailed'") current.leaf = false;
+    if (/^\s*\.\.\.$/.test(line)) flush();
+  }
+  flush();
+  return failed;
+}
+
 /** Runs test files with node's test runner, in a process group of their own. */
 function runTests(
   files: string[],
   env: Record<string, string>,
+  report: string,
   started: (child: ChildProcess) => void,
 ): Promise<number> {
+  fs.mkdirSync(path.dirname(report), { recursive: true });
   return new Promise<number>((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-timeout=900000', ...files],
+      [
+        '--import',
+        'tsx',
+        '--test',
+        '--test-timeout=900000',
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        '--test-reporter=tap',
+        `--test-reporter-destination=${report}`,
+        ...files,
+      ],
       { cwd: root, stdio: 'inherit', detached: true, env: { ...process.env, ...env, TZ: 'UTC' } },
     );
     started(child);
@@ -101,9 +146,11 @@ async function main(): Promise<number> {
     stack = await startStack({ log, stores: STORES });
     log(`stack ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const files = testFiles(process.argv.slice(2));
-    let code = await runTests(files, { ...stack.env, ZIPFLOW_TEST_STORE: 'minio' }, (c) => {
+    const report = path.join(root, 'test-artifacts', 'minio.tap');
+    let code = await runTests(files, { ...stack.env, ZIPFLOW_TEST_STORE: 'minio' }, report, (c) => {
       runner = c;
     });
+    const failed = code === 0 ? [] : failuresIn(report).map((f) => `minio: ${f}`);
     // The store matrix: the files that touch S3 behaviour run again against SeaweedFS.
     const matrix = files.filter((f) =>
       STORE_MATRIX.includes(path.relative(root, path.resolve(root, f))),
@@ -118,12 +165,15 @@ async function main(): Promise<number> {
         [ENV.secretAccessKey]: stack.env[names.secretAccessKey],
         ZIPFLOW_TEST_STORE: 'seaweedfs',
       };
-      const again = await runTests(matrix, seaweedfs, (c) => {
+      const report = path.join(root, 'test-artifacts', 'seaweedfs.tap');
+      const again = await runTests(matrix, seaweedfs, report, (c) => {
         runner = c;
       });
+      if (again !== 0) failed.push(...failuresIn(report).map((f) => `seaweedfs: ${f}`));
       if (code === 0) code = again;
     }
     log(`tests finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code})`);
+    if (failed.length > 0) log(`failed tests:\n  ${failed.join('\n  ')}`);
     const left = await leftovers(stack.env);
     if (left.length > 0) {
       log(`runs left ${left.length} things behind (DESIGN invariant 5):\n  ${left.join('\n  ')}`);
