@@ -17,6 +17,9 @@ import {
 } from '../../src/client';
 import { ENV } from '../../src/runtime/config';
 import { KEEP_ALIVE_MS } from '../../src/engine/run/keepAlive';
+import { STREAM_PROGRESS_SIGNAL } from '../../src/shared/progress';
+import { tsToMs } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
 import { slowStoreFor } from '../support/faultProxy';
 import { waitUntil } from '../support/archive';
 import { s3, tempBucket, uniqueName } from '../support/env';
@@ -179,6 +182,35 @@ interface RunContext {
 }
 
 /**
+ * How long before the writer's activity (streamArchive or copyArchive) completed its attempt
+ * last signalled the figures. Until the workflow takes the result, the run shows those, so they
+ * must be taken after the upload's completion, which behind the slow store takes seconds.
+ */
+function lastSignalBeforeEnd(history: temporal.api.history.v1.IHistory): number {
+  const events = history.events ?? [];
+  const writers = new Set(
+    events
+      .filter((e) =>
+        ['streamArchive', 'copyArchive'].includes(
+          e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
+        ),
+      )
+      .map((e) => String(e.eventId)),
+  );
+  const completed = events.find((e) =>
+    writers.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
+  );
+  assert.ok(completed, 'the writer activity completed');
+  const signals = events.filter(
+    (e) =>
+      e.workflowExecutionSignaledEventAttributes?.signalName === STREAM_PROGRESS_SIGNAL &&
+      tsToMs(e.eventTime) <= tsToMs(completed.eventTime),
+  );
+  assert.ok(signals.length > 0, 'the writer signalled its figures');
+  return tsToMs(completed.eventTime) - tsToMs(signals[signals.length - 1].eventTime);
+}
+
+/**
  * Starts a run (or has `start` start it) on a worker behind the slow store, and watches every
  * view of its progress until it ends.
  */
@@ -258,6 +290,10 @@ async function watchedRun(
       });
       const result = ((await started.result) ?? (await waited)) as ArchiveResult;
       await waited;
+      if (options.extra?.parallel === undefined) {
+        const gap = lastSignalBeforeEnd(await handle.fetchHistory());
+        assert.ok(gap <= FRESH_MS, `the writer's last signal came ${gap} ms before it completed`);
+      }
       t.diagnostic(
         `${result.durationMs} ms, resumes ${result.resumes}; rises: waited ${rises(views.waited)}, polled ${rises(views.polled)}, described ${rises(views.described)}; details ${new Set(views.details.map((d) => d.text)).size} distinct`,
       );

@@ -314,6 +314,18 @@ class ArchiveCopy {
     const reporter = new ProgressReporter(() => this.progress.figures(this.position));
     reporter.start();
     try {
+      await this.writeParts(copying);
+      return await this.complete();
+    } finally {
+      // The last figures are signalled after completion: the run shows them until the
+      // workflow takes the result, and completing (the upload, the manifest) takes seconds.
+      await reporter.stop();
+    }
+  }
+
+  /** Every part, made and copied; on failure, nothing of this attempt is left writing. */
+  private async writeParts(copying: Promise<void>): Promise<void> {
+    try {
       for (const region of madeRegions(this.saved.parts)) await this.makeRegion(region);
       await copying;
       await Promise.all(this.allJobs.map((jobs) => jobs.settle()));
@@ -328,10 +340,7 @@ class ArchiveCopy {
         ...this.allJobs.map((jobs) => jobs.settle()),
       ]);
       throw err;
-    } finally {
-      await reporter.stop();
     }
-    return this.complete();
   }
 
   /** The copied parts S3 does not hold yet, COPY_CONCURRENCY at once. */
