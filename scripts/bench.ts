@@ -9,7 +9,8 @@
  *                    --mid-objects 200 --small-objects 20000 --text-objects 150
  *                    --mid-mb 2-8 (object sizes of mid, in 10^6 bytes)
  *                    --large-mib 4099 --samples 12 --timeout-min 20 --out FILE --no-doc
- *                    --part-mib 8 --concurrency 4   (defaults: the request's defaults)
+ *                    --part-mib 8 --concurrency 4   (default: the request's part size; parts in
+ *                                  flight zipflow's own, grown from 4, and 4 for the baselines)
  *                    --rounds 3   (runs of each implementation per workload, interleaved; the
  *                                  table shows the median. Default: 3 for mid on loopback, 1 for
  *                                  the rest and on shaped paths)

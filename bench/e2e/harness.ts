@@ -83,7 +83,12 @@ export interface E2eOptions {
   /** false: remove both buckets at the end (a shared test stack). */
   keepSeeds: boolean;
   partSize: number;
-  concurrency: number;
+  /**
+   * Parts in flight: fixed for every implementation when set (`--concurrency`); else zipflow
+   * uses its own default (4, grown while the upload speeds up, within its upload budget) and
+   * the Node and Python baselines DEFAULT_UPLOAD_CONCURRENCY.
+   */
+  concurrency?: number;
   level: number;
   /** Start the worker with the settings of src/workerRuntime.ts (as the Dockerfile does). */
   workerRuntime: boolean;
@@ -190,7 +195,6 @@ export function defaultOptions(
     specs,
     implementations: [...IMPLEMENTATIONS],
     partSize: DEFAULT_PART_SIZE,
-    concurrency: DEFAULT_UPLOAD_CONCURRENCY,
     level: 6,
     workerRuntime: true,
     samples: quick ? 4 : 12,
@@ -348,7 +352,7 @@ class Bench {
             ...(spec.compression === 'deflate' ? { level: this.o.level } : {}),
           },
           partSize: this.o.partSize,
-          uploadConcurrency: this.o.concurrency,
+          ...(this.o.concurrency === undefined ? {} : { uploadConcurrency: this.o.concurrency }),
           ...(serverSideCopy ? { serverSideCopy } : {}),
         },
       );
@@ -391,12 +395,12 @@ class Bench {
       compression: spec.compression,
       level: this.o.level,
       partSize: this.o.partSize,
-      concurrency: this.o.concurrency,
+      concurrency: this.baselineConcurrency,
       // Raw multipart on a shaped path holds as many connections as zipflow did (its GETs
       // ahead and its part uploads); on loopback it reads 16 objects ahead.
       readAhead:
         this.relay && this.zipflowConnections !== undefined
-          ? Math.max(1, this.zipflowConnections - this.o.concurrency)
+          ? Math.max(1, this.zipflowConnections - this.baselineConcurrency)
           : 16,
     };
     const [command, ...args] =
@@ -464,6 +468,11 @@ class Bench {
       r.zipflowRatio = zipflow ? round(zipflow.mbPerSecond / r.mbPerSecond, 2) : NaN;
     }
     return rows;
+  }
+
+  /** The baselines' parts in flight (their uploads do not grow). */
+  private get baselineConcurrency(): number {
+    return this.o.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
   }
 
   private rounds(spec: WorkloadSpec): number {
@@ -877,7 +886,7 @@ function num(n: number, digits = 1): string {
 /** The Markdown tables for docs/benchmarks.md. */
 export function e2eMarkdown(r: E2eResult): string {
   const lines = [
-    `Run ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (--quick sizes)' : ''}: Node ${r.node}, ${r.machine.cpus} vCPU, load average ${r.machine.loadAverageAtStart.join(' / ')} at start; part size ${r.options.partSize / MiB} MiB, ${r.options.concurrency} parts in flight, DEFLATE level ${r.options.level}, zipflow worker ${
+    `Run ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (--quick sizes)' : ''}: Node ${r.node}, ${r.machine.cpus} vCPU, load average ${r.machine.loadAverageAtStart.join(' / ')} at start; part size ${r.options.partSize / MiB} MiB, ${r.options.concurrency ?? `zipflow's default (grown from ${DEFAULT_UPLOAD_CONCURRENCY}) and ${DEFAULT_UPLOAD_CONCURRENCY} for the baselines'`} parts in flight, DEFLATE level ${r.options.level}, zipflow worker ${
       r.options.workerRuntime
         ? `started with ${WORKER_NODE_OPTIONS.join(' ')} ${Object.entries(WORKER_ENV)
             .map(([k, v]) => `${k}=${v}`)
