@@ -81,6 +81,11 @@ function failuresIn(tapFile: string): string[] {
       continue;
     }
     if (!current) continue;
+    if (current.error === '|-') {
+      // A message of several lines is a YAML block: its first line says what failed.
+      current.error = line.trim().slice(0, 300);
+      continue;
+    }
     const field = /^\s*(location|error|failureType): (.*)$/.exec(line);
     if (field?.[1] === 'location') current.location = field[2];
     if (field?.[1] === 'error') current.error = field[2]?.slice(0, 300);
@@ -100,6 +105,8 @@ function runTests(
   started: (child: ChildProcess) => void,
 ): Promise<number> {
   fs.mkdirSync(path.dirname(report), { recursive: true });
+  // A report left by an earlier run would name its failures if this run wrote none.
+  fs.rmSync(report, { force: true });
   return new Promise<number>((resolve) => {
     const child = spawn(
       process.execPath,
@@ -165,11 +172,11 @@ async function main(): Promise<number> {
         [ENV.secretAccessKey]: stack.env[names.secretAccessKey],
         ZIPFLOW_TEST_STORE: 'seaweedfs',
       };
-      const report = path.join(root, 'test-artifacts', 'seaweedfs.tap');
-      const again = await runTests(matrix, seaweedfs, report, (c) => {
+      const matrixReport = path.join(root, 'test-artifacts', 'seaweedfs.tap');
+      const again = await runTests(matrix, seaweedfs, matrixReport, (c) => {
         runner = c;
       });
-      if (again !== 0) failed.push(...failuresIn(report).map((f) => `seaweedfs: ${f}`));
+      if (again !== 0) failed.push(...failuresIn(matrixReport).map((f) => `seaweedfs: ${f}`));
       if (code === 0) code = again;
     }
     log(`tests finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code})`);
