@@ -102,7 +102,7 @@ export interface PendingLive {
 }
 
 /** Activities whose live figures are the whole run's; assembleRange's are one range's. */
-const WHOLE_RUN_ACTIVITIES = new Set(['streamArchive', 'copyArchive']);
+export const WHOLE_RUN_ACTIVITIES: ReadonlySet<string> = new Set(['streamArchive', 'copyArchive']);
 /**
  * Activities whose live figures add to what the workflow counted: a range's own, or the end of
  * a parallel run (finishAssembly: the entries and parts it writes after the ranges).

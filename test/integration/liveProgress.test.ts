@@ -17,7 +17,7 @@ import {
 } from '../../src/client';
 import { ENV } from '../../src/runtime/config';
 import { KEEP_ALIVE_MS } from '../../src/engine/run/keepAlive';
-import { STREAM_PROGRESS_SIGNAL } from '../../src/shared/progress';
+import { STREAM_PROGRESS_SIGNAL, WHOLE_RUN_ACTIVITIES } from '../../src/shared/progress';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { slowStoreFor } from '../support/faultProxy';
@@ -191,9 +191,7 @@ function lastSignalBeforeEnd(history: temporal.api.history.v1.IHistory): number 
   const writers = new Set(
     events
       .filter((e) =>
-        ['streamArchive', 'copyArchive'].includes(
-          e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
-        ),
+        WHOLE_RUN_ACTIVITIES.has(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
       )
       .map((e) => String(e.eventId)),
   );
