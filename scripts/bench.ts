@@ -15,6 +15,9 @@
  *                                  table shows the median. Default: 3 for mid on loopback, 1 for
  *                                  the rest and on shaped paths)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
+ *                    --worker-from-sources   (worker from the TypeScript sources through tsx, as
+ *                                  bin/zipflow.js runs in a checkout; default: compiled JavaScript, as the
+ *                                  package runs, built into .tools/bench-dist/ first)
  *                    --memory-trace   (logs what the worker's peak RSS is made of: V8 heap,
  *                                  ArrayBuffers, malloc heap, large mappings; bench/e2e/memoryTrace.cjs)
  *                    --cpu-prof       (writes the worker's V8 CPU profile to bench/results/logs/)
@@ -78,6 +81,7 @@ interface Flags {
   midBytes?: { min: number; max: number };
   samples?: number;
   plainWorker?: boolean;
+  workerFromSources?: boolean;
   memoryTrace?: boolean;
   cpuProf?: boolean;
   partMiB?: number;
@@ -164,6 +168,9 @@ function parseFlags(argv: string[]): Flags {
         break;
       case '--plain-worker':
         flags.plainWorker = true;
+        break;
+      case '--worker-from-sources':
+        flags.workerFromSources = true;
         break;
       case '--memory-trace':
         flags.memoryTrace = true;
@@ -263,6 +270,7 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.implementations ? { implementations: flags.implementations } : {}),
       ...(flags.samples !== undefined ? { samples: flags.samples } : {}),
       ...(flags.plainWorker ? { workerRuntime: false } : {}),
+      ...(flags.workerFromSources ? { workerFrom: 'sources' as const } : {}),
       ...(flags.memoryTrace ? { memoryTrace: true } : {}),
       ...(flags.cpuProf ? { cpuProf: true } : {}),
       ...(flags.partMiB !== undefined ? { partSize: flags.partMiB * MiB } : {}),

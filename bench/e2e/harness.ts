@@ -7,7 +7,7 @@
  * /proc/<pid>/io (Python: by its sockets), its memory is read from /proc, and what it wrote is
  * read back and checked. Nothing sits between a process and the store.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -92,6 +92,12 @@ export interface E2eOptions {
   level: number;
   /** Start the worker with the settings of src/workerRuntime.ts (as the Dockerfile does). */
   workerRuntime: boolean;
+  /**
+   * What the worker runs: compiled JavaScript (`dist`, built by buildDist first, as the package
+   * and the Docker image run it) or the TypeScript sources through tsx (`sources`, as
+   * bin/zipflow.js runs in a checkout).
+   */
+  workerFrom: 'dist' | 'sources';
   /** Preload bench/e2e/memoryTrace.cjs into the worker and log what its peak RSS is made of. */
   memoryTrace?: boolean;
   /** Start the worker with --cpu-prof: a .cpuprofile per run in logDir, written as it exits. */
@@ -179,11 +185,69 @@ export interface E2eResult {
   options: Omit<E2eOptions, 'log' | 'logDir'>;
   seeds: Array<{ workload: WorkloadName; net?: string; reused: boolean; seconds: number }>;
   rows: E2eRow[];
+  /** Baselines that could not do a workload on a path (absent in runs before 2026-12-06). */
+  failures?: E2eFailure[];
   targets: E2eTarget[];
+}
+
+/**
+ * A baseline that failed a workload: the run goes on without its row (the seed recipe cannot
+ * write `large`: zipstream 1.1.4 refuses an entry that grows past 4 GiB). zipflow failing
+ * still ends the run.
+ */
+export interface E2eFailure {
+  workload: WorkloadName;
+  net: string;
+  implementation: Implementation;
+  error: string;
+}
+
+/**
+ * Runs `rounds` rounds of each implementation, interleaved. A baseline that fails is not run
+ * again on this workload and has no row; any other failure ends the run.
+ */
+export async function runRounds(
+  implementations: Implementation[],
+  rounds: number,
+  runOne: (implementation: Implementation, n: number) => Promise<E2eRow>,
+): Promise<{ rows: E2eRow[]; failed: Map<Implementation, string> }> {
+  const done = new Map<Implementation, E2eRow[]>(implementations.map((i) => [i, []]));
+  const failed = new Map<Implementation, string>();
+  for (let n = 1; n <= rounds; n += 1) {
+    for (const implementation of implementations) {
+      if (failed.has(implementation)) continue;
+      try {
+        done.get(implementation)!.push(await runOne(implementation, n));
+      } catch (err) {
+        if (implementation === 'zipflow' || implementation === 'zipflow-copy') throw err;
+        failed.set(implementation, err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+  const rows = implementations.filter((i) => !failed.has(i)).map((i) => medianRow(done.get(i)!));
+  return { rows, failed };
 }
 
 const MiB = 1024 * 1024;
 const BIN = path.join(REPO_ROOT, 'bin', 'zipflow.js');
+const DIST_WORKER = path.join(__dirname, 'distWorker.cjs');
+
+/**
+ * Compiles src/ as the package's build does (tsconfig.build.json), into the directory
+ * distWorker.cjs runs, emptied first so that no module of an older build is left in it.
+ */
+export function buildDist(): void {
+  const outDir = path.join(REPO_ROOT, '.tools', 'bench-dist');
+  fs.rmSync(outDir, { recursive: true, force: true });
+  const tsc = require.resolve('typescript/bin/tsc');
+  const build = spawnSync(
+    process.execPath,
+    [tsc, '-p', 'tsconfig.build.json', '--outDir', outDir, '--declaration', 'false'],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (build.status !== 0)
+    throw new Error(`compiling src/ for the worker failed (exit ${build.status})`);
+}
 
 export function defaultOptions(
   quick: boolean,
@@ -197,6 +261,7 @@ export function defaultOptions(
     partSize: DEFAULT_PART_SIZE,
     level: 6,
     workerRuntime: true,
+    workerFrom: 'dist',
     samples: quick ? 4 : 12,
     // mid is short and its ratios are the closest targets: three rounds steady them.
     rounds: { mid: quick ? 1 : 3, small: 1, text: 1, large: 1 },
@@ -295,10 +360,14 @@ class Bench {
     );
   }
 
+  private logPath(name: string): string {
+    const net = this.net.shape ? `${this.net.name}-` : '';
+    return path.join(this.o.logDir, `${this.runId}-${net}${name}.log`);
+  }
+
   private logFile(name: string): number {
     fs.mkdirSync(this.o.logDir, { recursive: true });
-    const net = this.net.shape ? `${this.net.name}-` : '';
-    return fs.openSync(path.join(this.o.logDir, `${this.runId}-${net}${name}.log`), 'a');
+    return fs.openSync(this.logPath(name), 'a');
   }
 
   async zipflow(spec: WorkloadSpec, key: string, serverSideCopy = false): Promise<Measured> {
@@ -320,7 +389,7 @@ class Bench {
               `--cpu-prof-name=${this.runId}-${this.net.name}-${spec.name}-worker-\${pid}.cpuprofile`,
             ]
           : []),
-        BIN,
+        this.o.workerFrom === 'dist' ? DIST_WORKER : BIN,
         'worker',
       ],
       {
@@ -432,9 +501,10 @@ class Bench {
     const sampledRssMiB = sampler.stop();
     if (timedOut) throw this.timedOut(kind, spec);
     if (code !== 0) {
-      throw new Error(
-        `${kind} baseline failed (exit ${code}); see ${this.o.logDir}/${this.runId}-${spec.name}-${kind}.log`,
-      );
+      // The last line of its log says why (a Python traceback ends with the exception).
+      const logPath = this.logPath(`${spec.name}-${kind}`);
+      const last = fs.readFileSync(logPath, 'utf8').trim().split('\n').pop()?.slice(0, 300);
+      throw new Error(`exit ${code}, "${last ?? ''}" (${path.relative(REPO_ROOT, logPath)})`);
     }
     const report = JSON.parse(stdout.trim().split('\n').pop()!) as BaselineReport;
     return {
@@ -453,21 +523,24 @@ class Bench {
    * archiver, …, then again), so that a slow spell of the shared machine falls on several
    * implementations rather than on one. Each row is the implementation's median round.
    */
-  async workload(spec: WorkloadSpec, expected: ExpectedObject[]): Promise<E2eRow[]> {
+  async workload(
+    spec: WorkloadSpec,
+    expected: ExpectedObject[],
+  ): Promise<{ rows: E2eRow[]; failures: E2eFailure[] }> {
     const implementations = this.o.implementations.filter((i) => runsOn(i, spec));
-    const rounds = new Map<Implementation, E2eRow[]>(implementations.map((i) => [i, []]));
     this.zipflowConnections = undefined;
-    for (let n = 1; n <= this.rounds(spec); n += 1) {
-      for (const implementation of implementations) {
-        rounds.get(implementation)!.push(await this.round(spec, expected, implementation, n));
-      }
-    }
-    const rows = implementations.map((i) => medianRow(rounds.get(i)!));
+    const { rows, failed } = await runRounds(implementations, this.rounds(spec), (i, n) =>
+      this.round(spec, expected, i, n),
+    );
+    const failures = [...failed].map(([implementation, error]) => {
+      this.o.log(`${spec.name} (${this.net.name}): ${implementation} FAILED: ${error}`);
+      return { workload: spec.name, net: this.net.name, implementation, error };
+    });
     const zipflow = rows.find((r) => r.implementation === 'zipflow');
     for (const r of rows) {
       r.zipflowRatio = zipflow ? round(zipflow.mbPerSecond / r.mbPerSecond, 2) : NaN;
     }
-    return rows;
+    return { rows, failures };
   }
 
   /** The baselines' parts in flight (their uploads do not grow). */
@@ -794,12 +867,17 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   const loadAverageAtStart = os.loadavg().map((n) => round(n, 2));
   if (o.implementations.includes('zipstream')) ensurePythonVenv('zipstream', o.log);
   if (o.implementations.includes('seed')) ensurePythonVenv('seed', o.log);
+  if (o.workerFrom === 'dist' && o.implementations.some((i) => i.startsWith('zipflow'))) {
+    o.log('compiling src/ for the zipflow worker into .tools/bench-dist/');
+    buildDist();
+  }
   const storeEndpoint = process.env[ENV.s3Endpoint];
   if (!storeEndpoint) throw new Error(`${ENV.s3Endpoint} is not set`);
   const s3 = await createS3Client();
   const temporal = await connect();
   const seeds: E2eResult['seeds'] = [];
   const rows: E2eRow[] = [];
+  const failures: E2eFailure[] = [];
   try {
     await ensureBucket(s3, o.sourceBucket);
     await ensureBucket(s3, o.destinationBucket);
@@ -823,7 +901,9 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
             reused: seed.reused,
             seconds: round(seed.seconds, 1),
           });
-          rows.push(...(await bench.workload(spec, seed.objects)));
+          const done = await bench.workload(spec, seed.objects);
+          rows.push(...done.rows);
+          failures.push(...done.failures);
         }
       } finally {
         await relay?.stop();
@@ -851,6 +931,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     concurrency: o.concurrency,
     level: o.level,
     workerRuntime: o.workerRuntime,
+    workerFrom: o.workerFrom,
     samples: o.samples,
     rounds: o.rounds,
     nets: o.nets,
@@ -865,8 +946,21 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     options,
     seeds,
     rows,
+    failures,
     targets: targets(rows),
   };
+}
+
+/** Under the table: each baseline that could not do a workload, and why. */
+function failureLines(failures: E2eFailure[]): string[] {
+  if (failures.length === 0) return [];
+  return [
+    '',
+    ...failures.map(
+      (f) =>
+        `Failed, so not in the table: ${IMPLEMENTATION_LABELS[f.implementation]} on ${f.workload} (${f.net}): ${f.error.replaceAll('|', '\\|')}.`,
+    ),
+  ];
 }
 
 function mb(bytes: number): string {
@@ -887,6 +981,11 @@ function num(n: number, digits = 1): string {
 export function e2eMarkdown(r: E2eResult): string {
   const lines = [
     `Run ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (--quick sizes)' : ''}: Node ${r.node}, ${r.machine.cpus} vCPU, load average ${r.machine.loadAverageAtStart.join(' / ')} at start; part size ${r.options.partSize / MiB} MiB, ${r.options.concurrency ?? `zipflow's default (grown from ${DEFAULT_UPLOAD_CONCURRENCY}) and ${DEFAULT_UPLOAD_CONCURRENCY} for the baselines'`} parts in flight, DEFLATE level ${r.options.level}, zipflow worker ${
+      // Runs saved before workerFrom ran the sources.
+      r.options.workerFrom === 'dist'
+        ? 'run from compiled JavaScript'
+        : 'run from the sources through tsx'
+    } ${
       r.options.workerRuntime
         ? `started with ${WORKER_NODE_OPTIONS.join(' ')} ${Object.entries(WORKER_ENV)
             .map(([k, v]) => `${k}=${v}`)
@@ -902,6 +1001,7 @@ export function e2eMarkdown(r: E2eResult): string {
       (row) =>
         `| ${netOf(row)} | ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${optional(row.cpuSecondsPerGB, 2)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${optional(row.relay?.peakConnections, 0)} | ${optional(row.relay?.cpuSecondsPerGB, 2)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${verifiedCell(row)} |`,
     ),
+    ...failureLines(r.failures ?? []),
     '',
     '| path | workload | target | measured | ceiling in this run | status |',
     '| --- | --- | --- | ---: | --- | --- |',

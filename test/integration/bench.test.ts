@@ -33,6 +33,9 @@ test('bench --quick measures every workload with zipflow and every baseline, eac
     assert.equal(code, 0, 'npm run bench -- --quick exits 0 even with missed e2e targets');
     const result = JSON.parse(fs.readFileSync(out, 'utf8')) as E2eResult;
     assert.equal(result.quick, true);
+    // The worker ran compiled JavaScript, as the package does, built by the harness.
+    assert.equal(result.options.workerFrom, 'dist');
+    assert.ok(fs.existsSync(path.join(root, '.tools', 'bench-dist', 'client', 'cli.js')));
     for (const workload of WORKLOADS) {
       for (const implementation of IMPLEMENTATIONS) {
         if (!runsOn(implementation, result.options.specs[workload])) continue;

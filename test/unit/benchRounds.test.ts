@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { e2eMarkdown, medianRow, type E2eResult, type E2eRow } from '../../bench/e2e/harness';
+import {
+  e2eMarkdown,
+  medianRow,
+  runRounds,
+  type E2eResult,
+  type E2eRow,
+  type Implementation,
+} from '../../bench/e2e/harness';
 
 function round(seconds: number, peakRssMiB: number, s3BytesRead: number): E2eRow {
   const mbPerSecond = Number((100 / seconds).toFixed(1));
@@ -65,4 +72,62 @@ test('the table lists every round’s MB/s beside the median when there were sev
       (l) => l.startsWith('| loopback | text |') && l.includes('| 50.0 (50.0, 25.0, 100.0) |'),
     ),
   );
+});
+
+test('a baseline that fails is left out of the later rounds and the rows, and the run goes on', async () => {
+  const ran: string[] = [];
+  const { rows, failed } = await runRounds(['zipflow', 'seed', 'raw'], 3, (i, n) => {
+    ran.push(`${i}${n}`);
+    if (i === 'seed') throw new Error('exit 1, "RuntimeError: File size has increased"');
+    return Promise.resolve({ ...round(n, 100, 0), implementation: i });
+  });
+  assert.deepEqual(ran, ['zipflow1', 'seed1', 'raw1', 'zipflow2', 'raw2', 'zipflow3', 'raw3']);
+  assert.deepEqual(
+    rows.map((r) => [r.implementation, r.seconds]),
+    [
+      ['zipflow', 2],
+      ['raw', 2],
+    ],
+  );
+  assert.deepEqual([...failed], [['seed', 'exit 1, "RuntimeError: File size has increased"']]);
+});
+
+test('zipflow failing still ends the run', async () => {
+  await assert.rejects(
+    runRounds(['raw', 'zipflow'] as Implementation[], 1, (i) =>
+      i === 'zipflow'
+        ? Promise.reject(new Error('workflow failed'))
+        : Promise.resolve(round(1, 1, 0)),
+    ),
+    /workflow failed/,
+  );
+});
+
+test('the table names each baseline that failed, under the rows', () => {
+  const result = {
+    startedAt: '2026-12-06T05:00:00.000Z',
+    quick: false,
+    node: 'v24',
+    machine: { cpus: 2, loadAverageAtStart: [1, 1, 1] },
+    options: { partSize: 8 * 1024 * 1024, level: 6, workerRuntime: true, workerFrom: 'dist' },
+    seeds: [],
+    rows: [round(2, 200, 1)],
+    failures: [
+      {
+        workload: 'large',
+        net: 'loopback',
+        implementation: 'seed',
+        error: 'exit 1, "RuntimeError: a | b"',
+      },
+    ],
+    targets: [],
+  } as unknown as E2eResult;
+  const text = e2eMarkdown(result);
+  assert.ok(
+    text.includes(
+      'Failed, so not in the table: seed recipe: zipstream 1.1.4 + boto3 upload_fileobj on large (loopback): exit 1, "RuntimeError: a \\| b".',
+    ),
+    text,
+  );
+  assert.ok(text.includes('zipflow worker run from compiled JavaScript'));
 });
