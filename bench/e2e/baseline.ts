@@ -10,6 +10,11 @@
  * - archiver: archiver 8's ZipArchive fed the objects' GetObject streams in listing order, one
  *   entry at a time, piped into Upload (the common Node recipe).
  * - yazl: the same with yazl 3.3.1 (addReadStreamLazy).
+ * - direct: the raw bytes again, read and sent by zipflow's own request path: its ReadAhead
+ *   (ranged GETs sent directly, within its read budget) and its MultipartSession (parts sent
+ *   directly, each with its CRC-32), as many parts in flight as the other baselines. No ZIP, no
+ *   SHA-256, no Temporal: what a Node process moves with zipflow's requests, which bounds what
+ *   zipflow can reach against the Python recipes.
  *
  * Two probes of the store's own limits, which no archiver using the same client on the same
  * store and machine can pass:
@@ -29,9 +34,9 @@ import * as yazl from 'yazl';
 import zlib from 'node:zlib';
 import { COPY_CONCURRENCY } from '../../src/engine/writers/copy';
 import { mapLimited } from '../../src/engine/write/jobs';
-import { DEFAULT_READ_AHEAD } from '../../src/engine/read/readAhead';
+import { DEFAULT_READ_AHEAD, ReadAhead } from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
-import { MultipartSession, type HeldPart } from '../../src/s3/multipart';
+import { crc32Base64, MultipartSession, type HeldPart } from '../../src/s3/multipart';
 import { MIN_PART_SIZE } from '../../src/shared/limits';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import { procCpuSeconds, procIoBytes, procStatusMiB, wireSince } from './procStatus';
@@ -146,6 +151,72 @@ interface ZipArchiveLike extends NodeJS.EventEmitter {
   finalize(): Promise<void>;
 }
 
+/** The direct probe (see the header): parts filled in order, sent `concurrency` at once. */
+async function directPipe(client: S3Client, config: BaselineConfig, objects: Listed[]) {
+  const session = await MultipartSession.create(client, {
+    bucket: config.destinationBucket,
+    key: config.destinationKey,
+  });
+  const abort = new AbortController();
+  const reader = new ReadAhead(
+    client,
+    config.sourceBucket,
+    objects.map((o) => ({ ...o, lastModified: o.mtime.getTime() })),
+    0,
+    abort.signal,
+  );
+  const parts: HeldPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let partNumber = 0;
+  let failure: unknown;
+  // A part's buffer is filled again once S3 has it, as zipflow's are (PartBuffers).
+  const free: Buffer[] = [];
+  const send = async (body: Buffer): Promise<void> => {
+    while (inFlight.size >= config.concurrency) await Promise.race(inFlight);
+    if (failure) throw failure;
+    partNumber += 1;
+    const sent = session.uploadPart(partNumber, body).then(
+      (p) => {
+        parts.push({ ...p, checksumCRC32: crc32Base64(p.crc32) });
+        free.push(body);
+      },
+      (err: unknown) => void (failure ??= err),
+    );
+    inFlight.add(sent);
+    void sent.finally(() => inFlight.delete(sent));
+  };
+  try {
+    let part: Buffer = Buffer.allocUnsafe(config.partSize);
+    let filled = 0;
+    for (let i = 0; i < objects.length; i += 1) {
+      for await (const chunk of await reader.open(i)) {
+        for (let at = 0; at < chunk.length;) {
+          const n = Math.min(chunk.length - at, part.length - filled);
+          part.set(chunk.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+          if (filled === part.length) {
+            await send(part);
+            part = free.pop() ?? Buffer.allocUnsafe(config.partSize);
+            filled = 0;
+          }
+        }
+      }
+    }
+    if (filled > 0) await send(part.subarray(0, filled));
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    parts.sort((a, b) => a.partNumber - b.partNumber);
+    await session.complete(parts, { overwrite: true });
+  } catch (err) {
+    abort.abort();
+    await session.abort();
+    throw err;
+  } finally {
+    reader.close();
+  }
+}
+
 async function run(config: BaselineConfig): Promise<BaselineReport> {
   const client = await createS3Client();
   // archiver 8 is ESM-only; loaded at run time from this CommonJS module, before the clock
@@ -178,6 +249,8 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
     await upload(
       Readable.from(concatenated(client, config.sourceBucket, objects, config.readAhead)),
     );
+  } else if (config.kind === 'direct') {
+    await directPipe(client, config, objects);
   } else if (archiver) {
     const { ZipArchive } = archiver;
     const archive = new ZipArchive(store ? { store: true } : { zlib: { level: config.level } });
@@ -217,7 +290,9 @@ async function run(config: BaselineConfig): Promise<BaselineReport> {
     zip.end();
     await upload(Readable.from(zip.outputStream as AsyncIterable<Buffer>));
   } else {
-    throw new Error(`baseline.ts runs raw, archiver, yazl, gets and copies, not ${config.kind}`);
+    throw new Error(
+      `baseline.ts runs raw, direct, archiver, yazl, gets and copies, not ${config.kind}`,
+    );
   }
   return {
     entries: objects.length,

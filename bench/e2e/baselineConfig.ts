@@ -2,7 +2,7 @@ import type { WireBytes } from './procStatus';
 
 /** What the harness tells a baseline process to do (passed as JSON in argv[2]). */
 export interface BaselineConfig {
-  kind: 'raw' | 'archiver' | 'yazl' | 'zipstream' | 'seed' | 'gets' | 'copies';
+  kind: 'raw' | 'direct' | 'archiver' | 'yazl' | 'zipstream' | 'seed' | 'gets' | 'copies';
   sourceBucket: string;
   prefix: string;
   destinationBucket: string;
