@@ -75,6 +75,39 @@ test('the reporter signals at the start, on each interval while the figures chan
   }
 });
 
+test('the end is signalled even when the figures have not changed since the last signal', async () => {
+  const { client, close } = await temporalClient();
+  const handle = await client.workflow.start('archive', {
+    taskQueue: uniqueName('nobody'),
+    workflowId: uniqueName('progress-signal'),
+    args: [],
+  });
+  try {
+    const warnings: string[] = [];
+    const done = { ...zero, entriesDone: 3, bytesDone: 30, partsDone: 1, currentPart: 1 };
+    const env = environment(
+      client,
+      { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
+      warnings,
+    );
+    await env.run(() =>
+      activity(async () => {
+        const reporter = new ProgressReporter(() => done, 200);
+        reporter.start();
+        // The figures are final, and the upload's completion takes a while: the signal at the
+        // end restamps them, so they do not look older than the completion.
+        await new Promise((r) => setTimeout(r, 700));
+        await reporter.stop();
+      }),
+    );
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(await signalsOf(client, handle.workflowId), [done, done]);
+  } finally {
+    await handle.terminate('test done');
+    await close();
+  }
+});
+
 test('a signal that cannot be delivered is logged and never fails the activity', async () => {
   const { client, close } = await temporalClient();
   try {

@@ -13,7 +13,9 @@ export const PROGRESS_INTERVAL_MS = 30_000;
 
 /**
  * Sends StreamProgress to the activity's own workflow run: once at the start of an attempt (so
- * `resumes` shows at once), every interval while the figures change, and once at the end.
+ * `resumes` shows at once), every interval while the figures change, and once at the end even
+ * when they have not changed: the workflow stamps each signal's time, and completing the upload
+ * behind a slow store takes seconds in which the figures stay the same but must not look old.
  * A signal that fails is logged and forgotten: progress must never fail the archive.
  */
 export class ProgressReporter {
@@ -41,10 +43,10 @@ export class ProgressReporter {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.inFlight;
-    await this.send();
+    await this.send(true);
   }
 
-  private send(): Promise<void> {
+  private send(always = false): Promise<void> {
     let progress: StreamProgress;
     try {
       progress = this.read();
@@ -53,7 +55,7 @@ export class ProgressReporter {
       return Promise.resolve();
     }
     const text = JSON.stringify(progress);
-    if (text === this.lastSent) return Promise.resolve();
+    if (text === this.lastSent && !always) return Promise.resolve();
     const sending = (async () => {
       try {
         await this.ctx.signalProgress(progress);
