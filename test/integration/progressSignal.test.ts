@@ -36,9 +36,12 @@ async function signalsOf(client: Client, workflowId: string): Promise<StreamProg
     .map((a) => JSON.parse(Buffer.from(a!.input!.payloads![0].data!).toString()) as StreamProgress);
 }
 
-test('the reporter signals at the start, on each interval while the figures change, and at the end', async () => {
+/**
+ * Runs `body` as an activity of an open run that no worker polls, so that its history records
+ * every signal, and returns the signalled figures (after checking nothing was warned).
+ */
+async function signalsFrom(body: () => Promise<void>): Promise<StreamProgress[]> {
   const { client, close } = await temporalClient();
-  // No worker polls this queue: the run stays open and its history records every signal.
   const handle = await client.workflow.start('archive', {
     taskQueue: uniqueName('nobody'),
     workflowId: uniqueName('progress-signal'),
@@ -46,66 +49,45 @@ test('the reporter signals at the start, on each interval while the figures chan
   });
   try {
     const warnings: string[] = [];
-    let figures = { ...zero };
-    const env = environment(
-      client,
-      { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
-      warnings,
-    );
-    await env.run(() =>
-      activity(async () => {
-        const reporter = new ProgressReporter(() => figures, 200);
-        reporter.start();
-        await new Promise((r) => setTimeout(r, 700)); // unchanged figures: no more signals
-        figures = { ...figures, entriesDone: 1, bytesDone: 10, currentPart: 1 };
-        await new Promise((r) => setTimeout(r, 700));
-        figures = { ...figures, entriesDone: 2, bytesDone: 20, partsDone: 1 };
-        await reporter.stop();
-      }),
-    );
+    const execution = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+    await environment(client, execution, warnings).run(() => activity(body));
     assert.deepEqual(warnings, []);
-    assert.deepEqual(await signalsOf(client, handle.workflowId), [
-      zero,
-      { ...zero, entriesDone: 1, bytesDone: 10, currentPart: 1 },
-      { ...zero, entriesDone: 2, bytesDone: 20, partsDone: 1, currentPart: 1 },
-    ]);
+    return await signalsOf(client, handle.workflowId);
   } finally {
     await handle.terminate('test done');
     await close();
   }
+}
+
+test('the reporter signals at the start, on each interval while the figures change, and at the end', async () => {
+  let figures = { ...zero };
+  const signals = await signalsFrom(async () => {
+    const reporter = new ProgressReporter(() => figures, 200);
+    reporter.start();
+    await new Promise((r) => setTimeout(r, 700)); // unchanged figures: no more signals
+    figures = { ...figures, entriesDone: 1, bytesDone: 10, currentPart: 1 };
+    await new Promise((r) => setTimeout(r, 700));
+    figures = { ...figures, entriesDone: 2, bytesDone: 20, partsDone: 1 };
+    await reporter.stop();
+  });
+  assert.deepEqual(signals, [
+    zero,
+    { ...zero, entriesDone: 1, bytesDone: 10, currentPart: 1 },
+    { ...zero, entriesDone: 2, bytesDone: 20, partsDone: 1, currentPart: 1 },
+  ]);
 });
 
 test('the end is signalled even when the figures have not changed since the last signal', async () => {
-  const { client, close } = await temporalClient();
-  const handle = await client.workflow.start('archive', {
-    taskQueue: uniqueName('nobody'),
-    workflowId: uniqueName('progress-signal'),
-    args: [],
+  const done = { ...zero, entriesDone: 3, bytesDone: 30, partsDone: 1, currentPart: 1 };
+  const signals = await signalsFrom(async () => {
+    const reporter = new ProgressReporter(() => done, 200);
+    reporter.start();
+    // The figures are final, and the upload's completion takes a while: the signal at the end
+    // restamps them, so they do not look older than the completion.
+    await new Promise((r) => setTimeout(r, 700));
+    await reporter.stop();
   });
-  try {
-    const warnings: string[] = [];
-    const done = { ...zero, entriesDone: 3, bytesDone: 30, partsDone: 1, currentPart: 1 };
-    const env = environment(
-      client,
-      { workflowId: handle.workflowId, runId: handle.firstExecutionRunId },
-      warnings,
-    );
-    await env.run(() =>
-      activity(async () => {
-        const reporter = new ProgressReporter(() => done, 200);
-        reporter.start();
-        // The figures are final, and the upload's completion takes a while: the signal at the
-        // end restamps them, so they do not look older than the completion.
-        await new Promise((r) => setTimeout(r, 700));
-        await reporter.stop();
-      }),
-    );
-    assert.deepEqual(warnings, []);
-    assert.deepEqual(await signalsOf(client, handle.workflowId), [done, done]);
-  } finally {
-    await handle.terminate('test done');
-    await close();
-  }
+  assert.deepEqual(signals, [done, done]);
 });
 
 test('a signal that cannot be delivered is logged and never fails the activity', async () => {
