@@ -11,8 +11,9 @@
  *   entry at a time, piped into Upload (the common Node recipe).
  * - yazl: the same with yazl 3.3.1 (addReadStreamLazy).
  * - direct: the raw bytes again, read and sent by zipflow's own request path: its ReadAhead
- *   (ranged GETs sent directly, within its read budget) and its MultipartSession (parts sent
- *   directly, each with its CRC-32), as many parts in flight as the other baselines. No ZIP, no
+ *   (ranged GETs sent directly, within its read budget) and its PartWriter over its
+ *   MultipartSession (parts sent directly, each with its CRC-32, buffers reused), as many parts
+ *   in flight as the other baselines. No ZIP, no
  *   SHA-256, no Temporal: what a Node process moves with zipflow's requests, which bounds what
  *   zipflow can reach against the Python recipes.
  *
@@ -34,9 +35,10 @@ import * as yazl from 'yazl';
 import zlib from 'node:zlib';
 import { COPY_CONCURRENCY } from '../../src/engine/writers/copy';
 import { mapLimited } from '../../src/engine/write/jobs';
+import { PartWriter } from '../../src/engine/write/parts';
 import { DEFAULT_READ_AHEAD, ReadAhead } from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
-import { crc32Base64, MultipartSession, type HeldPart } from '../../src/s3/multipart';
+import { MultipartSession, type HeldPart } from '../../src/s3/multipart';
 import { MIN_PART_SIZE } from '../../src/shared/limits';
 import type { BaselineConfig, BaselineReport } from './baselineConfig';
 import { procCpuSeconds, procIoBytes, procStatusMiB, wireSince } from './procStatus';
@@ -151,7 +153,10 @@ interface ZipArchiveLike extends NodeJS.EventEmitter {
   finalize(): Promise<void>;
 }
 
-/** The direct probe (see the header): parts filled in order, sent `concurrency` at once. */
+/**
+ * The direct probe (see the header): zipflow's PartWriter cuts the bytes into parts and sends
+ * them, `concurrency` at once; the upload is completed from ListParts, as zipflow completes.
+ */
 async function directPipe(client: S3Client, config: BaselineConfig, objects: Listed[]) {
   const session = await MultipartSession.create(client, {
     bucket: config.destinationBucket,
@@ -165,49 +170,15 @@ async function directPipe(client: S3Client, config: BaselineConfig, objects: Lis
     0,
     abort.signal,
   );
-  const parts: HeldPart[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let partNumber = 0;
-  let failure: unknown;
-  // A part's buffer is filled again once S3 has it, as zipflow's are (PartBuffers).
-  const free: Buffer[] = [];
-  const send = async (body: Buffer): Promise<void> => {
-    while (inFlight.size >= config.concurrency) await Promise.race(inFlight);
-    if (failure) throw failure;
-    partNumber += 1;
-    const sent = session.uploadPart(partNumber, body).then(
-      (p) => {
-        parts.push({ ...p, checksumCRC32: crc32Base64(p.crc32) });
-        free.push(body);
-      },
-      (err: unknown) => void (failure ??= err),
-    );
-    inFlight.add(sent);
-    void sent.finally(() => inFlight.delete(sent));
-  };
+  const writer = new PartWriter(session, config.partSize, config.concurrency);
   try {
-    let part: Buffer = Buffer.allocUnsafe(config.partSize);
-    let filled = 0;
     for (let i = 0; i < objects.length; i += 1) {
       for await (const chunk of await reader.open(i)) {
-        for (let at = 0; at < chunk.length;) {
-          const n = Math.min(chunk.length - at, part.length - filled);
-          part.set(chunk.subarray(at, at + n), filled);
-          filled += n;
-          at += n;
-          if (filled === part.length) {
-            await send(part);
-            part = free.pop() ?? Buffer.allocUnsafe(config.partSize);
-            filled = 0;
-          }
-        }
+        await writer.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       }
     }
-    if (filled > 0) await send(part.subarray(0, filled));
-    await Promise.all(inFlight);
-    if (failure) throw failure;
-    parts.sort((a, b) => a.partNumber - b.partNumber);
-    await session.complete(parts, { overwrite: true });
+    await writer.finish();
+    await session.complete(await session.listParts(), { overwrite: true });
   } catch (err) {
     abort.abort();
     await session.abort();
