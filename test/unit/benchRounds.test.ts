@@ -4,10 +4,10 @@ import {
   e2eMarkdown,
   medianRow,
   runRounds,
-  type E2eResult,
   type E2eRow,
   type Implementation,
 } from '../../bench/e2e/harness';
+import { benchResult } from '../support/benchResult';
 
 function round(seconds: number, peakRssMiB: number, s3BytesRead: number): E2eRow {
   const mbPerSecond = Number((100 / seconds).toFixed(1));
@@ -52,16 +52,7 @@ test('the table lists every round’s MB/s beside the median when there were sev
     ...medianRow([round(2, 200, 1), round(4, 250, 2), round(1, 210, 3)]),
     workload: 'text' as const,
   };
-  const result = {
-    startedAt: '2026-11-25T05:00:00.000Z',
-    quick: false,
-    node: 'v20',
-    machine: { cpus: 2, loadAverageAtStart: [1, 1, 1] },
-    options: { partSize: 8 * 1024 * 1024, concurrency: 4, level: 6, workerRuntime: false },
-    seeds: [],
-    rows: [single, several],
-    targets: [],
-  } as unknown as E2eResult;
+  const result = benchResult({ rows: [single, several] });
   const lines = e2eMarkdown(result).split('\n');
   assert.ok(
     lines.some((l) => l.startsWith('| loopback | mid |') && l.includes('| 50.0 |')),
@@ -104,13 +95,8 @@ test('zipflow failing still ends the run', async () => {
 });
 
 test('the table names each baseline that failed, under the rows', () => {
-  const result = {
-    startedAt: '2026-12-06T05:00:00.000Z',
-    quick: false,
-    node: 'v24',
-    machine: { cpus: 2, loadAverageAtStart: [1, 1, 1] },
-    options: { partSize: 8 * 1024 * 1024, level: 6, workerRuntime: true, workerFrom: 'dist' },
-    seeds: [],
+  const result = benchResult({
+    options: { workerRuntime: true, workerFrom: 'dist' },
     rows: [round(2, 200, 1)],
     failures: [
       {
@@ -120,8 +106,7 @@ test('the table names each baseline that failed, under the rows', () => {
         error: 'exit 1, "RuntimeError: a | b"',
       },
     ],
-    targets: [],
-  } as unknown as E2eResult;
+  });
   const text = e2eMarkdown(result);
   assert.ok(
     text.includes(

@@ -4,10 +4,10 @@ import {
   e2eMarkdown,
   reachable,
   targets,
-  type E2eResult,
   type E2eRow,
   type Implementation,
 } from '../../bench/e2e/harness';
+import { benchResult } from '../support/benchResult';
 
 /** A measured row: `mbPerSecond` over `inputBytes`, nothing else that targets() reads. */
 function row(
@@ -99,13 +99,7 @@ test('without the probe a target has no ceiling, and a copy run that streams lit
 });
 
 test('the targets table shows each ceiling and tells a miss that is out of reach from one that is not', () => {
-  const result = {
-    startedAt: '2026-11-25T10:00:00.000Z',
-    quick: false,
-    node: 'v20',
-    machine: { cpus: 2, loadAverageAtStart: [1, 1, 1] },
-    options: { partSize: 8 * 1024 * 1024, concurrency: 4, level: 6, workerRuntime: false },
-    seeds: [],
+  const result = benchResult({
     rows,
     targets: [
       ...targets(rows),
@@ -118,7 +112,7 @@ test('the targets table shows each ceiling and tells a miss that is out of reach
         met: false,
       },
     ],
-  } as unknown as E2eResult;
+  });
   const lines = e2eMarkdown(result).split('\n');
   const line = (words: string) => lines.find((l) => l.includes(words))!;
   assert.match(
