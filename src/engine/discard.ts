@@ -1,4 +1,4 @@
-import { createS3Client, UnknownProfileError } from '../s3/client';
+import { s3Retries, UnknownProfileError, withS3Clients } from '../s3/client';
 import { attemptRetries } from './run/retries';
 import { s3Failure } from './run/failures';
 import { abortUploads } from '../s3/destination';
@@ -20,16 +20,20 @@ export interface DiscardInput {
 export async function discardRun(input: DiscardInput): Promise<{ retries: number }> {
   const { destination } = input.request;
   try {
-    const dst = await createS3Client({ profile: destination.profile });
-    await abortUploads(dst, destination.bucket, destination.key);
-    await abortStagingUploads(dst, destination.bucket, input.statePrefix);
-    await deletePrefix(dst, destination.bucket, input.statePrefix);
+    const retries = await withS3Clients([{ profile: destination.profile }], async ([dst]) => {
+      await abortUploads(dst, destination.bucket, destination.key);
+      await abortStagingUploads(dst, destination.bucket, input.statePrefix);
+      await deletePrefix(dst, destination.bucket, input.statePrefix);
+      return attemptRetries([dst]);
+    });
     // The move probe lives in the source bucket: a worker that died between writing and
     // removing it would leave it there.
-    if (input.request.afterArchive !== 'delete') return { retries: attemptRetries([dst]) };
-    const src = await createS3Client({ profile: input.request.source.profile });
-    await deletePrefix(src, input.request.source.bucket, moveProbeKey(input.statePrefix));
-    return { retries: attemptRetries([dst, src]) };
+    if (input.request.afterArchive !== 'delete') return { retries };
+    const { source } = input.request;
+    return await withS3Clients([{ profile: source.profile }], async ([src]) => {
+      await deletePrefix(src, source.bucket, moveProbeKey(input.statePrefix));
+      return { retries: retries + s3Retries(src) };
+    });
   } catch (err) {
     // No profile or no bucket: nothing can have been written there, so nothing is left.
     if (err instanceof UnknownProfileError) return { retries: 0 };

@@ -79,6 +79,25 @@ export async function createS3Client(target: S3Target = {}): Promise<S3Client> {
   return client;
 }
 
+/**
+ * Runs `body` with a client for each target and destroys them when it ends. An activity's
+ * clients are its own: left alive, their kept-alive sockets would stay open until the store
+ * closes them, and a worker paging through millions of keys would pile them up.
+ */
+export async function withS3Clients<const Targets extends readonly S3Target[], T>(
+  targets: Targets,
+  body: (clients: { [K in keyof Targets]: S3Client }) => Promise<T>,
+): Promise<T> {
+  const made = await Promise.allSettled(targets.map((t) => createS3Client(t)));
+  const clients = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value] : []));
+  try {
+    for (const m of made) if (m.status === 'rejected') throw m.reason;
+    return await body(clients as { [K in keyof Targets]: S3Client });
+  } finally {
+    for (const c of clients) c.destroy();
+  }
+}
+
 /** A named profile that neither ~/.aws/config nor ~/.aws/credentials (as the worker sees them) holds. */
 export class UnknownProfileError extends Error {
   constructor(readonly profile: string) {

@@ -1,6 +1,6 @@
 import { planChunkKey } from '../../shared/stateKeys';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import { attemptRetries } from '../run/retries';
 import {
   getState,
@@ -61,16 +61,21 @@ interface SourcePage {
  * key lists.
  */
 export function planPage(input: PlanPageInput): Promise<PlanPageOutput> {
-  return withS3Failures(input.request, () => planSourcePage(input));
+  const { source, destination } = input.request;
+  return withS3Failures(input.request, () =>
+    withS3Clients([{ profile: source.profile }, { profile: destination.profile }], ([src, dst]) =>
+      planSourcePage(input, src, dst),
+    ),
+  );
 }
 
-async function planSourcePage(input: PlanPageInput): Promise<PlanPageOutput> {
+async function planSourcePage(
+  input: PlanPageInput,
+  src: S3Client,
+  dst: S3Client,
+): Promise<PlanPageOutput> {
   const { request } = input;
-  const { source, destination } = request;
-  const [src, dst] = await Promise.all([
-    createS3Client({ profile: source.profile }),
-    createS3Client({ profile: destination.profile }),
-  ]);
+  const { destination } = request;
   // Delete mode is refused before anything is archived on a store that cannot delete safely.
   if (isFirstPage(input) && request.afterArchive === 'delete' && request.dryRun !== true)
     await requireConditionalDelete(src, request, input.statePrefix);

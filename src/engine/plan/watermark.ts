@@ -5,7 +5,7 @@
  */
 import { WATERMARK_PREFIX } from '../../shared/stateKeys';
 import crypto from 'node:crypto';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import { withS3Failures } from '../run/failures';
 import { getStateIfAny, putState } from '../../s3/objects';
 import type { ArchiveRequest } from '../../shared/request';
@@ -72,8 +72,9 @@ async function readWatermarkObject(
   key: string,
 ): Promise<Watermark | undefined> {
   const { destination } = request;
-  const dst = await createS3Client({ profile: destination.profile });
-  const body = await getStateIfAny(dst, destination.bucket, key);
+  const body = await withS3Clients([{ profile: destination.profile }], ([dst]) =>
+    getStateIfAny(dst, destination.bucket, key),
+  );
   return body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as Watermark);
 }
 
@@ -95,7 +96,8 @@ export function writeWatermark(input: WriteWatermarkInput): Promise<void> {
     const current = await readWatermarkObject(input.request, input.key);
     if (current && Date.parse(current.watermark) >= Date.parse(input.value.watermark)) return;
     const { destination } = input.request;
-    const dst = await createS3Client({ profile: destination.profile });
-    await putState(dst, destination.bucket, input.key, `${JSON.stringify(input.value, null, 2)}\n`);
+    await withS3Clients([{ profile: destination.profile }], ([dst]) =>
+      putState(dst, destination.bucket, input.key, `${JSON.stringify(input.value, null, 2)}\n`),
+    );
   });
 }

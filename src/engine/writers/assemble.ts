@@ -19,7 +19,7 @@
  */
 import { assemblySpillPrefix } from '../../shared/stateKeys';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import type { HeldPart, MultipartSession } from '../../s3/multipart';
 import {
   ArchiveLayout,
@@ -102,53 +102,56 @@ export interface RangeResult {
 export function prepareAssembly(
   input: AssemblyInput & { parallel: number },
 ): Promise<AssemblyPlan> {
-  return writerFailures(input.request, LAID_OUT_ADVICE, async () => {
-    const { request, partSize } = input;
-    const { destination } = request;
-    const dst = await createS3Client({ profile: destination.profile });
-    const io: PlanIo = { ...input, dst };
-    let end = START.layout;
-    for await (const item of placed(io, START)) end = item.before;
-    const layout = ArchiveLayout.fromCheckpoint(end);
-    const summary = layout.summary();
-    const split = splitParts(summary, partSize, input.parallel);
-    const endStart = (split.endFirstPart - 1) * partSize;
-    const starts = [...split.ranges.map((r) => r.start), endStart];
-    const anchors: Array<{ anchor: Anchor; place: EntryLayout | null }> = [];
-    for await (const item of placed(io, START)) {
-      while (
-        anchors.length < starts.length &&
-        (item.place === null || item.place.end > starts[anchors.length])
-      )
-        anchors.push({ anchor: { cursor: item.cursor, layout: item.before }, place: item.place });
-      if (anchors.length === starts.length) break;
-    }
-    const ranges = split.ranges.map((range, i): AssemblyRange => {
-      const { anchor, place } = anchors[i];
-      const unknown = place !== null && crcUnknownAt(place, range.start);
+  const { destination } = input.request;
+  return writerFailures(input.request, LAID_OUT_ADVICE, () =>
+    withS3Clients([{ profile: destination.profile }], async ([dst]) => {
+      const { partSize } = input;
+      const io: PlanIo = { ...input, dst };
+      let end = START.layout;
+      for await (const item of placed(io, START)) end = item.before;
+      const layout = ArchiveLayout.fromCheckpoint(end);
+      const summary = layout.summary();
+      const split = splitParts(summary, partSize, input.parallel);
+      const endStart = (split.endFirstPart - 1) * partSize;
+      const starts = [...split.ranges.map((r) => r.start), endStart];
+      const anchors: Array<{ anchor: Anchor; place: EntryLayout | null }> = [];
+      for await (const item of placed(io, START)) {
+        while (
+          anchors.length < starts.length &&
+          (item.place === null || item.place.end > starts[anchors.length])
+        )
+          anchors.push({ anchor: { cursor: item.cursor, layout: item.before }, place: item.place });
+        if (anchors.length === starts.length) break;
+      }
+      const ranges = split.ranges.map((range, i): AssemblyRange => {
+        const { anchor, place } = anchors[i];
+        const unknown = place !== null && crcUnknownAt(place, range.start);
+        return {
+          ...range,
+          anchor,
+          head: unknown
+            ? { entry: place.index, dataOffset: place.dataOffset, end: place.end }
+            : null,
+          deferred: place === null ? null : deferredParts(place, range, partSize),
+        };
+      });
+      const last = anchors[anchors.length - 1];
+      const session = await createArchiveUpload(dst, destination, input.statePrefix);
       return {
-        ...range,
-        anchor,
-        head: unknown ? { entry: place.index, dataOffset: place.dataOffset, end: place.end } : null,
-        deferred: place === null ? null : deferredParts(place, range, partSize),
+        uploadId: session.uploadId,
+        checksumType: session.checksumType === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE',
+        size: summary.archiveSize,
+        partCount: split.partCount,
+        totals: layout.totals(),
+        ranges,
+        end: {
+          start: endStart,
+          anchor: last.anchor,
+          entries: summary.entryCount - (last.place?.index ?? summary.entryCount),
+        },
       };
-    });
-    const last = anchors[anchors.length - 1];
-    const session = await createArchiveUpload(dst, destination, input.statePrefix);
-    return {
-      uploadId: session.uploadId,
-      checksumType: session.checksumType === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE',
-      size: summary.archiveSize,
-      partCount: split.partCount,
-      totals: layout.totals(),
-      ranges,
-      end: {
-        start: endStart,
-        anchor: last.anchor,
-        entries: summary.entryCount - (last.place?.index ?? summary.entryCount),
-      },
-    };
-  });
+    }),
+  );
 }
 
 export interface RangeInput extends AssemblyInput {

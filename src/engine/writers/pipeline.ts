@@ -6,7 +6,7 @@
  * parallel run (assemble.ts), server-side copy (copy.ts).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import type { ArchiveRequest } from '../../shared/request';
 import { currentAttempt } from '../run/attempt';
 import { entryFailure, withS3Failures } from '../run/failures';
@@ -85,16 +85,17 @@ export function runWriter<T>(
 ): Promise<T> {
   return writerFailures(input.request, advice, async () => {
     const { source, destination } = input.request;
-    const [src, dst] = await Promise.all([
-      createS3Client({ profile: source.profile }),
-      createS3Client({ profile: destination.profile }),
-    ]);
-    const run = new WriterAttempt(input, src, dst);
-    try {
-      return await body(run);
-    } finally {
-      run.stop();
-    }
+    return withS3Clients(
+      [{ profile: source.profile }, { profile: destination.profile }],
+      async ([src, dst]) => {
+        const run = new WriterAttempt(input, src, dst);
+        try {
+          return await body(run);
+        } finally {
+          run.stop();
+        }
+      },
+    );
   });
 }
 
