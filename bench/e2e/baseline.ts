@@ -13,9 +13,9 @@
  * - direct: the raw bytes again, read and sent by zipflow's own request path: its ReadAhead
  *   (ranged GETs sent directly, within its read budget) and its PartWriter over its
  *   MultipartSession (parts sent directly, each with its CRC-32, buffers reused), as many parts
- *   in flight as the other baselines. No ZIP, no
- *   SHA-256, no Temporal: what a Node process moves with zipflow's requests, which bounds what
- *   zipflow can reach against the Python recipes.
+ *   in flight as the other baselines. No ZIP, no SHA-256, no Temporal: what a Node process
+ *   moves with zipflow's requests, which bounds what zipflow can reach against the Python
+ *   recipes.
  *
  * Two probes of the store's own limits, which no archiver using the same client on the same
  * store and machine can pass:

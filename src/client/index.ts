@@ -11,7 +11,7 @@ import { validateRequest } from '../shared/validate';
 import type { archive } from '../workflows';
 import { checkSelection } from '../engine/plan/select';
 import { verifyArchiveObject } from '../engine/verify';
-import { createS3Client } from '../s3/client';
+import { withS3Clients } from '../s3/client';
 import type { VerificationReport } from '../shared/verification';
 
 export type {
@@ -116,10 +116,7 @@ export async function verifyArchive(archive: {
   /** AWS profile for the archive's store. */
   profile?: string;
 }): Promise<VerificationReport> {
-  const s3 = await createS3Client({ profile: archive.profile });
-  try {
-    return await verifyArchiveObject(s3, { bucket: archive.bucket, key: archive.key });
-  } finally {
-    s3.destroy();
-  }
+  return withS3Clients([{ profile: archive.profile }], ([s3]) =>
+    verifyArchiveObject(s3, { bucket: archive.bucket, key: archive.key }),
+  );
 }

@@ -21,7 +21,7 @@ import {
   type S3Client,
   type Tag,
 } from '@aws-sdk/client-s3';
-import { createS3Client } from '../s3/client';
+import { withS3Clients } from '../s3/client';
 import {
   bucketVersioned,
   deleteIfUnchanged,
@@ -89,11 +89,8 @@ async function move(input: MoveInput): Promise<MoveReport> {
   const ctx = currentAttempt();
   const action = request.afterArchive === 'tag' ? 'tag' : 'delete';
   const dryRun = request.dryRun === true;
-  const [src, dst] = await Promise.all([
-    createS3Client({ profile: request.source.profile }),
-    createS3Client({ profile: request.destination.profile }),
-  ]);
-  try {
+  const profiles = [{ profile: request.source.profile }, { profile: request.destination.profile }];
+  return withS3Clients(profiles, async ([src, dst]) => {
     const { bucket, key } = request.destination;
     const manifest = await openManifest(dst, bucket, key);
     if (!manifest) throw new Error(`s3://${bucket}/${manifestKey(key)} does not exist`);
@@ -121,10 +118,7 @@ async function move(input: MoveInput): Promise<MoveReport> {
       ctx.heartbeat({ batchesDone: batches });
     }
     return { action, dryRun, ...(await writeReport(dst, input, batches)) };
-  } finally {
-    src.destroy();
-    dst.destroy();
-  }
+  });
 }
 
 async function moveBatch(args: {

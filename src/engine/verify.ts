@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import yauzl from 'yauzl';
-import { createS3Client } from '../s3/client';
+import { withS3Clients } from '../s3/client';
 import { S3RangeReader, type SizedVersion } from '../s3/rangeReader';
 import { METHOD_DEFLATE, METHOD_STORE, ZIP64_EXTRA_TAG } from '../zip/constants';
 import { dataDescriptorLength, readDataDescriptor } from '../zip/records';
@@ -419,24 +419,23 @@ export const ACTIVITY_MAX_PROBLEMS = 20;
  */
 export async function verifyArchive(input: VerifyInput): Promise<VerificationReport> {
   const ctx = currentAttempt();
-  const client = await createS3Client({ profile: input.profile });
-  try {
-    return await verifyArchiveObject(
-      client,
-      { bucket: input.bucket, key: input.key },
-      {
-        expectedSha256: input.expectedSha256,
-        maxProblems: ACTIVITY_MAX_PROBLEMS,
-        onProgress: atMostEvery(PROGRESS_HEARTBEAT_MS, (progress) => ctx.heartbeat(progress)),
-        signal: ctx.signal,
-      },
-    );
-  } catch (err) {
-    if (err instanceof ArchiveNotFoundError) {
-      throw RunFailure.nonRetryable(err.message, 'ArchiveNotFound');
+  return withS3Clients([{ profile: input.profile }], async ([client]) => {
+    try {
+      return await verifyArchiveObject(
+        client,
+        { bucket: input.bucket, key: input.key },
+        {
+          expectedSha256: input.expectedSha256,
+          maxProblems: ACTIVITY_MAX_PROBLEMS,
+          onProgress: atMostEvery(PROGRESS_HEARTBEAT_MS, (progress) => ctx.heartbeat(progress)),
+          signal: ctx.signal,
+        },
+      );
+    } catch (err) {
+      if (err instanceof ArchiveNotFoundError) {
+        throw RunFailure.nonRetryable(err.message, 'ArchiveNotFound');
+      }
+      throw err;
     }
-    throw err;
-  } finally {
-    client.destroy();
-  }
+  });
 }

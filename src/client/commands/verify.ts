@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { verifyArchiveObject } from '../../engine/verify';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import { parseS3Url } from '../s3url';
 import { EXIT, UsageError } from './output';
 
@@ -31,8 +31,7 @@ ${EXIT.notFound} no such object; ${EXIT.error} it could not be checked (no acces
       const { bucket, key } = parseS3Url('archive', archiveUrl);
       if (key === '')
         throw new UsageError(`archive: "${archiveUrl}" names no object: write s3://bucket/key`);
-      const client = await createS3Client({ profile: opts.profile });
-      try {
+      await withS3Clients([{ profile: opts.profile }], async ([client]) => {
         const report = await verifyArchiveObject(client, { bucket, key });
         if (opts.json) {
           console.log(JSON.stringify(report, null, 2));
@@ -49,8 +48,6 @@ ${EXIT.notFound} no such object; ${EXIT.error} it could not be checked (no acces
           if (more > 0) console.log(`  ... and ${more} more`);
         }
         if (!report.ok) process.exitCode = EXIT.mismatch;
-      } finally {
-        client.destroy();
-      }
+      });
     });
 }

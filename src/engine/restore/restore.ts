@@ -5,7 +5,7 @@
 import { currentAttempt } from '../run/attempt';
 import { RunFailure } from '../run/failures';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import { abortUploads } from '../../s3/destination';
 import { deletePrefix } from '../../s3/objects';
 import { S3RangeReader, type SizedVersion } from '../../s3/rangeReader';
@@ -101,61 +101,58 @@ export async function restoreChunk(input: RestoreChunkInput): Promise<RestoreChu
   const { request } = input;
   const ctx = currentAttempt();
   const sameStore = request.archive.profile === request.destination.profile;
-  const [src, dst] = await Promise.all([
-    createS3Client({ profile: request.archive.profile }),
-    createS3Client({ profile: request.destination.profile }),
-  ]);
-  const checkpoint = new ChunkCheckpoint(ctx.checkpoint);
-  try {
-    const entries = await readRestoreChunk(
-      dst,
-      request.destination.bucket,
-      input.statePrefix,
-      input.chunk,
-    );
-    const { pending, done } = await pendingEntries(dst, input, entries);
-    const out: RestoreChunkOutput = {
-      entries: 0,
-      bytes: 0,
-      copiedEntries: 0,
-      copiedBytes: 0,
-      retries: 0,
-    };
-    const count = (e: RestoreEntry, copied: boolean): void => {
-      out.entries += 1;
-      out.bytes += e.size;
-      if (copied) {
-        out.copiedEntries += 1;
-        out.copiedBytes += e.size;
+  const profiles = [{ profile: request.archive.profile }, { profile: request.destination.profile }];
+  return withS3Clients(profiles, async ([src, dst]) => {
+    const checkpoint = new ChunkCheckpoint(ctx.checkpoint);
+    try {
+      const entries = await readRestoreChunk(
+        dst,
+        request.destination.bucket,
+        input.statePrefix,
+        input.chunk,
+      );
+      const { pending, done } = await pendingEntries(dst, input, entries);
+      const out: RestoreChunkOutput = {
+        entries: 0,
+        bytes: 0,
+        copiedEntries: 0,
+        copiedBytes: 0,
+        retries: 0,
+      };
+      const count = (e: RestoreEntry, copied: boolean): void => {
+        out.entries += 1;
+        out.bytes += e.size;
+        if (copied) {
+          out.copiedEntries += 1;
+          out.copiedBytes += e.size;
+        }
+      };
+      // Entries an earlier attempt wrote count as it wrote them: copied or not.
+      for (const e of done) count(e, copiedByStore(e, sameStore));
+      const reader = new S3RangeReader(src, input.archive);
+      // The first failure stops the chunk: no entry is started after it.
+      const jobs = new Jobs(request.concurrency ?? DEFAULT_RESTORE_CONCURRENCY);
+      for (const entry of pending) {
+        ctx.signal.throwIfAborted();
+        await jobs.run(async () => {
+          const written = await writeEntry(input, dst, reader, entry, sameStore, checkpoint).catch(
+            (err: unknown) => {
+              throw entryFailure(err, input, entry);
+            },
+          );
+          count(entry, written.copied);
+          checkpoint.entriesDone(out.entries);
+        });
       }
-    };
-    // Entries an earlier attempt wrote count as it wrote them: copied or not.
-    for (const e of done) count(e, copiedByStore(e, sameStore));
-    const reader = new S3RangeReader(src, input.archive);
-    // The first failure stops the chunk: no entry is started after it.
-    const jobs = new Jobs(request.concurrency ?? DEFAULT_RESTORE_CONCURRENCY);
-    for (const entry of pending) {
-      ctx.signal.throwIfAborted();
-      await jobs.run(async () => {
-        const written = await writeEntry(input, dst, reader, entry, sameStore, checkpoint).catch(
-          (err: unknown) => {
-            throw entryFailure(err, input, entry);
-          },
-        );
-        count(entry, written.copied);
-        checkpoint.entriesDone(out.entries);
-      });
+      await jobs.settle();
+      out.retries = attemptRetries([src, dst]);
+      return out;
+    } catch (err) {
+      throw restoreFailure(err, request);
+    } finally {
+      checkpoint.stop();
     }
-    await jobs.settle();
-    out.retries = attemptRetries([src, dst]);
-    return out;
-  } catch (err) {
-    throw restoreFailure(err, request);
-  } finally {
-    checkpoint.stop();
-    src.destroy();
-    dst.destroy();
-  }
+  });
 }
 
 function entryFailure(err: unknown, input: RestoreChunkInput, entry: RestoreEntry): unknown {
@@ -206,28 +203,27 @@ export interface DiscardRestoreInput {
  */
 export async function discardRestore(input: DiscardRestoreInput): Promise<void> {
   const { destination } = input.request;
-  const dst = await createS3Client({ profile: destination.profile });
-  try {
-    for (let chunk = 0; chunk < input.chunks; chunk++) {
-      const entries = await readRestoreChunk(
-        dst,
-        destination.bucket,
-        input.statePrefix,
-        chunk,
-      ).catch((err: unknown) => {
-        if ((err as { name?: string }).name === 'NoSuchKey') return [];
-        throw err;
-      });
-      for (const e of entries.filter(usesMultipart)) {
-        await abortUploads(dst, destination.bucket, e.key);
-        await abortUploads(dst, destination.bucket, stagingKeyOf(input.statePrefix, e.key));
+  return withS3Clients([{ profile: destination.profile }], async ([dst]) => {
+    try {
+      for (let chunk = 0; chunk < input.chunks; chunk++) {
+        const entries = await readRestoreChunk(
+          dst,
+          destination.bucket,
+          input.statePrefix,
+          chunk,
+        ).catch((err: unknown) => {
+          if ((err as { name?: string }).name === 'NoSuchKey') return [];
+          throw err;
+        });
+        for (const e of entries.filter(usesMultipart)) {
+          await abortUploads(dst, destination.bucket, e.key);
+          await abortUploads(dst, destination.bucket, stagingKeyOf(input.statePrefix, e.key));
+        }
       }
+      await deletePrefix(dst, destination.bucket, input.statePrefix);
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NoSuchBucket') return;
+      throw restoreFailure(err, input.request);
     }
-    await deletePrefix(dst, destination.bucket, input.statePrefix);
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchBucket') return;
-    throw restoreFailure(err, input.request);
-  } finally {
-    dst.destroy();
-  }
+  });
 }

@@ -10,7 +10,7 @@ import { RunFailure } from '../run/failures';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import picomatch from 'picomatch';
 import yauzl from 'yauzl';
-import { createS3Client } from '../../s3/client';
+import { withS3Clients } from '../../s3/client';
 import { getState, putState } from '../../s3/objects';
 import { S3RangeReader, type SizedVersion } from '../../s3/rangeReader';
 import { RequestError } from '../../shared/validate';
@@ -130,157 +130,153 @@ async function headArchive(
 export async function planRestore(input: PlanRestoreInput): Promise<PlanRestoreOutput> {
   const { request, statePrefix } = input;
   const ctx = currentAttempt();
-  const [src, dst] = await Promise.all([
-    createS3Client({ profile: request.archive.profile }),
-    createS3Client({ profile: request.destination.profile }),
-  ]);
-  try {
-    let selected: (name: string) => boolean;
+  const profiles = [{ profile: request.archive.profile }, { profile: request.destination.profile }];
+  return withS3Clients(profiles, async ([src, dst]) => {
     try {
-      selected = compileRestoreSelection(request);
-    } catch (err) {
-      if (err instanceof RequestError)
-        throw RunFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
-      throw err;
-    }
-    const archive = await headArchive(src, request);
-    const reader = new S3RangeReader(src, archive);
-    let zip: yauzl.ZipFile;
-    try {
-      zip = await openZip(reader);
-    } catch (err) {
-      throw RunFailure.nonRetryable(
-        `archive.key: s3://${archive.bucket}/${archive.key} is not a ZIP archive a reader accepts (${(err as Error).message}): check the key`,
-        'InvalidArchive',
-        { field: 'archive.key' },
-      );
-    }
-    const manifest = await openManifest(src, archive.bucket, archive.key);
-    const prefix = request.destination.prefix ?? '';
-    const found = new Set<string>();
-    const out = { chunks: 0, entries: 0, bytes: 0, directories: 0 };
-    let lines: string[] = [];
-    const flush = async (): Promise<void> => {
-      if (lines.length === 0) return;
-      await putState(
-        dst,
-        request.destination.bucket,
-        restorePlanKey(statePrefix, out.chunks),
-        lines.join('\n'),
-      );
-      out.chunks += 1;
-      lines = [];
-    };
-    let index = 0;
-    try {
-      for (;;) {
-        const entry = await nextEntry(zip).catch((err: Error) => {
-          throw RunFailure.nonRetryable(
-            `archive.key: central directory record ${index + 1} of s3://${archive.bucket}/${archive.key} cannot be read (${err.message})`,
-            'InvalidArchive',
-            { field: 'archive.key' },
-          );
-        });
-        if (!entry) break;
-        index += 1;
-        if (index % 1000 === 0) ctx.heartbeat({ entriesRead: index });
-        ctx.signal.throwIfAborted();
-        const name = entry.fileName;
-        if (manifest) {
-          const line = await manifest.next();
-          const m = line.done ? undefined : line.value;
-          if (
-            !m ||
-            m.name !== name ||
-            m.size !== entry.uncompressedSize ||
-            m.compressedSize !== entry.compressedSize ||
-            parseInt(m.crc32, 16) !== entry.crc32 ||
-            m.offset !== entry.relativeOffsetOfLocalHeader
-          ) {
+      let selected: (name: string) => boolean;
+      try {
+        selected = compileRestoreSelection(request);
+      } catch (err) {
+        if (err instanceof RequestError)
+          throw RunFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
+        throw err;
+      }
+      const archive = await headArchive(src, request);
+      const reader = new S3RangeReader(src, archive);
+      let zip: yauzl.ZipFile;
+      try {
+        zip = await openZip(reader);
+      } catch (err) {
+        throw RunFailure.nonRetryable(
+          `archive.key: s3://${archive.bucket}/${archive.key} is not a ZIP archive a reader accepts (${(err as Error).message}): check the key`,
+          'InvalidArchive',
+          { field: 'archive.key' },
+        );
+      }
+      const manifest = await openManifest(src, archive.bucket, archive.key);
+      const prefix = request.destination.prefix ?? '';
+      const found = new Set<string>();
+      const out = { chunks: 0, entries: 0, bytes: 0, directories: 0 };
+      let lines: string[] = [];
+      const flush = async (): Promise<void> => {
+        if (lines.length === 0) return;
+        await putState(
+          dst,
+          request.destination.bucket,
+          restorePlanKey(statePrefix, out.chunks),
+          lines.join('\n'),
+        );
+        out.chunks += 1;
+        lines = [];
+      };
+      let index = 0;
+      try {
+        for (;;) {
+          const entry = await nextEntry(zip).catch((err: Error) => {
             throw RunFailure.nonRetryable(
-              `archive.key: entry ${index} "${name}" of s3://${archive.bucket}/${archive.key} does not match line ${index} of its manifest (name, sizes, CRC-32 or offset): run "zipflow verify" on it`,
-              'ArchiveMismatch',
-              { field: 'archive.key', entry: name },
+              `archive.key: central directory record ${index + 1} of s3://${archive.bucket}/${archive.key} cannot be read (${err.message})`,
+              'InvalidArchive',
+              { field: 'archive.key' },
+            );
+          });
+          if (!entry) break;
+          index += 1;
+          if (index % 1000 === 0) ctx.heartbeat({ entriesRead: index });
+          ctx.signal.throwIfAborted();
+          const name = entry.fileName;
+          if (manifest) {
+            const line = await manifest.next();
+            const m = line.done ? undefined : line.value;
+            if (
+              !m ||
+              m.name !== name ||
+              m.size !== entry.uncompressedSize ||
+              m.compressedSize !== entry.compressedSize ||
+              parseInt(m.crc32, 16) !== entry.crc32 ||
+              m.offset !== entry.relativeOffsetOfLocalHeader
+            ) {
+              throw RunFailure.nonRetryable(
+                `archive.key: entry ${index} "${name}" of s3://${archive.bucket}/${archive.key} does not match line ${index} of its manifest (name, sizes, CRC-32 or offset): run "zipflow verify" on it`,
+                'ArchiveMismatch',
+                { field: 'archive.key', entry: name },
+              );
+            }
+          }
+          if (!selected(name)) continue;
+          found.add(name);
+          if (name.endsWith('/')) {
+            out.directories += 1;
+            continue;
+          }
+          const problem = unsafeName(name);
+          if (problem) {
+            throw RunFailure.nonRetryable(
+              `entry "${name}" ${problem}, so it makes no key under destination.prefix: leave it out with select.exclude`,
+              'InvalidEntry',
+              { field: 'select', entry: name },
             );
           }
+          if (
+            entry.isEncrypted() ||
+            (entry.compressionMethod !== METHOD_STORE && entry.compressionMethod !== METHOD_DEFLATE)
+          ) {
+            throw RunFailure.nonRetryable(
+              `entry "${name}" is ${entry.isEncrypted() ? 'encrypted' : `compressed with method ${entry.compressionMethod}`}; restore reads STORE and DEFLATE entries only: leave it out with select.exclude`,
+              'UnsupportedEntry',
+              { field: 'select', entry: name },
+            );
+          }
+          const key = prefix + name;
+          if (Buffer.byteLength(key) > 1024) {
+            throw RunFailure.nonRetryable(
+              `destination.prefix: "${key}" would be longer than an S3 key (1,024 bytes): use a shorter prefix`,
+              'InvalidRequest',
+              { field: 'destination.prefix' },
+            );
+          }
+          const planned: RestoreEntry = {
+            name,
+            key,
+            offset: entry.relativeOffsetOfLocalHeader,
+            compressedSize: entry.compressedSize,
+            size: entry.uncompressedSize,
+            crc32: entry.crc32,
+            method: entry.compressionMethod,
+            mtime: entry.getLastModDate({ timezone: 'UTC' }).getTime(),
+          };
+          lines.push(JSON.stringify(planned));
+          out.entries += 1;
+          out.bytes += planned.size;
+          if (lines.length >= RESTORE_CHUNK_ENTRIES) await flush();
         }
-        if (!selected(name)) continue;
-        found.add(name);
-        if (name.endsWith('/')) {
-          out.directories += 1;
-          continue;
-        }
-        const problem = unsafeName(name);
-        if (problem) {
-          throw RunFailure.nonRetryable(
-            `entry "${name}" ${problem}, so it makes no key under destination.prefix: leave it out with select.exclude`,
-            'InvalidEntry',
-            { field: 'select', entry: name },
-          );
-        }
-        if (
-          entry.isEncrypted() ||
-          (entry.compressionMethod !== METHOD_STORE && entry.compressionMethod !== METHOD_DEFLATE)
-        ) {
-          throw RunFailure.nonRetryable(
-            `entry "${name}" is ${entry.isEncrypted() ? 'encrypted' : `compressed with method ${entry.compressionMethod}`}; restore reads STORE and DEFLATE entries only: leave it out with select.exclude`,
-            'UnsupportedEntry',
-            { field: 'select', entry: name },
-          );
-        }
-        const key = prefix + name;
-        if (Buffer.byteLength(key) > 1024) {
-          throw RunFailure.nonRetryable(
-            `destination.prefix: "${key}" would be longer than an S3 key (1,024 bytes): use a shorter prefix`,
-            'InvalidRequest',
-            { field: 'destination.prefix' },
-          );
-        }
-        const planned: RestoreEntry = {
-          name,
-          key,
-          offset: entry.relativeOffsetOfLocalHeader,
-          compressedSize: entry.compressedSize,
-          size: entry.uncompressedSize,
-          crc32: entry.crc32,
-          method: entry.compressionMethod,
-          mtime: entry.getLastModDate({ timezone: 'UTC' }).getTime(),
-        };
-        lines.push(JSON.stringify(planned));
-        out.entries += 1;
-        out.bytes += planned.size;
-        if (lines.length >= RESTORE_CHUNK_ENTRIES) await flush();
+        await flush();
+      } finally {
+        zip.close();
       }
-      await flush();
-    } finally {
-      zip.close();
+      const names = request.select?.names;
+      const missing = names?.filter((n) => !found.has(n)) ?? [];
+      if (missing.length > 0) {
+        throw RunFailure.nonRetryable(
+          `select.names: "${missing[0]}"${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''} is not an entry of s3://${archive.bucket}/${archive.key}: fix the name (entry names are as in the archive, e.g. "logs/a.txt")`,
+          'EntryNotFound',
+          { field: 'select.names', names: missing.slice(0, 10) },
+        );
+      }
+      if (out.entries === 0 && out.directories === 0) {
+        throw RunFailure.nonRetryable(
+          `select: no entry of s3://${archive.bucket}/${archive.key} (${index} entries) matches: check select.include and select.exclude`,
+          'EmptySelection',
+          { field: 'select' },
+        );
+      }
+      return {
+        archive,
+        ...out,
+        manifestChecked: manifest !== undefined,
+        retries: attemptRetries([src, dst]),
+      };
+    } catch (err) {
+      throw restoreFailure(err, request);
     }
-    const names = request.select?.names;
-    const missing = names?.filter((n) => !found.has(n)) ?? [];
-    if (missing.length > 0) {
-      throw RunFailure.nonRetryable(
-        `select.names: "${missing[0]}"${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''} is not an entry of s3://${archive.bucket}/${archive.key}: fix the name (entry names are as in the archive, e.g. "logs/a.txt")`,
-        'EntryNotFound',
-        { field: 'select.names', names: missing.slice(0, 10) },
-      );
-    }
-    if (out.entries === 0 && out.directories === 0) {
-      throw RunFailure.nonRetryable(
-        `select: no entry of s3://${archive.bucket}/${archive.key} (${index} entries) matches: check select.include and select.exclude`,
-        'EmptySelection',
-        { field: 'select' },
-      );
-    }
-    return {
-      archive,
-      ...out,
-      manifestChecked: manifest !== undefined,
-      retries: attemptRetries([src, dst]),
-    };
-  } catch (err) {
-    throw restoreFailure(err, request);
-  } finally {
-    src.destroy();
-    dst.destroy();
-  }
+  });
 }
