@@ -273,6 +273,7 @@ async function e2e(flags: Flags): Promise<void> {
       ...(flags.workerFromSources ? { workerFrom: 'sources' as const } : {}),
       ...(flags.memoryTrace ? { memoryTrace: true } : {}),
       ...(flags.cpuProf ? { cpuProf: true } : {}),
+      ...(stack ? { servers: { store: stack.minio.pid, temporal: stack.temporal.pid } } : {}),
       ...(flags.partMiB !== undefined ? { partSize: flags.partMiB * MiB } : {}),
       ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
       ...(flags.timeoutMinutes !== undefined ? { timeoutMinutes: flags.timeoutMinutes } : {}),

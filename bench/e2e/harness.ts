@@ -106,6 +106,11 @@ export interface E2eOptions {
   memoryTrace?: boolean;
   /** Start the worker with --cpu-prof: a .cpuprofile per run in logDir, written as it exits. */
   cpuProf?: boolean;
+  /**
+   * The stack's server processes when the bench started them: their CPU over each run is
+   * measured too, as on loopback they share the machine's cores with the measured process.
+   */
+  servers?: { store: number; temporal: number };
   /** Entries per archive whose bytes are read back and compared. */
   samples: number;
   /** Times each implementation runs on a workload (interleaved); rows are the median run. */
@@ -148,6 +153,11 @@ export interface E2eRow {
   cpuSecondsPerGB?: number;
   /** On a shaped path: what went through the relay during the run. */
   relay?: RelayUse;
+  /**
+   * CPU seconds per 10^9 source bytes of the store (MinIO) and the Temporal server over the run,
+   * when the bench started them (absent in runs before 2026-12-07).
+   */
+  serverCpuSecondsPerGB?: { store: number; temporal: number };
   /** zipflow's rate ÷ this row's (MB/s and objects/s give the same ratio: same inputs). */
   zipflowRatio: number;
   verification: Verification;
@@ -278,6 +288,14 @@ export function defaultOptions(
   };
 }
 
+/** CPU seconds so far of the stack's store and Temporal server. */
+function serversCpuSeconds(pids: { store: number; temporal: number }): {
+  store: number;
+  temporal: number;
+} {
+  return { store: procCpuSeconds(pids.store), temporal: procCpuSeconds(pids.temporal) };
+}
+
 function round(n: number, digits: number): number {
   return Number(n.toFixed(digits));
 }
@@ -326,6 +344,8 @@ interface Measured {
   wire: WireBytes;
   /** gets: what it read of each object. */
   read?: BaselineReport['read'];
+  /** The stack's servers' CPU seconds over the timed span (zipflow) or the process's life. */
+  serversCpu?: { store: number; temporal: number };
 }
 
 class Bench {
@@ -367,6 +387,20 @@ class Bench {
   private logPath(name: string): string {
     const net = this.net.shape ? `${this.net.name}-` : '';
     return path.join(this.o.logDir, `${this.runId}-${net}${name}.log`);
+  }
+
+  /**
+   * Starts counting the stack's servers' CPU (when the bench started them); the function
+   * returned gives the seconds each used since.
+   */
+  private serversCpu(): (() => { store: number; temporal: number }) | undefined {
+    const pids = this.o.servers;
+    if (!pids) return undefined;
+    const before = serversCpuSeconds(pids);
+    return () => {
+      const now = serversCpuSeconds(pids);
+      return { store: now.store - before.store, temporal: now.temporal - before.temporal };
+    };
   }
 
   private logFile(name: string): number {
@@ -414,6 +448,7 @@ class Bench {
       const sampler = new RssSampler(worker.pid!);
       const io = procIoBytes(worker.pid!);
       const cpu = procCpuSeconds(worker.pid!);
+      const servers = this.serversCpu();
       const started = process.hrtime.bigint();
       const handle = await startArchive(
         { ...this.temporal, taskQueue },
@@ -440,6 +475,7 @@ class Bench {
       clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const cpuSeconds = procCpuSeconds(worker.pid!) - cpu;
+      const serversCpu = servers && servers();
       const sampledRssMiB = sampler.stop();
       const wire = wireSince(io, procIoBytes(worker.pid!));
       if (isNoNewObjects(result)) throw new Error('zipflow wrote no archive');
@@ -452,6 +488,7 @@ class Bench {
         peakRssMiB: procStatusMiB(worker.pid!, 'VmHWM'),
         sampledRssMiB,
         wire,
+        ...(serversCpu ? { serversCpu } : {}),
       };
     } finally {
       await stopChild(worker);
@@ -491,6 +528,7 @@ class Bench {
     });
     fs.closeSync(log);
     const sampler = new RssSampler(child.pid!);
+    const servers = this.serversCpu();
     let stdout = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     let timedOut = false;
@@ -502,6 +540,7 @@ class Bench {
       child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1))),
     );
     clearTimeout(timer);
+    const serversCpu = servers && servers();
     const sampledRssMiB = sampler.stop();
     if (timedOut) throw this.timedOut(kind, spec);
     if (code !== 0) {
@@ -519,6 +558,7 @@ class Bench {
       sampledRssMiB,
       wire: report.wire,
       read: report.read,
+      ...(serversCpu ? { serversCpu } : {}),
     };
   }
 
@@ -588,6 +628,10 @@ class Bench {
       };
       if (implementation === 'zipflow') this.zipflowConnections = stats.peakOpen;
     }
+    const serverCpu = m.serversCpu && {
+      store: round(m.serversCpu.store / (inputBytes / 1e9), 2),
+      temporal: round(m.serversCpu.temporal / (inputBytes / 1e9), 2),
+    };
     if (m.entries !== expected.length) {
       throw new Error(`${implementation} archived ${m.entries} objects of ${expected.length}`);
     }
@@ -620,11 +664,12 @@ class Bench {
       cpuSeconds: round(m.cpuSeconds, 2),
       cpuSecondsPerGB: round(m.cpuSeconds / (inputBytes / 1e9), 2),
       ...(relayUse ? { relay: relayUse } : {}),
+      ...(serverCpu ? { serverCpuSecondsPerGB: serverCpu } : {}),
       zipflowRatio: NaN,
       verification,
     };
     this.o.log(
-      `${on}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, CPU ${row.cpuSecondsPerGB} s/GB, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)${relayUse ? `; relay: ${relayUse.peakConnections} connections at most, ${relayUse.cpuSecondsPerGB} s CPU/GB relayed` : ''}`,
+      `${on}: ${implementation} ${row.seconds} s, ${row.mbPerSecond} MB/s, ${row.objectsPerSecond} objects/s, CPU ${row.cpuSecondsPerGB} s/GB${serverCpu ? ` (MinIO ${serverCpu.store}, Temporal ${serverCpu.temporal} s/GB)` : ''}, peak RSS ${row.peakRssMiB} MiB, verified ${verification.entries} entries (${verification.sampledEntries} read back)${relayUse ? `; relay: ${relayUse.peakConnections} connections at most, ${relayUse.cpuSecondsPerGB} s CPU/GB relayed` : ''}`,
     );
     return row;
   }
@@ -1004,11 +1049,11 @@ export function e2eMarkdown(r: E2eResult): string {
     '',
     ...pathLines(r),
     '',
-    '| path | workload | implementation | objects | input MB | output MB | seconds | MB/s (each round) | objects/s | CPU s/GB | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | connections | relay CPU s/GB | zipflow ÷ this | verified |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| path | workload | implementation | objects | input MB | output MB | seconds | MB/s (each round) | objects/s | CPU s/GB | MinIO / Temporal CPU s/GB | peak RSS MiB (VmHWM / max sampled in run) | S3 read MB | S3 sent MB | connections | relay CPU s/GB | zipflow ÷ this | verified |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...r.rows.map(
       (row) =>
-        `| ${netOf(row)} | ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${optional(row.cpuSecondsPerGB, 2)} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${optional(row.relay?.peakConnections, 0)} | ${optional(row.relay?.cpuSecondsPerGB, 2)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${verifiedCell(row)} |`,
+        `| ${netOf(row)} | ${row.workload} | ${IMPLEMENTATION_LABELS[row.implementation]} | ${row.entries.toLocaleString('en-US')} | ${mb(row.inputBytes)} | ${mb(row.outputBytes)} | ${num(row.seconds, 2)} | ${num(row.mbPerSecond)}${row.roundsMbPerSecond.length > 1 ? ` (${row.roundsMbPerSecond.map((x) => num(x)).join(', ')})` : ''} | ${num(row.objectsPerSecond)} | ${optional(row.cpuSecondsPerGB, 2)} | ${row.serverCpuSecondsPerGB ? `${num(row.serverCpuSecondsPerGB.store, 2)} / ${num(row.serverCpuSecondsPerGB.temporal, 2)}` : '—'} | ${num(row.peakRssMiB, 0)} / ${num(row.sampledRssMiB, 0)} | ${mb(row.s3BytesRead)} | ${mb(row.s3BytesSent)} | ${optional(row.relay?.peakConnections, 0)} | ${optional(row.relay?.cpuSecondsPerGB, 2)} | ${row.implementation === 'zipflow' ? '—' : `${num(row.zipflowRatio, 2)}×`} | ${verifiedCell(row)} |`,
     ),
     ...failureLines(r.failures ?? []),
     '',

@@ -123,3 +123,24 @@ test('the targets table shows each ceiling and tells a miss that is out of reach
   assert.match(line('peak worker RSS (VmHWM) ≤ 256 MiB |'), /\| 200 MiB \| — \| met \|$/);
   assert.match(line('GETs only, nothing written'), /100 objects, each one's size and CRC-32 \|$/);
 });
+
+test('each row shows what the store and the Temporal server spent per GB, where the bench ran them', () => {
+  const result = benchResult({
+    rows: [
+      row('mid', 'zipflow', 150, 1000e6, { serverCpuSecondsPerGB: { store: 5.73, temporal: 0.3 } }),
+      row('mid', 'zipstream', 180, 1000e6, {
+        serverCpuSecondsPerGB: { store: 6.22, temporal: 0.03 },
+      }),
+      row('mid', 'raw', 170),
+    ],
+  });
+  const lines = e2eMarkdown(result).split('\n');
+  const header = lines.find((l) => l.startsWith('| path | workload | implementation |'))!;
+  const column = header.split(' | ').indexOf('MinIO / Temporal CPU s/GB');
+  assert.ok(column > 0, 'a column for the servers');
+  const cell = (label: string) =>
+    lines.find((l) => l.includes(label) && l.startsWith('| loopback'))!.split(' | ')[column];
+  assert.equal(cell('zipflow (workflow'), '5.73 / 0.30');
+  assert.equal(cell('zipstream-ng'), '6.22 / 0.03');
+  assert.equal(cell('raw multipart, no ZIP'), '—', 'a stack the bench did not start');
+});
