@@ -3,7 +3,6 @@ import { RunFailure } from './run/failures';
 import crypto from 'node:crypto';
 import readline from 'node:readline';
 import { Readable } from 'node:stream';
-import zlib from 'node:zlib';
 import {
   GetObjectCommand,
   GetObjectTaggingCommand,
@@ -17,6 +16,7 @@ import { METHOD_DEFLATE, METHOD_STORE, ZIP64_EXTRA_TAG } from '../zip/constants'
 import { dataDescriptorLength, readDataDescriptor } from '../zip/records';
 import { DEFAULT_MAX_PROBLEMS, type VerificationReport } from '../shared/verification';
 import { manifestKey } from '../shared/stateKeys';
+import { crc32Of } from '../zip/crc32';
 
 /** Raised when there is no archive to verify (as opposed to an archive that does not match). */
 export class ArchiveNotFoundError extends Error {
@@ -157,7 +157,7 @@ async function hashObject(
   if (size > 0) {
     for await (const chunk of reader.streamRange(0, size)) {
       hash.update(chunk);
-      crc32 = zlib.crc32(chunk, crc32);
+      crc32 = crc32Of(chunk, crc32);
       onBytes(chunk.length);
     }
   }
@@ -345,7 +345,7 @@ async function checkEntryData(
       ),
     );
     for await (const chunk of data as AsyncIterable<Buffer>) {
-      crc32 = zlib.crc32(chunk, crc32);
+      crc32 = crc32Of(chunk, crc32);
       bytes += chunk.length;
     }
   } catch (err) {

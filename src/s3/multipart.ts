@@ -10,8 +10,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import crypto from 'node:crypto';
-import zlib from 'node:zlib';
 import { sendDirect } from './directRequests';
+import { crc32Of } from '../zip/crc32';
 
 export interface MultipartTarget {
   bucket: string;
@@ -147,7 +147,7 @@ export class MultipartSession {
    * by the store, BadDigest, never stored).
    */
   async uploadPart(partNumber: number, body: Buffer, known?: number): Promise<UploadedPart> {
-    const crc32 = known ?? zlib.crc32(body);
+    const crc32 = known ?? crc32Of(body);
     const md5 =
       this.checksumType === 'NONE' ? crypto.createHash('md5').update(body).digest('base64') : '';
     const integrity = md5 ? { ContentMD5: md5 } : { ChecksumCRC32: crc32Base64(crc32) };

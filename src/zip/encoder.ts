@@ -46,6 +46,7 @@ import {
   type NormalizedEntrySpec,
   type PreparedEntry,
 } from './spec';
+import { crc32Of } from './crc32';
 
 /** Facts about a finished entry, for manifests. */
 export interface EntryResult extends EntryFacts {
@@ -268,7 +269,7 @@ export class ZipEncoder {
         );
       }
       const part = last.chunk.subarray(0, cut);
-      entry.crc32 = zlib.crc32(part, entry.crc32);
+      entry.crc32 = crc32Of(part, entry.crc32);
       entry.uncompressedSize += cut;
       entry.compressedSize += cut;
     } else if (!checkpointable(entry)) {
@@ -447,7 +448,7 @@ export class ZipEncoder {
     if (spec.size !== null && f.uncompressedSize !== spec.size)
       throw sizeMismatch(spec, f.uncompressedSize);
     const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    f.crc32 = zlib.crc32(raw);
+    f.crc32 = crc32Of(raw);
     const data =
       spec.compression === 'deflate' ? await deflateRaw(raw, { level: spec.level }) : raw;
     f.compressedSize = data.length;
@@ -473,7 +474,7 @@ export class ZipEncoder {
     for await (const chunk of checkedChunks(f, source)) {
       // The chunk's own CRC-32, combined into the entry's: the part writer reuses it for the
       // part's checksum instead of a second pass over the same bytes.
-      const crc32 = zlib.crc32(chunk);
+      const crc32 = crc32Of(chunk);
       this.handOut(chunk, f, undefined, crc32);
       f.crc32 = crc32Combine(f.crc32, crc32, chunk.length);
       f.uncompressedSize += chunk.length;
@@ -489,7 +490,7 @@ export class ZipEncoder {
   ): AsyncGenerator<Buffer, void, undefined> {
     async function* consumed(): AsyncGenerator<Buffer, void, undefined> {
       for await (const chunk of checkedChunks(f, source)) {
-        f.crc32 = zlib.crc32(chunk, f.crc32);
+        f.crc32 = crc32Of(chunk, f.crc32);
         f.uncompressedSize += chunk.length;
         yield chunk;
       }

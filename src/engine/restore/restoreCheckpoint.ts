@@ -3,10 +3,10 @@
  * where its multipart upload is, so a retried attempt continues the same upload instead of
  * sending the parts S3 already holds again.
  */
-import zlib from 'node:zlib';
 import { crc32Combine } from '../../zip';
 import { currentAttempt } from '../run/attempt';
 import { KeepAlive } from '../run/keepAlive';
+import { crc32Of } from '../../zip/crc32';
 
 /**
  * One entry's upload at a part boundary: parts 1..partsDone are held by S3 and hold the entry's
@@ -111,7 +111,7 @@ export class PartProgress {
     while (rest.length > 0) {
       const inPart = partSize - (this.position % partSize);
       const take = rest.subarray(0, inPart);
-      this.partCrc = zlib.crc32(take, this.partCrc);
+      this.partCrc = crc32Of(take, this.partCrc);
       this.position += take.length;
       rest = rest.subarray(take.length);
       if (this.position % partSize === 0) {

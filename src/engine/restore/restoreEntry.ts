@@ -33,6 +33,7 @@ import {
 } from '../../zip/constants';
 import type { RestoreEntry } from './restorePlan';
 import { ChunkCheckpoint, PartProgress, type EntryUploadCheckpoint } from './restoreCheckpoint';
+import { crc32Of } from '../../zip/crc32';
 
 /** STORE entries this large are copied by the store (UploadPartCopy needs 5 MiB parts). */
 export const SERVER_SIDE_COPY_MIN = 5 * MiB;
@@ -203,7 +204,7 @@ async function putEntry(read: EntryRead): Promise<void> {
       `its DEFLATE data cannot be inflated (${(err as Error).message})`,
     );
   }
-  const crc32 = zlib.crc32(body);
+  const crc32 = crc32Of(body);
   checkData(entry, crc32, body.length);
   const { destination } = target.request;
   await dst.send(

@@ -1,11 +1,11 @@
 import { skippedPrefix } from '../../shared/stateKeys';
 import crypto from 'node:crypto';
-import zlib from 'node:zlib';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { readObject } from '../../s3/objectReader';
 import { getState, listKeys } from '../../s3/objects';
 import type { ArchiveResult, ServerSideEncryption } from '../../shared/request';
 import { tagArchive, writeManifest } from './manifest';
+import { crc32Of } from '../../zip/crc32';
 
 export type StreamResult = Omit<ArchiveResult, 'bucket' | 'key' | 'durationMs'>;
 /** What recording a completed archive gives; the streaming activity adds its retries. */
@@ -125,7 +125,7 @@ async function digestObject(
   let crc32 = 0;
   for await (const chunk of await readObject(client, { bucket, key })) {
     hash.update(chunk);
-    crc32 = zlib.crc32(chunk, crc32);
+    crc32 = crc32Of(chunk, crc32);
   }
   return { sha256: hash.digest('hex'), crc32 };
 }

@@ -2,8 +2,8 @@ import { MiB } from '../../shared/limits';
 import crypto from 'node:crypto';
 import { crc32Combine } from '../../zip';
 import { crc32Base64, type HeldPart, type MultipartSession } from '../../s3/multipart';
-import zlib from 'node:zlib';
 import { PartBuffers } from './partBuffers';
+import { crc32Of } from '../../zip/crc32';
 
 /**
  * Bytes of parts in flight the upload side may grow to when the request does not fix
@@ -130,7 +130,7 @@ export class PartWriter {
       this.fillingCrc =
         crc32 !== undefined && copied === chunk.length
           ? crc32Combine(this.fillingCrc, crc32, copied)
-          : zlib.crc32(chunk.subarray(0, copied), this.fillingCrc);
+          : crc32Of(chunk.subarray(0, copied), this.fillingCrc);
       this.filled += copied;
       chunk = chunk.subarray(copied);
       crc32 = undefined; // what is left of the chunk, if anything, is only part of it

@@ -16,7 +16,6 @@
  */
 import { copyCrcKey, copyPlanKey, copySpillPrefix, copyStagingKey } from '../../shared/stateKeys';
 import { RunFailure } from '../run/failures';
-import zlib from 'node:zlib';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortUploads } from '../../s3/destination';
 import { sourceCrc32 } from '../../s3/checksums';
@@ -46,6 +45,7 @@ import { Jobs, mapLimited } from '../write/jobs';
 import { MadeParts, madeRegions, type Piece } from './madeParts';
 import { PartBuffers } from '../write/partBuffers';
 import { LAID_OUT_ADVICE, runWriter, type WriterAttempt } from './pipeline';
+import { crc32Of } from '../../zip/crc32';
 
 /** HeadObject / GetObjectAttributes requests at once while looking up CRC-32s. */
 const LOOKUP_CONCURRENCY = 16;
@@ -439,10 +439,10 @@ class ArchiveCopy {
   private async writeMade(writer: MadeParts, chunk: Buffer): Promise<void> {
     for (const jobs of this.allJobs) jobs.throwIfFailed();
     const { head, headEnd, position } = this;
-    this.crc = zlib.crc32(chunk, this.crc);
+    this.crc = crc32Of(chunk, this.crc);
     if (head && position < headEnd && position + chunk.length > head.dataOffset) {
       const from = Math.max(0, head.dataOffset - position);
-      this.headCrc = zlib.crc32(chunk.subarray(from, headEnd - position), this.headCrc);
+      this.headCrc = crc32Of(chunk.subarray(from, headEnd - position), this.headCrc);
     }
     this.position += chunk.length;
     this.keepAlive.progressed();
