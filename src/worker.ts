@@ -9,6 +9,7 @@ import {
   s3DirectRequests,
   workerActivities,
   workerReadConcurrency,
+  workerReadRangeSize,
 } from './runtime/config';
 import { WORKER_V8_FLAGS } from './workerRuntime';
 
@@ -63,8 +64,10 @@ export async function createWorker(
   overrides: { taskQueue?: string; workflowsPath?: string; activities?: object } = {},
 ): Promise<RunningWorker> {
   const settings = temporalConnectConfig();
-  // A bad ZIPFLOW_READ_CONCURRENCY or ZIPFLOW_S3_DIRECT stops the worker here, by name.
+  // A bad ZIPFLOW_READ_CONCURRENCY, ZIPFLOW_READ_RANGE_SIZE or ZIPFLOW_S3_DIRECT stops the
+  // worker here, by name.
   workerReadConcurrency();
+  workerReadRangeSize();
   s3DirectRequests();
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await Worker.create({

@@ -1,4 +1,4 @@
-import { MAX_READ_CONCURRENCY } from '../shared/limits';
+import { MAX_READ_CONCURRENCY, MAX_READ_RANGE_SIZE, MIN_READ_RANGE_SIZE } from '../shared/limits';
 
 /**
  * Environment names zipflow reads. Temporal uses its SDKs' standard names; S3 uses the AWS
@@ -21,6 +21,7 @@ export const ENV = {
   taskQueue: 'ZIPFLOW_TASK_QUEUE',
   workerActivities: 'ZIPFLOW_WORKER_ACTIVITIES',
   readConcurrency: 'ZIPFLOW_READ_CONCURRENCY',
+  readRangeSize: 'ZIPFLOW_READ_RANGE_SIZE',
   s3Endpoint: 'AWS_ENDPOINT_URL_S3',
   endpoint: 'AWS_ENDPOINT_URL',
   region: 'AWS_REGION',
@@ -82,6 +83,21 @@ export function workerReadConcurrency(env: NodeJS.ProcessEnv = process.env): num
   if (!Number.isInteger(n) || n < 1 || n > MAX_READ_CONCURRENCY)
     throw new Error(
       `${ENV.readConcurrency} must be a whole number from 1 to ${MAX_READ_CONCURRENCY}, not ${JSON.stringify(raw)}`,
+    );
+  return n;
+}
+
+/**
+ * Bytes per ranged GET of large source objects (ZIPFLOW_READ_RANGE_SIZE, in bytes), for
+ * requests that do not set readRangeSize; undefined for the default (by the path's latency).
+ */
+export function workerReadRangeSize(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[ENV.readRangeSize];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < MIN_READ_RANGE_SIZE || n > MAX_READ_RANGE_SIZE)
+    throw new Error(
+      `${ENV.readRangeSize} must be a whole number of bytes from ${MIN_READ_RANGE_SIZE} (1 MiB) to ${MAX_READ_RANGE_SIZE} (64 MiB), not ${JSON.stringify(raw)}; unset it for the default`,
     );
   return n;
 }

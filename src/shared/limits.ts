@@ -20,6 +20,9 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const MAX_UPLOAD_CONCURRENCY = 32;
 export const DEFAULT_READ_CONCURRENCY = 4;
 export const MAX_READ_CONCURRENCY = 64;
+/** readRangeSize: bytes per ranged GET of a large source object, when set. */
+export const MIN_READ_RANGE_SIZE = MiB;
+export const MAX_READ_RANGE_SIZE = 64 * MiB;
 export const MAX_PARALLEL = 32;
 export const MAX_INLINE_KEYS = 1000;
 /**

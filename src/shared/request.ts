@@ -87,6 +87,15 @@ export interface ArchiveRequest {
    */
   readConcurrency?: number;
   /**
+   * Bytes per ranged GET of a large source object, 1 MiB to 64 MiB, fixed; default: 4 MiB,
+   * halved on a path whose GETs all take 40 ms or more to answer, or the worker's
+   * ZIPFLOW_READ_RANGE_SIZE. A store on the same host or network with no per-connection cap
+   * reads large objects fastest in ranges as large as the read budget (16 MiB by default); on
+   * far paths smaller ranges are faster (docs/benchmarks.md). A range larger than the budget is
+   * still read, alone: memory is then this size.
+   */
+  readRangeSize?: number;
+  /**
    * Parallel assembly (1–32): the parts are split into this many ranges, built at once by
    * any workers on the task queue. Needs STORE entries (compression.method "store"), whose
    * offsets the listing fixes, and onSourceChange "fail". Default: one streaming activity.

@@ -15,6 +15,8 @@ import {
   MAX_PART_SIZE,
   MAX_PATTERNS,
   MAX_READ_CONCURRENCY,
+  MAX_READ_RANGE_SIZE,
+  MIN_READ_RANGE_SIZE,
   MAX_UPLOAD_CONCURRENCY,
   MIN_PART_SIZE,
 } from './limits';
@@ -411,16 +413,22 @@ function checkNaming(value: unknown): void {
 }
 
 function checkPartSize(value: unknown): void {
+  checkByteSize('partSize', value, [MIN_PART_SIZE, '5 MiB'], [MAX_PART_SIZE, '5 GiB'], '');
+}
+
+/** A whole number of bytes in [min, max], each given with its size in words. */
+function checkByteSize(
+  field: string,
+  value: unknown,
+  [min, minWords]: [number, string],
+  [max, maxWords]: [number, string],
+  note: string,
+): void {
   if (value === undefined) return;
-  if (
-    typeof value !== 'number' ||
-    !Number.isInteger(value) ||
-    value < MIN_PART_SIZE ||
-    value > MAX_PART_SIZE
-  ) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new RequestError(
-      'partSize',
-      `must be a whole number of bytes from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB)`,
+      field,
+      `must be a whole number of bytes from ${min} (${minWords}) to ${max} (${maxWords})${note}`,
     );
   }
 }
@@ -443,6 +451,16 @@ function checkReadConcurrency(value: unknown): void {
   );
 }
 
+function checkReadRangeSize(value: unknown): void {
+  checkByteSize(
+    'readRangeSize',
+    value,
+    [MIN_READ_RANGE_SIZE, '1 MiB'],
+    [MAX_READ_RANGE_SIZE, '64 MiB'],
+    `, not ${JSON.stringify(value)}; leave it out for the default (4 MiB, 2 MiB on a far path)`,
+  );
+}
+
 function checkConcurrency(field: string, value: unknown, max: number, note: string): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -458,6 +476,7 @@ const REQUEST_FIELDS = [
   'partSize',
   'uploadConcurrency',
   'readConcurrency',
+  'readRangeSize',
   'parallel',
   'serverSideCopy',
   'entryOrder',
@@ -643,6 +662,7 @@ export function validateRequest(request: unknown): ArchiveRequest {
   checkPartSize(request.partSize);
   checkUploadConcurrency(request.uploadConcurrency);
   checkReadConcurrency(request.readConcurrency);
+  checkReadRangeSize(request.readRangeSize);
   checkPlanning(request.planning);
   checkIncremental(request.incremental);
   checkParallel(request);

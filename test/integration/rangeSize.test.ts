@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { FAR_FIRST_BYTE_MS, ReadAhead } from '../../src/engine/read/readAhead';
+import {
+  FAR_FIRST_BYTE_MS,
+  ReadAhead,
+  readLimitsFor,
+  type ReadAheadLimits,
+} from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
 import { headObject, type ListedObject } from '../../src/s3/objects';
 import { s3, tempBucket } from '../support/env';
@@ -68,8 +73,10 @@ async function clientBehind(
   }
 }
 
-async function readAll(client: S3Client): Promise<void> {
-  const readAhead = new ReadAhead(client, bucket.name, objects, 0, new AbortController().signal);
+async function readAll(client: S3Client, limits?: ReadAheadLimits): Promise<void> {
+  const readAhead = new ReadAhead(client, bucket.name, objects, 0, new AbortController().signal, {
+    limits,
+  });
   try {
     for (const [i, expected] of bodies.entries()) {
       const chunks: Uint8Array[] = [];
@@ -88,4 +95,17 @@ test('ranges halve to 2 MiB once the GETs of a path all take FAR_FIRST_BYTE_MS o
   // answers came, each at least the proxy's delay: 2 MiB.
   assert.deepEqual(far.ranges.get(objects[0].key), [4 * MiB, 4 * MiB, MiB]);
   assert.deepEqual(far.ranges.get(objects[5].key), [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, MiB]);
+});
+
+test('a request’s readRangeSize is kept on a far path: every object in ranges of that size', async () => {
+  const far = await clientBehind(FAR_FIRST_BYTE_MS + 20);
+  const limits = readLimitsFor({
+    source: { bucket: bucket.name, prefix: '' },
+    destination: { bucket: bucket.name, key: 'unused.zip' },
+    readRangeSize: 3 * MiB,
+  });
+  await readAll(far.client, limits);
+  for (const object of objects) {
+    assert.deepEqual(far.ranges.get(object.key), [3 * MiB, 3 * MiB, 3 * MiB], object.key);
+  }
 });

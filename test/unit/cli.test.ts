@@ -50,6 +50,7 @@ test('archive arguments become a request the validator accepts', () => {
     level: 9,
     partSize: parseSize('64MiB'),
     concurrency: 8,
+    readRangeSize: parseSize('16MiB'),
     storageClass: 'STANDARD_IA',
     sse: 'aws:kms',
     kmsKeyId: 'alias/archive',
@@ -71,6 +72,7 @@ test('archive arguments become a request the validator accepts', () => {
     naming: { mode: 'flatten', prefix: 'logs' },
     partSize: 64 * 1024 * 1024,
     uploadConcurrency: 8,
+    readRangeSize: 16 * 1024 * 1024,
     entryOrder: 'packed',
     localHeaders: 'known',
     onSourceChange: 'skip',
@@ -85,6 +87,9 @@ test('sizes take units; bad sizes, numbers and URLs are usage errors (exit 2) th
   const size = await parse('archive', 's3://a/b', 's3://c/d.zip', '--part-size', 'lots');
   assert.equal(describeError(size.thrown).code, EXIT.usage);
   assert.match(size.err, /--part-size <size>.*lots.*16MiB/s);
+  const range = await parse('archive', 's3://a/b', 's3://c/d.zip', '--read-range-size', 'big');
+  assert.equal(describeError(range.thrown).code, EXIT.usage);
+  assert.match(range.err, /--read-range-size <size>.*big/s);
   const level = await parse('archive', 's3://a/b', 's3://c/d.zip', '--level', 'high');
   assert.equal(describeError(level.thrown).code, EXIT.usage);
   assert.match(level.err, /--level <n>.*whole number/s);

@@ -8,6 +8,7 @@ import {
   temporalSettings,
   workerActivities,
   workerReadConcurrency,
+  workerReadRangeSize,
   s3DirectRequests,
 } from '../../src/runtime/config';
 
@@ -84,6 +85,16 @@ test('ZIPFLOW_WORKER_ACTIVITIES caps the activities a worker runs at once; a bad
     /ZIPFLOW_WORKER_ACTIVITIES must be a whole number of at least 1/,
   );
   assert.throws(() => workerActivities({ ZIPFLOW_WORKER_ACTIVITIES: 'many' }), /"many"/);
+});
+
+test('ZIPFLOW_READ_RANGE_SIZE fixes the range size of requests without readRangeSize; a bad value names the variable', () => {
+  assert.equal(workerReadRangeSize({}), undefined);
+  assert.equal(workerReadRangeSize({ ZIPFLOW_READ_RANGE_SIZE: '16777216' }), 16 * 1024 * 1024);
+  for (const bad of ['1048575', '67108865', '16MiB', '2.5'])
+    assert.throws(
+      () => workerReadRangeSize({ ZIPFLOW_READ_RANGE_SIZE: bad }),
+      /ZIPFLOW_READ_RANGE_SIZE must be a whole number of bytes from 1048576 \(1 MiB\) to 67108864 \(64 MiB\)/,
+    );
 });
 
 test('ZIPFLOW_READ_CONCURRENCY sets the ranged GETs of requests without readConcurrency; a bad value names the variable', () => {

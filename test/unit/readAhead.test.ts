@@ -45,6 +45,32 @@ test('read concurrency: the request, else ZIPFLOW_READ_CONCURRENCY, else 4; the 
   }
 });
 
+test('read range size: the request, else ZIPFLOW_READ_RANGE_SIZE, else by the path; once set it does not halve on a far path', () => {
+  const saved = process.env.ZIPFLOW_READ_RANGE_SIZE;
+  const client = new S3Client({ region: 'us-east-1' });
+  try {
+    delete process.env.ZIPFLOW_READ_RANGE_SIZE;
+    for (let i = 0; i < 8; i++) noteFirstByte(client, 3 * FAR_FIRST_BYTE_MS);
+    assert.equal(readLimitsFor(request).fixedRangeSize, undefined);
+    assert.equal(rangeSizeFor(client, readLimitsFor(request)), 2 * MiB, 'default: halved on far');
+    const set = readLimitsFor({ ...request, readRangeSize: 16 * MiB });
+    assert.equal(set.rangeSize, 16 * MiB);
+    assert.equal(set.bytes, 16 * MiB, 'the budget stays readConcurrency × 4 MiB');
+    assert.equal(rangeSizeFor(client, set), 16 * MiB, 'fixed: the far path does not halve it');
+    process.env.ZIPFLOW_READ_RANGE_SIZE = String(8 * MiB);
+    assert.equal(rangeSizeFor(client, readLimitsFor(request)), 8 * MiB);
+    assert.equal(
+      readLimitsFor({ ...request, readRangeSize: 32 * MiB }).rangeSize,
+      32 * MiB,
+      'the request wins over the worker',
+    );
+  } finally {
+    client.destroy();
+    if (saved === undefined) delete process.env.ZIPFLOW_READ_RANGE_SIZE;
+    else process.env.ZIPFLOW_READ_RANGE_SIZE = saved;
+  }
+});
+
 test('ranges follow the source parts when its ETag gives their count, else multiples of the range size', () => {
   const plain = { bucket: 'a', key: 'k', size: 20 * MiB, etag: '"abc"' };
   assert.deepEqual(rangesOf(plain, 0, plain.size, 8 * MiB), [

@@ -103,6 +103,8 @@ describe('validateRequest accepts valid requests and returns them unchanged', ()
     ['upload concurrency 32', withField('uploadConcurrency', 32)],
     ['read concurrency 1', withField('readConcurrency', 1)],
     ['read concurrency 64', withField('readConcurrency', 64)],
+    ['read ranges of 1 MiB', withField('readRangeSize', 1024 * 1024)],
+    ['read ranges of 64 MiB', withField('readRangeSize', 64 * 1024 * 1024)],
     [
       'parallel 32 with STORE',
       withField('parallel', 32, withField('compression', { method: 'store' })),
@@ -496,6 +498,24 @@ describe('validateRequest names the bad field and the fix', () => {
     ['read concurrency 0', withField('readConcurrency', 0), 'readConcurrency', /1 to 64/],
     ['read concurrency 65', withField('readConcurrency', 65), 'readConcurrency', /4 MiB more/],
     ['read concurrency 2.5', withField('readConcurrency', 2.5), 'readConcurrency', /whole number/],
+    [
+      'read ranges under 1 MiB',
+      withField('readRangeSize', 1024 * 1024 - 1),
+      'readRangeSize',
+      /from 1048576 \(1 MiB\) to 67108864 \(64 MiB\).*leave it out for the default/,
+    ],
+    [
+      'read ranges over 64 MiB',
+      withField('readRangeSize', 64 * 1024 * 1024 + 1),
+      'readRangeSize',
+      /to 67108864 \(64 MiB\)/,
+    ],
+    [
+      'read ranges as text',
+      withField('readRangeSize', '16MiB'),
+      'readRangeSize',
+      /whole number of bytes/,
+    ],
     [
       'parallel 0',
       withField('parallel', 0, withField('compression', { method: 'store' })),

@@ -37,6 +37,7 @@ interface ArchiveOptions {
   partSize?: number;
   concurrency?: number;
   readConcurrency?: number;
+  readRangeSize?: number;
   parallel?: number;
   serverSideCopy?: boolean;
   entryOrder?: EntryOrder;
@@ -124,6 +125,7 @@ export function requestFromArguments(
     partSize: o.partSize,
     uploadConcurrency: o.concurrency,
     readConcurrency: o.readConcurrency,
+    readRangeSize: o.readRangeSize,
     parallel: o.parallel,
     serverSideCopy: o.serverSideCopy,
     entryOrder: o.entryOrder,
@@ -260,6 +262,11 @@ export function registerArchive(program: Command): void {
         '--read-concurrency <n>',
         'read budget in 4 MiB ranges of large source objects, with twice as many GETs in flight (default 4)',
         integer,
+      )
+      .option(
+        '--read-range-size <size>',
+        'bytes per ranged GET of a large source object, e.g. 16MiB for a store on the same network (default: 4MiB, 2MiB on a far path)',
+        parseSize,
       )
       .option(
         '--parallel <n>',

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RangeFetch, rangesOf, type ObjectVersion } from '../../s3/objectReader';
 import type { ListedObject } from '../../s3/objects';
-import { workerReadConcurrency } from '../../runtime/config';
+import { workerReadConcurrency, workerReadRangeSize } from '../../runtime/config';
 import { DEFAULT_READ_CONCURRENCY } from '../../shared/limits';
 import { type ArchiveRequest } from '../../shared/request';
 import type { ByteSource } from '../../zip';
@@ -22,6 +22,8 @@ export interface ReadAheadLimits {
   concurrency: number;
   /** Bytes per ranged GET of a large object (aligned to the source's parts when known). */
   rangeSize: number;
+  /** rangeSize was set (readRangeSize, ZIPFLOW_READ_RANGE_SIZE): not adapted to the path. */
+  fixedRangeSize?: boolean;
   /** Small objects fetched ahead at most (each is one GET). */
   count: number;
   /** Objects up to this size are one GET; larger ones are read as ranges. */
@@ -59,8 +61,14 @@ export function noteFirstByte(client: S3Client, ms: number): void {
   if (times.length > FIRST_BYTE_WINDOW) times.shift();
 }
 
-/** The range size for the next large object: halved (down to 1 MiB) on a far path. */
+/**
+ * The range size for the next large object: halved (down to 1 MiB) on a far path, unless it
+ * was set. (Larger ranges would suit a store with no latency and no per-connection cap, but the
+ * first byte's time does not tell such a store from a near one under load: docs/benchmarks.md,
+ * "Larger ranges on loopback".)
+ */
 export function rangeSizeFor(client: S3Client, limits: ReadAheadLimits): number {
+  if (limits.fixedRangeSize) return limits.rangeSize;
   const times = firstByteTimes.get(client);
   if (!times || times.length < FIRST_BYTE_WINDOW / 2) return limits.rangeSize;
   const fastest = Math.min(...times);
@@ -83,9 +91,14 @@ export function readAheadLimits(ranges = DEFAULT_READ_CONCURRENCY): ReadAheadLim
 
 export const DEFAULT_READ_AHEAD: ReadAheadLimits = readAheadLimits();
 
-/** The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 4. */
+/**
+ * The request's readConcurrency, else the worker's (ZIPFLOW_READ_CONCURRENCY), else 4; and its
+ * readRangeSize, else the worker's (ZIPFLOW_READ_RANGE_SIZE), else by the path (rangeSizeFor).
+ */
 export function readLimitsFor(request: ArchiveRequest): ReadAheadLimits {
-  return readAheadLimits(request.readConcurrency ?? workerReadConcurrency());
+  const limits = readAheadLimits(request.readConcurrency ?? workerReadConcurrency());
+  const rangeSize = request.readRangeSize ?? workerReadRangeSize();
+  return rangeSize === undefined ? limits : { ...limits, rangeSize, fixedRangeSize: true };
 }
 
 /**
