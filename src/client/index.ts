@@ -86,16 +86,24 @@ export async function withClient<T>(
 }
 
 /**
- * Starts an archive run. The request is validated here first, with the same validator the
- * workflow uses; the workflow id comes from the destination, so starting the same archive
- * twice while it runs returns the running one.
+ * Refuses a request the workflow would refuse (RequestError naming the field), with the same
+ * validator, and its glob patterns: before anything connects or starts.
+ */
+export function checkArchiveRequest(request: ArchiveRequest): void {
+  validateRequest(request);
+  checkSelection(request);
+}
+
+/**
+ * Starts an archive run. The request is checked here first (checkArchiveRequest); the workflow
+ * id comes from the destination, so starting the same archive twice while it runs returns the
+ * running one.
  */
 export async function startArchive(
   client: ZipflowClient,
   request: ArchiveRequest,
 ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof archive>> {
-  validateRequest(request);
-  checkSelection(request); // glob patterns: refused here before anything starts
+  checkArchiveRequest(request);
   return client.temporal.workflow.start<typeof archive>('archive', {
     taskQueue: client.taskQueue,
     workflowId: archiveWorkflowId(request.destination),

@@ -108,6 +108,31 @@ test('sizes take units; bad sizes, numbers and URLs are usage errors (exit 2) th
   assert.equal(describeError((await parse('no-such-command')).thrown).code, EXIT.usage);
 });
 
+test('a request the validator refuses is a usage error before anything connects', async () => {
+  const saved = process.env.TEMPORAL_ADDRESS;
+  process.env.TEMPORAL_ADDRESS = '127.0.0.1:1'; // nothing listens: connecting would fail
+  try {
+    for (const [flag, value, field] of [
+      ['--read-range-size', '100', 'readRangeSize'],
+      ['--part-size', '1MiB', 'partSize'],
+    ]) {
+      const { thrown } = await parse(
+        'archive',
+        's3://source-bucket/b',
+        's3://archive-bucket/d.zip',
+        flag,
+        value,
+      );
+      assert.ok(thrown instanceof RequestError, `${flag}: ${String(thrown)}`);
+      assert.equal(thrown.field, field);
+      assert.equal(describeError(thrown).code, EXIT.usage);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TEMPORAL_ADDRESS;
+    else process.env.TEMPORAL_ADDRESS = saved;
+  }
+});
+
 test('failures map to exit codes a shell can rely on', () => {
   assert.deepEqual(describeError(new ArchiveFailedError('s3://b/k exists', 'DestinationExists')), {
     code: EXIT.failed,

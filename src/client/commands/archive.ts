@@ -21,7 +21,7 @@ import {
   listArchives,
   waitForArchive,
 } from '../archives';
-import { startArchive, withClient } from '../index';
+import { checkArchiveRequest, startArchive, withClient } from '../index';
 import { formatProgress, RateMeter } from '../progressBar';
 import { parseS3Url } from '../s3url';
 import { print, runOptions } from './output';
@@ -317,6 +317,8 @@ export function registerArchive(program: Command): void {
     'the run failed',
   ).action(async (sourceUrl: string, destinationUrl: string, opts: ArchiveOptions) => {
     const request = compact(requestFromArguments(sourceUrl, destinationUrl, opts));
+    // Bad input is refused before connecting: its error names the field even with no server.
+    checkArchiveRequest(request);
     await withClient({ taskQueue: opts.taskQueue }, async (client) => {
       const handle = await startArchive(client, request);
       await reportStarted(
