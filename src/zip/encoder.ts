@@ -64,22 +64,18 @@ export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 type InFlight = Omit<EntryCheckpoint, 'spec'> & { entry: PreparedEntry };
 
 /**
- * The source's non-empty chunks as Buffers, each checked against the spec's size before it is
- * passed on (the caller counts it into `f.uncompressedSize`).
+ * A source chunk as a Buffer, checked against the spec's size before it is counted (the caller
+ * counts it into `f.uncompressedSize`); undefined for an empty one. A function, not a generator
+ * over the source: the data loops run it on every chunk.
  */
-async function* checkedChunks(
-  f: InFlight,
-  source: ByteSource,
-): AsyncGenerator<Buffer, void, undefined> {
+function checkedChunk(f: InFlight, raw: Uint8Array): Buffer | undefined {
+  if (raw.byteLength === 0) return undefined;
   const { spec } = f.entry;
-  for await (const raw of source) {
-    if (raw.byteLength === 0) continue;
-    const chunk = asBuffer(raw);
-    if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
-      throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
-    }
-    yield chunk;
+  const chunk = asBuffer(raw);
+  if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size) {
+    throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
   }
+  return chunk;
 }
 
 /** The last chunk handed out, with the state just before it, for checkpoints inside it. */
@@ -438,10 +434,8 @@ export class ZipEncoder {
     const { spec } = f.entry;
     const chunks: Buffer[] = [];
     for await (const raw of source) {
-      if (raw.byteLength === 0) continue;
-      const chunk = asBuffer(raw);
-      if (spec.size !== null && f.uncompressedSize + chunk.length > spec.size)
-        throw sizeMismatch(spec, f.uncompressedSize + chunk.length);
+      const chunk = checkedChunk(f, raw);
+      if (chunk === undefined) continue;
       chunks.push(chunk);
       f.uncompressedSize += chunk.length;
     }
@@ -471,7 +465,9 @@ export class ZipEncoder {
     f: InFlight,
     source: ByteSource,
   ): AsyncGenerator<Buffer, void, undefined> {
-    for await (const chunk of checkedChunks(f, source)) {
+    for await (const raw of source) {
+      const chunk = checkedChunk(f, raw);
+      if (chunk === undefined) continue;
       // The chunk's own CRC-32, combined into the entry's: the part writer reuses it for the
       // part's checksum instead of a second pass over the same bytes.
       const crc32 = crc32Of(chunk);
@@ -489,7 +485,9 @@ export class ZipEncoder {
     source: ByteSource,
   ): AsyncGenerator<Buffer, void, undefined> {
     async function* consumed(): AsyncGenerator<Buffer, void, undefined> {
-      for await (const chunk of checkedChunks(f, source)) {
+      for await (const raw of source) {
+        const chunk = checkedChunk(f, raw);
+        if (chunk === undefined) continue;
         f.crc32 = crc32Of(chunk, f.crc32);
         f.uncompressedSize += chunk.length;
         yield chunk;
