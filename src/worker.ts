@@ -12,6 +12,7 @@ import {
   workerReadRangeSize,
 } from './runtime/config';
 import { WORKER_V8_FLAGS } from './workerRuntime';
+import { enableYoungCollections } from './runtime/youngCollections';
 
 export { bundleWorkflows } from './workflowBundle';
 export { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from './workerRuntime';
@@ -84,6 +85,7 @@ export async function createWorker(
 /** Runs a worker until SIGINT/SIGTERM. */
 export async function runWorker(): Promise<void> {
   for (const flag of WORKER_V8_FLAGS) v8.setFlagsFromString(flag);
+  enableYoungCollections();
   const { worker, connection } = await createWorker();
   try {
     await worker.run();

@@ -21,9 +21,10 @@ export const WORKER_ENV: Readonly<Record<string, string>> = {
 
 /**
  * Set by `zipflow worker` itself, as Node refuses them in NODE_OPTIONS: the old generation may
- * double between full collections. Under a heap cap V8 lets it grow about 1.3× only, and the
- * socket buffers of the objects being read count towards that limit, so streaming set off a
- * full mark-compact every ~13 MB read: 75 in a 1 GB `mid` run, a fifth of the worker's CPU.
- * With this, 7.
+ * grow by half between full collections. Under a heap cap V8 lets it grow about 1.3× only;
+ * while socket buffers held by the read side counted towards that limit, streaming set off a
+ * full mark-compact every ~13 MB read (75 in a 1 GB `mid` run, a fifth of the worker's CPU), and
+ * 100% was needed. Now that the read side copies them into its blocks and they die young
+ * (youngCollections.ts), 50% keeps the heap ~10 MiB smaller at the same CPU (docs/benchmarks.md).
  */
-export const WORKER_V8_FLAGS = ['--heap-growing-percent=100'];
+export const WORKER_V8_FLAGS = ['--heap-growing-percent=50'];

@@ -1,10 +1,13 @@
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { noteRetry } from './client';
 import { sendDirect } from './directRequests';
 
 /**
  * The one object reader: every GET of an object's bytes (sources, the archive read back, yauzl's
- * ranges) goes through readObject or RangeFetch, pinned to one version of the object.
+ * ranges) goes through readObject or fetchObject (src/s3/rangeFetch.ts), pinned to one version of
+ * the object.
  */
 
 /** One version of an object: reads that find another ETag fail instead of mixing versions. */
@@ -62,13 +65,58 @@ export async function readObject(
 ): Promise<AsyncIterable<Uint8Array>> {
   const from = options.from ?? 0;
   const to = options.to ?? object.size;
-  if (object.size !== undefined && from > 0 && from >= object.size) return empty();
+  if (isPastEnd(object, from)) return empty();
   const pinned = { ...object };
-  const first = await get(client, pinned, from, to, options.signal);
+  const open = async (at: number): Promise<AsyncIterable<Uint8Array>> => {
+    const { body, unlink } = await get(client, pinned, at, to, options.signal);
+    return unlinkWhenRead(body, unlink);
+  };
+  const first = await open(from);
   return resumableBody(first, from, (at) => {
     noteRetry(client);
-    return get(client, pinned, at, to, options.signal);
+    return open(at);
   });
+}
+
+/**
+ * readObject for a reader that takes every byte as it comes (RangeFetch): `onChunk` is called
+ * for each chunk of the body, with no async iterators between the socket and it (they cost the
+ * worker a promise and a result object per chunk and level). Broken bodies are read on as by
+ * readObject. `onAnswer` is called once the first GET has answered.
+ */
+export async function fetchObject(
+  client: S3Client,
+  object: ObjectVersion,
+  options: { from: number; to: number; signal?: AbortSignal },
+  onChunk: (chunk: Buffer) => void,
+  onAnswer: () => void = () => {},
+): Promise<void> {
+  const { from, to, signal } = options;
+  if (isPastEnd(object, from)) return onAnswer();
+  const pinned = { ...object };
+  let position = from;
+  for (let retries = 0; ; retries++) {
+    const { body, unlink } = await get(client, pinned, position, to, signal);
+    if (retries === 0) onAnswer();
+    try {
+      body.on('data', (chunk: Buffer) => {
+        position += chunk.length;
+        onChunk(chunk);
+      });
+      await finished(body);
+      return;
+    } catch (err) {
+      if (retries >= BODY_RETRIES || (err as { name?: string }).name === 'AbortError') throw err;
+      noteRetry(client);
+    } finally {
+      unlink();
+    }
+  }
+}
+
+/** A ranged read that starts at or past the end of an object of known size: no bytes. */
+function isPastEnd(object: ObjectVersion, from: number): boolean {
+  return object.size !== undefined && from > 0 && from >= object.size;
 }
 
 async function* empty(): AsyncGenerator<Uint8Array> {}
@@ -113,7 +161,7 @@ async function get(
   from: number,
   to: number | undefined,
   signal: AbortSignal | undefined,
-): Promise<AsyncIterable<Uint8Array>> {
+): Promise<{ body: Readable; unlink: () => void }> {
   // One short-lived signal per read, linked to the caller's: the SDK adds a listener to the
   // signal it is given, and thousands of reads must not pile listeners onto one signal.
   const link = linkSignal(signal);
@@ -136,7 +184,7 @@ async function get(
     );
     if (direct) {
       object.etag ||= direct.headers.etag;
-      return unlinkWhenRead(direct.body as AsyncIterable<Uint8Array>, link.unlink);
+      return { body: direct.body as Readable, unlink: link.unlink };
     }
     const out = await client.send(
       new GetObjectCommand({
@@ -148,7 +196,8 @@ async function get(
       { abortSignal: link.signal },
     );
     object.etag ||= out.ETag;
-    return unlinkWhenRead(out.Body as AsyncIterable<Uint8Array>, link.unlink);
+    // In Node the SDK's body is the response stream itself (an IncomingMessage).
+    return { body: out.Body as Readable, unlink: link.unlink };
   } catch (err) {
     link.unlink();
     // A version known from a listing (or a first response) that is gone or changed; a key read
@@ -176,118 +225,4 @@ async function* unlinkWhenRead(
   } finally {
     unlink();
   }
-}
-
-/**
- * Bytes [from, to) of an object version, fetched now into memory with readObject (so retried on
- * its own, and pinned to the version), handed out as they arrive. The socket is read to the end
- * at once, never left idle until the caller gets to it.
- */
-export class RangeFetch {
-  private readonly chunks: Uint8Array[] = [];
-  private ended = false;
-  private failure: unknown;
-  private wake: (() => void) | undefined;
-  private readonly stop = new AbortController();
-  /** Settles when the GET has ended (read whole, failed or aborted). */
-  readonly done: Promise<void>;
-  /** Milliseconds from sending the GET to its answer (headers), once answered. */
-  firstByteMs: number | undefined;
-  private readonly sentAt = performance.now();
-
-  constructor(
-    client: S3Client,
-    object: ObjectVersion,
-    readonly from: number,
-    readonly to: number,
-    signal?: AbortSignal,
-  ) {
-    const linked = signal ? AbortSignal.any([signal, this.stop.signal]) : this.stop.signal;
-    this.done = this.fetch(client, object, linked);
-  }
-
-  get size(): number {
-    return this.to - this.from;
-  }
-
-  private async fetch(client: S3Client, object: ObjectVersion, signal: AbortSignal): Promise<void> {
-    try {
-      const body = await readObject(client, object, { from: this.from, to: this.to, signal });
-      this.firstByteMs = performance.now() - this.sentAt;
-      for await (const chunk of body) {
-        this.chunks.push(chunk);
-        this.notify();
-      }
-    } catch (err) {
-      this.failure = err;
-    }
-    this.ended = true;
-    this.notify();
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  /** The bytes in order, as they arrive; each chunk is handed out once. */
-  async *read(): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      while (this.chunks.length > 0) yield this.chunks.shift()!;
-      if (this.ended) {
-        if (this.failure !== undefined) throw this.failure;
-        return;
-      }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  /** Ends the GET if it still runs, and drops what it holds. */
-  abort(): void {
-    this.stop.abort();
-    this.chunks.length = 0;
-  }
-}
-
-/**
- * A source object's part size when its ETag says it was uploaded in parts ("…-N") and one
- * whole number of MiB gives exactly N parts; ranges aligned to parts are what the store serves
- * best. undefined otherwise.
- */
-export function sourcePartSize(object: ObjectVersion): number | undefined {
-  const parts = /-(\d+)"?$/.exec(object.etag ?? '');
-  const size = object.size;
-  if (!parts || size === undefined) return undefined;
-  const n = Number(parts[1]);
-  if (n < 2) return undefined;
-  const mib = 1024 * 1024;
-  const partSize = Math.ceil(size / n / mib) * mib;
-  return Math.ceil(size / partSize) === n ? partSize : undefined;
-}
-
-/**
- * [from, to) cut into ranges of about `rangeSize`: on the source's part boundaries when they are
- * known (several parts per range when parts are small, a part per range when they are larger),
- * else at multiples of rangeSize, so a resumed read's ranges line up with a fresh one's.
- */
-export function rangesOf(
-  object: ObjectVersion,
-  from: number,
-  to: number,
-  rangeSize: number,
-): Array<[number, number]> {
-  const part = sourcePartSize(object);
-  let step = rangeSize;
-  if (part !== undefined && part <= rangeSize) step = part * Math.floor(rangeSize / part);
-  // A larger part: one range per part unless that is over twice the range size.
-  else if (part !== undefined && part % rangeSize !== 0 && part <= 2 * rangeSize) step = part;
-  const ranges: Array<[number, number]> = [];
-  let at = from;
-  do {
-    const end = Math.min(to, (Math.floor(at / step) + 1) * step);
-    ranges.push([at, end]);
-    at = end;
-  } while (at < to);
-  return ranges;
 }

@@ -3,7 +3,8 @@
  * definition of each, for the workflow bundle, the client and the engine.
  */
 
-export const MiB = 1024 * 1024;
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 export const TiB = 1024 * GiB;
 export const MIN_PART_SIZE = 5 * MiB;

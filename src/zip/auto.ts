@@ -64,7 +64,8 @@ export function autoCompression(name: string, sample: Uint8Array): Compression {
 
 /**
  * Reads up to `limit` bytes from the start of `source` for autoCompression, and returns
- * a source that yields everything again (the same buffers, not copies).
+ * a source that yields everything again. The chunks read for the sample are copies: the source
+ * may reuse a chunk once the next one is asked for (ByteSource).
  */
 export async function takeSample(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -81,7 +82,7 @@ export async function takeSample(
       done = true;
       break;
     }
-    head.push(r.value);
+    head.push(Buffer.from(r.value));
     taken += r.value.byteLength;
   }
   const sample = Buffer.concat(head).subarray(0, limit);

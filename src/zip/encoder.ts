@@ -58,6 +58,12 @@ export interface EntryResult extends EntryFacts {
 
 const deflateRaw = promisify(zlib.deflateRaw);
 
+/**
+ * An entry's data. A chunk is the source's until the encoder asks for the next one, so a source
+ * may reuse its memory then (the read side's pooled blocks): the encoder copies what it keeps
+ * longer (DEFLATE input, an entry read whole), and a STORE chunk it hands out is, likewise, valid
+ * until the encoder is asked for its next chunk.
+ */
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /** The entry being written: its checkpoint's counters, with the prepared entry for its spec. */
@@ -432,11 +438,12 @@ export class ZipEncoder {
     source: ByteSource,
   ): AsyncGenerator<Buffer, void, undefined> {
     const { spec } = f.entry;
+    // Copied as they come: the source may reuse a chunk once the next one is asked for.
     const chunks: Buffer[] = [];
     for await (const raw of source) {
       const chunk = checkedChunk(f, raw);
       if (chunk === undefined) continue;
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk));
       f.uncompressedSize += chunk.length;
     }
     if (spec.size !== null && f.uncompressedSize !== spec.size)
@@ -490,7 +497,8 @@ export class ZipEncoder {
         if (chunk === undefined) continue;
         f.crc32 = crc32Of(chunk, f.crc32);
         f.uncompressedSize += chunk.length;
-        yield chunk;
+        // A copy: zlib may still hold it when the next chunk is asked for.
+        yield Buffer.from(chunk);
       }
     }
     const deflate = zlib.createDeflateRaw({ level: f.entry.spec.level });

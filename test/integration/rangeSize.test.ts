@@ -80,7 +80,8 @@ async function readAll(client: S3Client, limits?: ReadAheadLimits): Promise<void
   try {
     for (const [i, expected] of bodies.entries()) {
       const chunks: Uint8Array[] = [];
-      for await (const chunk of await readAhead.open(i)) chunks.push(chunk);
+      // Copies: a chunk is valid until the next one is asked for (pooled blocks).
+      for await (const chunk of await readAhead.open(i)) chunks.push(Buffer.from(chunk));
       assert.deepEqual(Buffer.concat(chunks), expected, objects[i].key);
     }
   } finally {

@@ -6,6 +6,7 @@ import { ReadAhead, readLimitsFor, type ReadAheadLimits } from '../../src/engine
 import { createS3Client } from '../../src/s3/client';
 import { headObject, type ListedObject } from '../../src/s3/objects';
 import { SourceChangedError } from '../../src/s3/objectReader';
+import { BlockPool, RangeFetch } from '../../src/s3/rangeFetch';
 import type { ByteSource } from '../../src/zip';
 import { s3, tempBucket } from '../support/env';
 import { startFaultProxy, type FaultKind, type ProxiedRequest } from '../support/faultProxy';
@@ -79,7 +80,8 @@ const RANGES = Array.from({ length: 7 }, (_, i) =>
 
 async function drain(source: ByteSource): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of source) chunks.push(chunk);
+  // Copies: a chunk is valid until the next one is asked for (pooled blocks).
+  for await (const chunk of source) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
 }
 
@@ -235,4 +237,32 @@ test('a source replaced between two of its ranges is a SourceChangedError, not a
   } finally {
     readAhead.close();
   }
+});
+
+test('a range is copied into pooled blocks as it comes, and the next range reuses them once it is released', async () => {
+  await reset();
+  const pool = new BlockPool(256 * 1024);
+  const version = { bucket: bucket.name, ...objects[0] };
+  const read = async (
+    from: number,
+    to: number,
+  ): Promise<{ bytes: Buffer; blocks: Set<ArrayBufferLike> }> => {
+    const range = new RangeFetch(direct, version, from, to, undefined, pool);
+    await range.done;
+    const chunks: Buffer[] = [];
+    const blocks = new Set<ArrayBufferLike>();
+    for (let chunk = range.take(); chunk; chunk = range.take()) {
+      chunks.push(Buffer.from(chunk));
+      blocks.add(chunk.buffer);
+    }
+    assert.ok(range.ended);
+    range.release();
+    return { bytes: Buffer.concat(chunks), blocks };
+  };
+  const first = await read(0, MiB);
+  assert.ok(first.bytes.equals(body.subarray(0, MiB)));
+  assert.equal(first.blocks.size, 4, 'a MiB is four blocks of 256 KiB');
+  const second = await read(MiB, 2 * MiB);
+  assert.ok(second.bytes.equals(body.subarray(MiB, 2 * MiB)));
+  assert.deepEqual(second.blocks, first.blocks, 'the same four blocks, filled again');
 });

@@ -47,7 +47,8 @@ after(async () => {
 
 async function drain(source: ByteSource): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of source) chunks.push(chunk);
+  // Copies: a chunk is valid until the next one is asked for (pooled blocks).
+  for await (const chunk of source) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
 }
 

@@ -10,7 +10,7 @@ import {
   ReadAhead,
   readLimitsFor,
 } from '../../src/engine/read/readAhead';
-import { rangesOf, sourcePartSize } from '../../src/s3/objectReader';
+import { rangesOf, sourcePartSize } from '../../src/s3/rangeFetch';
 
 test('the reads ahead may all listen on the activity signal without a MaxListeners warning', () => {
   const controller = new AbortController();

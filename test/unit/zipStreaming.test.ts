@@ -43,6 +43,38 @@ describe('zip encoder streaming behaviour', () => {
     }
   });
 
+  it('copies what it keeps past the next chunk, so a source may reuse a chunk once the next one is asked for', async () => {
+    const data = Buffer.from('reused memory, '.repeat(20_000)); // 300,000 bytes
+    // One buffer for every chunk, overwritten when the next one is asked for, as the read
+    // side's pooled blocks are; each chunk the encoder hands out is taken (copied) at once.
+    async function* reusing(): AsyncGenerator<Buffer> {
+      const reused = Buffer.alloc(7_001);
+      for (let at = 0; at < data.length; at += reused.length)
+        yield reused.subarray(0, data.copy(reused, 0, at, at + reused.length));
+    }
+    const specs: Array<Parameters<ZipEncoder['entry']>[0]> = [
+      { name: 'store', mtime: 0, compression: 'store' },
+      { name: 'deflate', mtime: 0, compression: 'deflate' },
+      { name: 'whole', mtime: 0, compression: 'deflate', size: data.length, dataDescriptor: false },
+      {
+        name: 'whole-store',
+        mtime: 0,
+        compression: 'store',
+        size: data.length,
+        dataDescriptor: false,
+      },
+    ];
+    for (const spec of specs) {
+      const encoder = new ZipEncoder();
+      const taken: Buffer[] = [];
+      for await (const chunk of encoder.entry(spec, reusing())) taken.push(Buffer.from(chunk));
+      const fresh: Buffer[] = [];
+      for await (const chunk of new ZipEncoder().entry(spec, [data])) fresh.push(chunk);
+      assert.ok(Buffer.concat(taken).equals(Buffer.concat(fresh)), spec.name);
+      assert.equal(encoder.lastEntry?.crc32, zlib.crc32(data), spec.name);
+    }
+  });
+
   it('reports CRC-32, sizes and offset of each finished entry', async () => {
     const data = Buffer.from('facts '.repeat(1000));
     const encoder = new ZipEncoder();

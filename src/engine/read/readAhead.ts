@@ -1,7 +1,8 @@
-import { MiB } from '../../shared/limits';
+import { KiB, MiB } from '../../shared/limits';
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { RangeFetch, rangesOf, type ObjectVersion } from '../../s3/objectReader';
+import type { ObjectVersion } from '../../s3/objectReader';
+import { BlockPool, RangeFetch, rangesOf } from '../../s3/rangeFetch';
 import type { ListedObject } from '../../s3/objects';
 import { workerReadConcurrency, workerReadRangeSize } from '../../runtime/config';
 import { DEFAULT_READ_CONCURRENCY } from '../../shared/limits';
@@ -37,6 +38,13 @@ export interface ReadAheadLimits {
  * rate of one connection.
  */
 export const DEFAULT_RANGE_SIZE = 4 * MiB;
+
+/**
+ * Bytes per pooled block a range is copied into (RangeFetch): the chunks the encoder gets, so
+ * larger blocks mean fewer chunks, each with its own CRC-32 combine, part-writer call and hash
+ * update; a read shorter than a block keeps the socket's chunks instead.
+ */
+export const READ_BLOCK_SIZE = 256 * KiB;
 
 /**
  * A path whose GETs all take this long to answer is a far one, and its ranges are halved, so
@@ -118,6 +126,9 @@ export class ReadAhead {
   private rangesInFlight = 0;
   /** Small objects sent and not yet handed out. */
   private readonly smallSent = new Set<RangeFetch>();
+  /** Pieces handed out and not yet read to their end. */
+  private readonly reading = new Set<RangeFetch>();
+  private readonly blocks = new BlockPool(READ_BLOCK_SIZE);
   private closed = false;
   /** Bytes that may still be read ahead (of `total`). */
   private unsent: number;
@@ -153,7 +164,9 @@ export class ReadAhead {
 
   /**
    * The bytes [from, to) of objects[index] (default: all of them); objects before it that were
-   * read ahead and not taken are dropped. Indexes are opened in increasing order.
+   * read ahead and not taken are dropped. Indexes are opened in increasing order. A chunk is
+   * valid until the next one is asked for (its block is then reused): what a reader keeps
+   * longer, it copies (ByteSource).
    */
   async open(index: number, from = 0, to = this.objects[index].size): Promise<ByteSource> {
     for (const i of [...this.sent.keys()]) if (i < index) this.drop(i);
@@ -166,34 +179,27 @@ export class ReadAhead {
     this.fill();
     // The first bytes are awaited here, so a changed or deleted source fails before its entry
     // starts (onSourceChange "skip" leaves it out then).
-    const bytes = this.read(index);
-    const first = await bytes.next();
-    return (async function* () {
-      if (first.done) return;
-      yield first.value;
-      yield* bytes;
-    })();
+    const bytes = new ObjectBytes(this, index);
+    await bytes.peek();
+    return bytes;
   }
 
   /** Ends the GETs sent ahead that no entry took (the chunk ended, or the stream failed). */
   close(): void {
     this.closed = true;
     for (const i of [...this.sent.keys()]) this.drop(i);
+    for (const piece of [...this.reading]) this.release(piece);
   }
 
-  private async *read(index: number): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      let piece = this.sent.get(index)?.shift();
-      if (!piece) {
-        if (this.cursor.index !== index) return; // every piece handed out
-        piece = this.send(); // the encoder waits for it: sent whatever the limits
-      }
-      try {
-        yield* piece.read();
-      } finally {
-        this.release(piece);
-      }
+  /** The next piece of objects[index] to read, sent now if it was not; undefined: none left. */
+  nextPiece(index: number): RangeFetch | undefined {
+    let piece = this.sent.get(index)?.shift();
+    if (!piece) {
+      if (this.cursor.index !== index) return undefined; // every piece handed out
+      piece = this.send(); // the encoder waits for it: sent whatever the limits
     }
+    this.reading.add(piece);
+    return piece;
   }
 
   private piecesOf(index: number, from: number, to: number): Array<[number, number]> {
@@ -231,7 +237,14 @@ export class ReadAhead {
     const { index, next } = this.cursor;
     const ranges = this.cursor.ranges ?? this.piecesOf(index, 0, this.objects[index].size);
     const [from, to] = ranges[next];
-    const piece = new RangeFetch(this.client, this.version(index), from, to, this.signal);
+    const piece = new RangeFetch(
+      this.client,
+      this.version(index),
+      from,
+      to,
+      this.signal,
+      this.blocks,
+    );
     this.held += piece.size;
     this.unsent -= piece.size;
     if (this.isLarge(index)) {
@@ -256,11 +269,12 @@ export class ReadAhead {
     return this.objects[index].size > this.limits.smallObject;
   }
 
-  /** A piece handed out (or dropped) gives its bytes back to the budget. */
-  private release(piece: RangeFetch): void {
-    piece.abort();
+  /** A piece read to its end (or dropped) gives its bytes back to the budget. */
+  release(piece: RangeFetch): void {
+    piece.release();
     this.held -= piece.size;
     this.smallSent.delete(piece);
+    this.reading.delete(piece);
     this.fill();
   }
 
@@ -268,5 +282,65 @@ export class ReadAhead {
     const pieces = this.sent.get(index) ?? [];
     this.sent.delete(index);
     for (const piece of pieces) this.release(piece);
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * One object's bytes, piece after piece, as the encoder reads them: a plain async iterator, not
+ * generators stacked per piece and per object, since each level costs a promise and a result
+ * object per chunk. A piece is released (its blocks reused) when the chunk after its last one
+ * is asked for, or when reading stops early (return).
+ */
+class ObjectBytes implements AsyncIterableIterator<Uint8Array> {
+  private piece: RangeFetch | undefined;
+  private peeked: IteratorResult<Uint8Array> | undefined;
+
+  constructor(
+    private readonly reader: ReadAhead,
+    private readonly index: number,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Waits for the first bytes (or the end, or the failure) without handing them out yet. */
+  async peek(): Promise<void> {
+    this.peeked = await this.next();
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    const peeked = this.peeked;
+    if (peeked) {
+      this.peeked = undefined;
+      return peeked;
+    }
+    for (;;) {
+      const piece = (this.piece ??= this.reader.nextPiece(this.index));
+      if (!piece) return DONE;
+      let chunk: Buffer | undefined;
+      try {
+        chunk = piece.take();
+      } catch (err) {
+        this.stop();
+        throw err;
+      }
+      if (chunk) return { done: false, value: chunk };
+      if (piece.ended) this.stop();
+      else await piece.arrival();
+    }
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    this.peeked = undefined;
+    this.stop();
+    return DONE;
+  }
+
+  private stop(): void {
+    if (this.piece) this.reader.release(this.piece);
+    this.piece = undefined;
   }
 }
