@@ -125,12 +125,13 @@ function checkScheduleRequest(request: ArchiveRequest): void {
   }
 }
 
-/** Creates a schedule of archive runs; the request is validated first, as startArchive does. */
-export async function createSchedule(
-  client: ScheduleClient,
-  options: CreateScheduleOptions,
-): Promise<ScheduleDescription> {
+/**
+ * What createSchedule checks before it sends anything (RequestError naming the field): the id,
+ * the timing, the overlap policy and the request. The CLI calls it before it connects.
+ */
+export function checkSchedule(options: CreateScheduleOptions): void {
   if (options.id.trim() === '') throw new RequestError('id', 'is empty: give the schedule an id');
+  scheduleSpecOf(options.spec);
   checkScheduleRequest(options.request);
   const overlap = options.overlap ?? DEFAULT_OVERLAP;
   if (!(overlap in SCHEDULE_OVERLAPS)) {
@@ -139,6 +140,15 @@ export async function createSchedule(
       `must be one of ${Object.keys(SCHEDULE_OVERLAPS).join(', ')}, not "${overlap}"`,
     );
   }
+}
+
+/** Creates a schedule of archive runs; the request is validated first, as startArchive does. */
+export async function createSchedule(
+  client: ScheduleClient,
+  options: CreateScheduleOptions,
+): Promise<ScheduleDescription> {
+  checkSchedule(options);
+  const overlap = options.overlap ?? DEFAULT_OVERLAP;
   await client.temporal.schedule.create<typeof archive>({
     scheduleId: options.id,
     spec: scheduleSpecOf(options.spec),

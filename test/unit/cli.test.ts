@@ -133,6 +133,39 @@ test('a request the validator refuses is a usage error before anything connects'
   }
 });
 
+test('a schedule the validator refuses is a usage error before anything connects', async () => {
+  const saved = process.env.TEMPORAL_ADDRESS;
+  process.env.TEMPORAL_ADDRESS = '127.0.0.1:1'; // nothing listens: connecting would fail
+  try {
+    for (const [args, field] of [
+      [
+        ['s3://source-bucket/b', 's3://archive-bucket/same.zip', '--every', '1d'],
+        'destination.key',
+      ],
+      [['s3://source-bucket/b', 's3://archive-bucket/{yyyy}.zip', '--every', '0d'], 'spec'],
+      [
+        [
+          's3://source-bucket/b',
+          's3://archive-bucket/{yyyy}.zip',
+          '--every',
+          '1d',
+          '--level',
+          '12',
+        ],
+        'compression.level',
+      ],
+    ] as const) {
+      const { thrown } = await parse('schedule', 'create', 'nightly', ...args);
+      assert.ok(thrown instanceof RequestError, `${args.join(' ')}: ${String(thrown)}`);
+      assert.equal(thrown.field, field);
+      assert.equal(describeError(thrown).code, EXIT.usage);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TEMPORAL_ADDRESS;
+    else process.env.TEMPORAL_ADDRESS = saved;
+  }
+});
+
 test('failures map to exit codes a shell can rely on', () => {
   assert.deepEqual(describeError(new ArchiveFailedError('s3://b/k exists', 'DestinationExists')), {
     code: EXIT.failed,

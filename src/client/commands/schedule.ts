@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import type { Duration } from '@temporalio/common';
 import { withClient, type ZipflowClient } from '../index';
 import {
+  checkSchedule,
   createSchedule,
   deleteSchedule,
   describeSchedule,
@@ -128,17 +129,19 @@ export function registerSchedule(program: Command): void {
         if ((opts.every === undefined) === (opts.cron === undefined)) {
           throw new UsageError('give exactly one of --every INTERVAL and --cron EXPRESSION');
         }
-        const request = requestOf(sourceUrl, destinationUrl, opts);
+        const options = {
+          id,
+          request: requestOf(sourceUrl, destinationUrl, opts),
+          spec: (opts.every ?? opts.cron)!,
+          overlap: opts.overlap,
+          catchupWindow: opts.catchupWindow as Duration | undefined,
+          paused: opts.paused,
+          note: opts.note,
+        };
+        // A bad request names its field even when no server answers.
+        checkSchedule(options);
         await withClient({}, async (client) => {
-          const created = await createSchedule(client, {
-            id,
-            request,
-            spec: (opts.every ?? opts.cron)!,
-            overlap: opts.overlap,
-            catchupWindow: opts.catchupWindow as Duration | undefined,
-            paused: opts.paused,
-            note: opts.note,
-          });
+          const created = await createSchedule(client, options);
           print(opts.json, created, `created ${describeText(created)}`);
         });
       },
