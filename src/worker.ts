@@ -16,6 +16,7 @@ import { enableYoungCollections } from './runtime/youngCollections';
 
 export { bundleWorkflows } from './workflowBundle';
 export { WORKER_ENV, WORKER_NODE_OPTIONS, WORKER_V8_FLAGS } from './workerRuntime';
+export { enableYoungCollections } from './runtime/youngCollections';
 
 /** The task queue zipflow's client and workers use unless ZIPFLOW_TASK_QUEUE says otherwise. */
 export const DEFAULT_TASK_QUEUE: string = DEFAULTS.taskQueue;
