@@ -4,15 +4,21 @@ import { noteBytesRead } from '../runtime/youngCollections';
 
 /**
  * Blocks a RangeFetch copies a range's bytes into, given back when the range has been read:
- * one pool per reader, so its memory is the blocks in use at most, allocated once.
+ * one pool per archive attempt (its readers take turns with it), so its memory is the most
+ * blocks in use at once, allocated once.
  */
 export class BlockPool {
   private readonly free: Buffer[] = [];
+  /** Blocks allocated so far (for tests and diagnostics). */
+  allocated = 0;
 
   constructor(readonly blockSize: number) {}
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+    const reused = this.free.pop();
+    if (reused) return reused;
+    this.allocated += 1;
+    return Buffer.allocUnsafeSlow(this.blockSize);
   }
 
   give(blocks: Buffer[]): void {

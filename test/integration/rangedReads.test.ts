@@ -266,3 +266,23 @@ test('a range is copied into pooled blocks as it comes, and the next range reuse
   assert.ok(second.bytes.equals(body.subarray(MiB, 2 * MiB)));
   assert.deepEqual(second.blocks, first.blocks, 'the same four blocks, filled again');
 });
+
+test("the readers of an attempt share its pool: a second plan chunk's reader reuses the first one's blocks", async () => {
+  await reset();
+  const blocks = new BlockPool(256 * 1024);
+  const made: number[] = [];
+  for (let reader = 0; reader < 2; reader++) {
+    const readAhead = new ReadAhead(direct, bucket.name, objects, 0, new AbortController().signal, {
+      limits,
+      blocks,
+    });
+    try {
+      assert.ok((await drain(await readAhead.open(0))).equals(body));
+    } finally {
+      readAhead.close();
+    }
+    made.push(blocks.allocated);
+  }
+  assert.ok(made[0] > 0, 'the ranges went through the pool');
+  assert.equal(made[1], made[0], 'no new blocks for the second reader');
+});

@@ -128,7 +128,7 @@ export class ReadAhead {
   private readonly smallSent = new Set<RangeFetch>();
   /** Pieces handed out and not yet read to their end. */
   private readonly reading = new Set<RangeFetch>();
-  private readonly blocks = new BlockPool(READ_BLOCK_SIZE);
+  private readonly blocks: BlockPool;
   private closed = false;
   /** Bytes that may still be read ahead (of `total`). */
   private unsent: number;
@@ -148,6 +148,11 @@ export class ReadAhead {
     private readonly signal: AbortSignal,
     options: {
       limits?: ReadAheadLimits;
+      /**
+       * Where ranges are copied: pass the attempt's, so the readers of its plan chunks reuse one
+       * set of blocks instead of leaving each chunk's to a full collection.
+       */
+      blocks?: BlockPool;
       stopAt?: (index: number) => boolean;
       /** Bytes the caller will take at most: nothing is read ahead past them. */
       total?: number;
@@ -155,6 +160,7 @@ export class ReadAhead {
   ) {
     this.unsent = options.total ?? Infinity;
     this.limits = options.limits ?? DEFAULT_READ_AHEAD;
+    this.blocks = options.blocks ?? new BlockPool(READ_BLOCK_SIZE);
     this.stopAt = options.stopAt ?? (() => false);
     this.cursor = { index: from, next: 0 };
     // Each GET in flight listens on the activity's signal: up to `count` small objects and

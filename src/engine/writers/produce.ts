@@ -19,7 +19,8 @@ import {
 } from '../../zip';
 import type { ArchiveRequest } from '../../shared/request';
 import { readPlanChunk } from '../plan/plan';
-import { ReadAhead, readLimitsFor } from '../read/readAhead';
+import { READ_BLOCK_SIZE, ReadAhead, readLimitsFor } from '../read/readAhead';
+import { BlockPool } from '../../s3/rangeFetch';
 import { laidOutSpecOf, WHOLE_ENTRY_MAX_BYTES } from '../plan/entries';
 
 /** A point of the plan at an entry boundary: the layout continues from here. */
@@ -195,6 +196,7 @@ export async function produce(
   const bucket = io.request.source.bucket;
   const walk = placed(io, anchor);
   let readAhead: { chunk: number; reader: ReadAhead } | undefined;
+  const blocks = new BlockPool(READ_BLOCK_SIZE); // shared by the readers of the plan chunks
   try {
     let item = await entryAt(walk, at);
     // Cut inside an entry read whole (at most WHOLE_ENTRY_MAX_BYTES), the encoder makes it from
@@ -229,6 +231,7 @@ export async function produce(
         const first = place.index - item.cursor.index;
         const reader = new ReadAhead(src, bucket, item.objects!, item.cursor.index, signal, {
           limits: readLimitsFor(io.request),
+          blocks,
           stopAt: (index) => (hooks.stopReadAhead ?? hooks.dataless)?.(first + index) ?? false,
           // The data of [position, to) is at most to - position bytes, plus the rest of an
           // entry read whole that `to` cuts: nothing read past it.

@@ -21,7 +21,8 @@ import {
 import { DEFAULT_UPLOAD_CONCURRENCY } from '../../shared/limits';
 import { type ArchiveRequest } from '../../shared/request';
 import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirectory';
-import { ReadAhead, readLimitsFor } from '../read/readAhead';
+import { READ_BLOCK_SIZE, ReadAhead, readLimitsFor } from '../read/readAhead';
+import { BlockPool } from '../../s3/rangeFetch';
 import { ProgressReporter } from '../run/progress';
 import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
 import type { KeepAlive } from '../run/keepAlive';
@@ -151,6 +152,8 @@ class ArchiveStreamer {
 
   private readonly src: S3Client;
   private readonly dst: S3Client;
+  /** The read blocks of every plan chunk's reader. */
+  private readonly blocks = new BlockPool(READ_BLOCK_SIZE);
   private readonly keepAlive: KeepAlive;
 
   private constructor(
@@ -331,6 +334,7 @@ class ArchiveStreamer {
     const { request } = this.input;
     return new ReadAhead(this.src, request.source.bucket, objects, from, this.ctx.signal, {
       limits: readLimitsFor(request),
+      blocks: this.blocks,
     });
   }
 
