@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import crypto from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ReadAhead, readLimitsFor, type ReadAheadLimits } from '../../src/engine/read/readAhead';
+import {
+  ReadAhead,
+  readBlocks,
+  readLimitsFor,
+  type ReadAheadLimits,
+} from '../../src/engine/read/readAhead';
 import { createS3Client } from '../../src/s3/client';
 import { headObject, type ListedObject } from '../../src/s3/objects';
 import { SourceChangedError } from '../../src/s3/objectReader';
@@ -269,7 +274,7 @@ test('a range is copied into pooled blocks as it comes, and the next range reuse
 
 test("the readers of an attempt share its pool: a second plan chunk's reader reuses the first one's blocks", async () => {
   await reset();
-  const blocks = new BlockPool(256 * 1024);
+  const blocks = readBlocks();
   const made: number[] = [];
   for (let reader = 0; reader < 2; reader++) {
     const readAhead = new ReadAhead(direct, bucket.name, objects, 0, new AbortController().signal, {

@@ -46,6 +46,11 @@ export const DEFAULT_RANGE_SIZE = 4 * MiB;
  */
 export const READ_BLOCK_SIZE = 256 * KiB;
 
+/** A pool of read blocks, for an archive attempt to hand to each of its readers. */
+export function readBlocks(): BlockPool {
+  return new BlockPool(READ_BLOCK_SIZE);
+}
+
 /**
  * A path whose GETs all take this long to answer is a far one, and its ranges are halved, so
  * twice as many GETs share the same budget. "All": the fastest of the last FIRST_BYTE_WINDOW,
@@ -160,7 +165,7 @@ export class ReadAhead {
   ) {
     this.unsent = options.total ?? Infinity;
     this.limits = options.limits ?? DEFAULT_READ_AHEAD;
-    this.blocks = options.blocks ?? new BlockPool(READ_BLOCK_SIZE);
+    this.blocks = options.blocks ?? readBlocks();
     this.stopAt = options.stopAt ?? (() => false);
     this.cursor = { index: from, next: 0 };
     // Each GET in flight listens on the activity's signal: up to `count` small objects and

@@ -19,8 +19,7 @@ import {
 } from '../../zip';
 import type { ArchiveRequest } from '../../shared/request';
 import { readPlanChunk } from '../plan/plan';
-import { READ_BLOCK_SIZE, ReadAhead, readLimitsFor } from '../read/readAhead';
-import { BlockPool } from '../../s3/rangeFetch';
+import { ReadAhead, readBlocks, readLimitsFor } from '../read/readAhead';
 import { laidOutSpecOf, WHOLE_ENTRY_MAX_BYTES } from '../plan/entries';
 
 /** A point of the plan at an entry boundary: the layout continues from here. */
@@ -196,7 +195,7 @@ export async function produce(
   const bucket = io.request.source.bucket;
   const walk = placed(io, anchor);
   let readAhead: { chunk: number; reader: ReadAhead } | undefined;
-  const blocks = new BlockPool(READ_BLOCK_SIZE); // shared by the readers of the plan chunks
+  const blocks = readBlocks(); // shared by the readers of the plan chunks
   try {
     let item = await entryAt(walk, at);
     // Cut inside an entry read whole (at most WHOLE_ENTRY_MAX_BYTES), the encoder makes it from

@@ -21,8 +21,7 @@ import {
 import { DEFAULT_UPLOAD_CONCURRENCY } from '../../shared/limits';
 import { type ArchiveRequest } from '../../shared/request';
 import { CentralDirectorySpill, listedSpillChunks } from '../write/centralDirectory';
-import { READ_BLOCK_SIZE, ReadAhead, readLimitsFor } from '../read/readAhead';
-import { BlockPool } from '../../s3/rangeFetch';
+import { ReadAhead, readBlocks, readLimitsFor } from '../read/readAhead';
 import { ProgressReporter } from '../run/progress';
 import { LiveFigures, liveOf, type LiveProgress, type StreamProgress } from '../../shared/progress';
 import type { KeepAlive } from '../run/keepAlive';
@@ -153,7 +152,7 @@ class ArchiveStreamer {
   private readonly src: S3Client;
   private readonly dst: S3Client;
   /** The read blocks of every plan chunk's reader. */
-  private readonly blocks = new BlockPool(READ_BLOCK_SIZE);
+  private readonly blocks = readBlocks();
   private readonly keepAlive: KeepAlive;
 
   private constructor(
