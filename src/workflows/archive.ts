@@ -167,9 +167,7 @@ export async function archive(
   try {
     validated = validateRequest(input);
   } catch (err) {
-    if (err instanceof RequestError)
-      throw ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
-    throw err;
+    throw namedFailure(err);
   }
   // Before anything uses the key: placeholders become the nominal time's UTC fields.
   const nominalTime = resumed?.nominalTime ?? nominalTimeOfRun();

@@ -1,7 +1,6 @@
 import { statePrefixOf } from '../shared/stateKeys';
 import {
   ActivityCancellationType,
-  ApplicationFailure,
   CancellationScope,
   continueAsNew,
   ContinueAsNew,
@@ -12,7 +11,6 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { RequestError } from '../shared/validate';
 import { validateRestoreRequest, type RestoreRequest, type RestoreResult } from '../shared/restore';
 import type { ArchivePhase, ArchiveProgress } from '../shared/progress';
 import { namedFailure, progressQuery } from './archive';
@@ -62,9 +60,7 @@ export async function restore(
   try {
     request = validateRestoreRequest(input);
   } catch (err) {
-    if (err instanceof RequestError)
-      throw ApplicationFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
-    throw err;
+    throw namedFailure(err);
   }
   const info = workflowInfo();
   const state: RestoreState = resumed ?? {

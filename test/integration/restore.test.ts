@@ -281,6 +281,23 @@ test('restore: bad input names the field', async () => {
   });
   assert.equal(missing.type, 'ArchiveNotFound');
   assert.match(missing.message, /^archive\.key: /);
+  // Checked by the workflow before any activity runs.
+  const noBucket = await restoreFailure({
+    archive: { bucket: bucket.name, key: archiveKey },
+    destination: { bucket: '', prefix: 'x/' },
+  });
+  assert.equal(noBucket.type, 'InvalidRequest');
+  assert.match(noBucket.message, /^destination\.bucket: /);
+  assert.deepEqual(noBucket.details, [{ field: 'destination.bucket' }]);
+  // Checked by the worker, which compiles the patterns: the same failure, naming the pattern.
+  const badPattern = await restoreFailure({
+    archive: { bucket: bucket.name, key: archiveKey },
+    select: { include: ['logs/*', 'logs/[a-'] },
+    destination: { bucket: bucket.name, prefix: 'x/' },
+  });
+  assert.equal(badPattern.type, 'InvalidRequest');
+  assert.match(badPattern.message, /^select\.include\[1\]: "logs\/\[a-" is not a glob/);
+  assert.deepEqual(badPattern.details, [{ field: 'select.include[1]' }]);
 });
 
 test('restore started by type name with plain JSON input (as the Web UI and "temporal workflow start" do)', async () => {

@@ -12,11 +12,10 @@ import {
   type ListedObject,
 } from '../../s3/objects';
 import { entryOrderOf, type ArchiveRequest } from '../../shared/request';
-import { RequestError } from '../../shared/validate';
 import { validateName, ZipInputError } from '../../zip';
 import { packedOrder } from '../writers/copyPlan';
 import { collisionForm } from '../../zip/names';
-import { withS3Failures, RunFailure } from '../run/failures';
+import { checkedRequest, withS3Failures, RunFailure } from '../run/failures';
 import { isDirectoryObject, knownLocalHeader, WHOLE_ENTRY_MAX_BYTES } from './entries';
 import { requireConditionalDelete } from '../move';
 import { compileSelection, entryNameFor } from './select';
@@ -123,14 +122,7 @@ export function modifiedIn(range: PlanPageInput['modified'], lastModified: numbe
 
 /** The selection, with a bad pattern turned into the workflow's InvalidRequest failure. */
 function selectionOf(request: ArchiveRequest): (key: string) => boolean {
-  try {
-    return compileSelection(request);
-  } catch (err) {
-    if (err instanceof RequestError) {
-      throw RunFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
-    }
-    throw err;
-  }
+  return checkedRequest(() => compileSelection(request));
 }
 
 /** Reads one page of the source from `token` on, keeping the keys `selected` admits. */

@@ -6,7 +6,7 @@
  */
 import { restorePlanKey } from '../../shared/stateKeys';
 import { currentAttempt } from '../run/attempt';
-import { RunFailure } from '../run/failures';
+import { checkedRequest, RunFailure } from '../run/failures';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import picomatch from 'picomatch';
 import yauzl from 'yauzl';
@@ -133,14 +133,7 @@ export async function planRestore(input: PlanRestoreInput): Promise<PlanRestoreO
   const profiles = [{ profile: request.archive.profile }, { profile: request.destination.profile }];
   return withS3Clients(profiles, async ([src, dst]) => {
     try {
-      let selected: (name: string) => boolean;
-      try {
-        selected = compileRestoreSelection(request);
-      } catch (err) {
-        if (err instanceof RequestError)
-          throw RunFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
-        throw err;
-      }
+      const selected = checkedRequest(() => compileRestoreSelection(request));
       const archive = await headArchive(src, request);
       const reader = new S3RangeReader(src, archive);
       let zip: yauzl.ZipFile;

@@ -8,6 +8,7 @@ import { SourceChangedError } from '../../s3/objectReader';
 import { ZipInputError } from '../../zip';
 import { bucketOfError, UnknownProfileError } from '../../s3/client';
 import type { ArchiveRequest } from '../../shared/request';
+import { RequestError } from '../../shared/validate';
 
 /**
  * A failure no retry can fix. `type` names it for the workflow and the client (the activity
@@ -29,6 +30,21 @@ export class RunFailure extends Error {
 
   static nonRetryable(message: string, type: string, ...details: unknown[]): RunFailure {
     return new RunFailure(message, type, ...details);
+  }
+}
+
+/**
+ * `check()`, with a RequestError it throws (a field only a worker can check, such as a glob
+ * pattern) turned into the run's InvalidRequest failure, naming the field as the workflow's own
+ * validation does.
+ */
+export function checkedRequest<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof RequestError)
+      throw RunFailure.nonRetryable(err.message, 'InvalidRequest', { field: err.field });
+    throw err;
   }
 }
 
