@@ -277,8 +277,10 @@ export function defaultOptions(
     workerRuntime: true,
     workerFrom: 'dist',
     samples: quick ? 4 : 12,
-    // mid is short and its ratios are the closest targets: three rounds steady them.
-    rounds: { mid: quick ? 1 : 3, small: 1, text: 1, large: 1 },
+    // mid is short and its ratios are the closest targets: three rounds steady them. So does
+    // large's against zipstream-ng on loopback, which single rounds put anywhere from 0.66× to
+    // 1.36×: the store's CPU for the same reads moved that much between runs (benchmarks.md).
+    rounds: { mid: quick ? 1 : 3, small: 1, text: 1, large: quick ? 1 : 3 },
     // --quick runs one profile (near, with tiny sizes); a full run loopback, near and far.
     nets: quick
       ? [NET_PROFILES.loopback, NET_PROFILES.near]

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  defaultOptions,
   e2eMarkdown,
   medianRow,
   runRounds,
@@ -115,4 +116,10 @@ test('the table names each baseline that failed, under the rows', () => {
     text,
   );
   assert.ok(text.includes('zipflow worker run from compiled JavaScript'));
+});
+
+test('a full run measures mid and large in three interleaved rounds each, a quick run in one', () => {
+  const specs = {} as Parameters<typeof defaultOptions>[1];
+  assert.deepEqual(defaultOptions(false, specs).rounds, { mid: 3, small: 1, text: 1, large: 3 });
+  assert.deepEqual(defaultOptions(true, specs).rounds, { mid: 1, small: 1, text: 1, large: 1 });
 });
