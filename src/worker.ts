@@ -31,8 +31,13 @@ export const workflowsPath: string = require.resolve('./workflows');
 /** zipflow's activities, by the names its workflows call them. */
 export type ZipflowActivities = typeof activities;
 
-/** zipflow's activities, to register as they are or spread next to a worker's own. */
+/**
+ * zipflow's activities, to register as they are or spread next to a worker's own. Also turns on
+ * the young collections their read side relies on for the worker's memory bound
+ * (enableYoungCollections), so a worker of one's own has them as `zipflow worker` does.
+ */
 export function createActivities(): ZipflowActivities {
+  enableYoungCollections();
   return { ...activities };
 }
 
@@ -86,7 +91,6 @@ export async function createWorker(
 /** Runs a worker until SIGINT/SIGTERM. */
 export async function runWorker(): Promise<void> {
   for (const flag of WORKER_V8_FLAGS) v8.setFlagsFromString(flag);
-  enableYoungCollections();
   const { worker, connection } = await createWorker();
   try {
     await worker.run();

@@ -20,8 +20,12 @@ type Collect = (options: { type: 'minor' }) => void;
 let collect: Collect | undefined;
 let sinceLast = 0;
 
-/** From now on, noteBytesRead collects the young generation every YOUNG_COLLECTION_BYTES. */
+/**
+ * From now on, noteBytesRead collects the young generation every YOUNG_COLLECTION_BYTES (once
+ * is enough; createActivities calls it).
+ */
 export function enableYoungCollections(): void {
+  if (collect !== undefined) return;
   // A context made after the flag has V8's gc(); the main context keeps none.
   v8.setFlagsFromString('--expose-gc');
   collect = vm.runInNewContext('gc') as Collect;

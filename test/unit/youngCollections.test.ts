@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import v8 from 'node:v8';
 import {
   enableYoungCollections,
   noteBytesRead,
   YOUNG_COLLECTION_BYTES,
 } from '../../src/runtime/youngCollections';
-
-/** Bytes of objects in the young generation now. */
-function youngBytes(): number {
-  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
-}
-
-/** Young garbage: short-lived objects, as the read side makes per chunk. */
-function makeGarbage(): void {
-  let last: unknown;
-  for (let i = 0; i < 5000; i++) last = { i, name: `chunk ${i}` };
-  void last;
-}
+import { makeGarbage, youngBytes } from '../support/youngGeneration';
 
 test('once enabled, bytes read collect the young generation every YOUNG_COLLECTION_BYTES, and not before', () => {
   makeGarbage();
