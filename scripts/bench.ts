@@ -12,8 +12,8 @@
  *                    --part-mib 8 --concurrency 4   (default: the request's part size; parts in
  *                                  flight zipflow's own, grown from 4, and 4 for the baselines)
  *                    --rounds 3   (runs of each implementation per workload, interleaved; the
- *                                  table shows the median. Default: 3 for mid and large on loopback, 1 for
- *                                  the rest and on shaped paths)
+ *                                  table shows the median. Default: 3 for mid and large on
+ *                                  loopback, 1 for the rest and on shaped paths)
  *                    --plain-worker   (worker without the settings of src/workerRuntime.ts)
  *                    --worker-from-sources   (worker from the TypeScript sources through tsx, as
  *                                  bin/zipflow.js runs in a checkout; default: compiled JavaScript, as the
