@@ -4,14 +4,16 @@ import { MiB } from '../shared/limits';
 
 /**
  * Collections of the young generation paced by the bytes the read side takes from sockets, in
- * a worker that enables them (`zipflow worker`). Every socket read, and every chunk of an HTTP
- * body (Node copies bodies out of the socket's buffer), is an ArrayBuffer of its own, dead once
- * the read side has copied it into its blocks (RangeFetch). V8 frees a dead young ArrayBuffer
- * only when it collects the young generation, which it starts when that fills with JavaScript
- * objects, not with the buffers' bytes; streaming makes few objects per byte, so tens of MiB of
- * dead buffers waited between collections. One minor collection per YOUNG_COLLECTION_BYTES
- * read costs well under a millisecond, as little in the young generation is still alive
- * (docs/benchmarks.md, "Read blocks and young collections").
+ * a worker that enables them (`zipflow worker`). Through Node's HTTP client every socket read,
+ * and every chunk of a body (copied out of the socket's buffer), is an ArrayBuffer of its own,
+ * dead once used: the SDK's answers, and GETs the direct path declines. V8 frees a dead young
+ * ArrayBuffer only when it collects the young generation, which it starts when that fills with
+ * JavaScript objects, not with the buffers' bytes; streaming makes few objects per byte, so tens
+ * of MiB of dead buffers waited between collections. Direct GETs read into the read side's
+ * blocks (socketGet.ts) and leave none, yet without these collections `mid` still peaked up to
+ * 257 MiB. One minor collection per YOUNG_COLLECTION_BYTES read costs well under a millisecond,
+ * as little in the young generation is still alive (docs/benchmarks.md, "Read blocks and young
+ * collections", "GetObject read off the socket").
  */
 export const YOUNG_COLLECTION_BYTES = 4 * MiB;
 

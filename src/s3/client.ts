@@ -75,7 +75,12 @@ export async function createS3Client(target: S3Target = {}): Promise<S3Client> {
     { step: 'initialize', name: 'zipflowBucketOfError' },
   );
   countRetries(client);
-  if (s3DirectRequests()) enableDirectRequests(client);
+  if (s3DirectRequests()) {
+    enableDirectRequests(client, {
+      connectionTimeoutMs: S3_RETRY.connectionTimeoutMs,
+      socketTimeoutMs: S3_RETRY.socketTimeoutMs,
+    });
+  }
   return client;
 }
 

@@ -1,6 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { noteRetry } from './retryCounts';
+import {
+  isDeclined,
+  SocketPool,
+  type BodySink,
+  type SocketAnswer,
+  type SocketTimeouts,
+} from './socketGet';
 
 /**
  * GetObject, HeadObject and UploadPart, the requests an archive sends per object, range and
@@ -9,7 +16,8 @@ import { noteRetry } from './retryCounts';
  * In a worker streaming `mid` on loopback the middleware (serde, endpoint rules, retry and
  * checksum steps) cost more CPU than the archive's CRC-32 (docs/benchmarks.md).
  *
- * Only the success path is direct. The endpoint is not worked out here: it is taken from a
+ * GetObject's body is read off the socket into the reader's memory (socketGet.ts); the others
+ * go by the handler. Only the success path is direct. The endpoint is not worked out here: it is taken from a
  * request the SDK itself sent for the same bucket (the first of each bucket goes through the
  * SDK), and used only when that request's path is the bucket's path plus the key encoded as the
  * SDK encodes it. Any answer other than success, and any error but the caller's abort, sends
@@ -31,6 +39,8 @@ interface BucketEndpoint {
 interface DirectState {
   endpoints: Map<string, BucketEndpoint | 'sdk'>;
   signer: SignatureV4;
+  /** The connections GetObject bodies are read from. */
+  sockets: SocketPool;
   /** Requests served directly, and sent again through the SDK (for tests and diagnostics). */
   counts: { direct: number; viaSdk: number };
 }
@@ -75,9 +85,10 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 
 /**
  * Lets `client` send GetObject, HeadObject and UploadPart directly, learning each bucket's
- * endpoint from the requests it sends through the SDK. Called by the client factory.
+ * endpoint from the requests it sends through the SDK. Called by the client factory, with the
+ * timeouts its HTTP handler has.
  */
-export function enableDirectRequests(client: S3Client): void {
+export function enableDirectRequests(client: S3Client, timeouts: SocketTimeouts): void {
   const config = client.config as unknown as ResolvedConfig;
   const state: DirectState = {
     endpoints: new Map(),
@@ -88,9 +99,16 @@ export function enableDirectRequests(client: S3Client): void {
       service: 's3',
       uriEscapePath: false, // S3 signs the path as sent
     }),
+    sockets: new SocketPool(timeouts),
     counts: { direct: 0, viaSdk: 0 },
   };
   states.set(client, state);
+  // The GET connections are the client's too: destroying it closes them, as it does its agent's.
+  const destroy = client.destroy.bind(client);
+  client.destroy = () => {
+    state.sockets.close();
+    destroy();
+  };
   client.middlewareStack.add(
     (next) => async (args) => {
       const input = args.input as { Bucket?: unknown; Key?: unknown };
@@ -114,6 +132,11 @@ export function enableDirectRequests(client: S3Client): void {
 /** Requests `client` served directly and sent again through the SDK so far. */
 export function directRequestCounts(client: S3Client): { direct: number; viaSdk: number } {
   return { ...(states.get(client)?.counts ?? { direct: 0, viaSdk: 0 }) };
+}
+
+/** Connections `client` opened to read GetObject bodies from, so far. */
+export function getConnectionsOpened(client: S3Client): number {
+  return states.get(client)?.sockets.opened ?? 0;
 }
 
 /** A key as the SDK puts it in a path: each segment URI-encoded, `!'()*` too. */
@@ -165,19 +188,86 @@ export interface DirectResponse {
  */
 export async function sendDirect(
   client: S3Client,
-  request: {
+  request: DirectRequest & {
     method: 'GET' | 'HEAD' | 'PUT';
-    bucket: string;
-    key: string;
-    /** With the SDK's own `x-id` (the operation's name), so logs and proxies see the same URL. */
-    query?: Record<string, string>;
-    headers: Record<string, string>;
     body?: Buffer;
     /** 200 for most; 206 too for a ranged GET. */
     ok: (status: number) => boolean;
   },
   signal?: AbortSignal,
 ): Promise<DirectResponse | undefined> {
+  const signing = await signed(client, request);
+  if (!signing) return undefined;
+  const { state, request: wire } = signing;
+  const config = client.config as unknown as ResolvedConfig;
+  let response: HttpResponseLike;
+  try {
+    ({ response } = await config.requestHandler.handle(wire, { abortSignal: signal }));
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    state.counts.viaSdk += 1;
+    noteRetry(client); // a connection error: the SDK would have retried it
+    return undefined;
+  }
+  if (request.ok(response.statusCode)) {
+    state.counts.direct += 1;
+    // A HEAD's or a PUT's answer is its headers: the body is read off to free the connection.
+    if (request.method !== 'GET') dropBody(response.body);
+    return { headers: response.headers, body: response.body };
+  }
+  dropBody(response.body);
+  return declined(client, state, response.statusCode);
+}
+
+/**
+ * GetObject with its body read into `sink` as it comes (socketGet.ts), or undefined when the SDK
+ * is to send it, as for sendDirect: no bytes have then been given to the sink.
+ */
+export async function getDirect(
+  client: S3Client,
+  request: DirectRequest,
+  sink: BodySink,
+  signal?: AbortSignal,
+): Promise<SocketAnswer | undefined> {
+  const signing = await signed(client, { ...request, method: 'GET' });
+  if (!signing) return undefined;
+  const { state, request: wire } = signing;
+  const query = Object.entries(wire.query)
+    .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+    .join('&');
+  const answer = await state.sockets.get(
+    {
+      protocol: wire.protocol,
+      hostname: wire.hostname,
+      ...(wire.port !== undefined ? { port: wire.port } : {}),
+      target: query ? `${wire.path}?${query}` : wire.path,
+      headers: wire.headers,
+    },
+    sink,
+    signal,
+  );
+  if (!isDeclined(answer)) {
+    state.counts.direct += 1;
+    return answer;
+  }
+  if (signal?.aborted) throw signal.reason;
+  return declined(client, state, answer.status);
+}
+
+/** What a request for one object says, besides its method. */
+interface DirectRequest {
+  bucket: string;
+  key: string;
+  /** With the SDK's own `x-id` (the operation's name), so logs and proxies see the same URL. */
+  query?: Record<string, string>;
+  headers: Record<string, string>;
+}
+
+/** The request signed for the bucket's endpoint; undefined while the endpoint is not known. */
+async function signed(
+  client: S3Client,
+  request: DirectRequest & { method: 'GET' | 'HEAD' | 'PUT'; body?: Buffer },
+): Promise<{ state: DirectState; request: HttpRequestLike } | undefined> {
   const state = states.get(client);
   const endpoint = state?.endpoints.get(request.bucket);
   if (!state || endpoint === undefined || endpoint === 'sdk') return undefined;
@@ -198,30 +288,26 @@ export async function sendDirect(
     },
     ...(request.body ? { body: request.body } : {}),
   };
-  let response: HttpResponseLike;
   try {
-    const signed = (await state.signer.sign(unsigned, {
+    const wire = (await state.signer.sign(unsigned, {
       signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)),
       signingRegion: endpoint.signingRegion,
       signingService: endpoint.signingService,
     })) as HttpRequestLike;
-    ({ response } = await config.requestHandler.handle(signed, { abortSignal: signal }));
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    state.counts.viaSdk += 1;
-    noteRetry(client); // a connection error: the SDK would have retried it
+    return { state, request: wire };
+  } catch {
+    state.counts.viaSdk += 1; // no credentials to sign with: the SDK sends it, and says why
     return undefined;
   }
-  if (request.ok(response.statusCode)) {
-    state.counts.direct += 1;
-    // A HEAD's or a PUT's answer is its headers: the body is read off to free the connection.
-    if (request.method !== 'GET') dropBody(response.body);
-    return { headers: response.headers, body: response.body };
-  }
-  dropBody(response.body);
+}
+
+/**
+ * A direct request that did not succeed, left to the SDK. A throttle, a server error or a
+ * connection error (no status) is retried by the SDK: it counts as a retry of the client too.
+ */
+function declined(client: S3Client, state: DirectState, status: number | undefined): undefined {
   state.counts.viaSdk += 1;
-  // A throttle or a server error is retried by the SDK: it counts as a retry here too.
-  if (response.statusCode === 429 || response.statusCode >= 500) noteRetry(client);
+  if (status === undefined || status === 429 || status >= 500) noteRetry(client);
   return undefined;
 }
 

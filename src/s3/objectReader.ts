@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { noteRetry } from './client';
-import { sendDirect } from './directRequests';
+import { getDirect, sendDirect } from './directRequests';
+import type { BodySink } from './socketGet';
 
 /**
  * The one object reader: every GET of an object's bytes (sources, the archive read back, yauzl's
@@ -79,41 +80,75 @@ export async function readObject(
 }
 
 /**
- * readObject for a reader that takes every byte as it comes (RangeFetch): `onChunk` is called
- * for each chunk of the body, with no async iterators between the socket and it (they cost the
- * worker a promise and a result object per chunk and level). Broken bodies are read on as by
- * readObject. `onAnswer` is called once the first GET has answered.
+ * readObject for a reader that takes every byte as it comes (RangeFetch), into memory it hands
+ * out (`sink`). A direct GET's body is read off the socket into it (getDirect); through the SDK,
+ * each chunk of the body is copied into it, with no async iterators between the socket and it
+ * (they cost a promise and a result object per chunk and level). Broken bodies are read on as
+ * by readObject. `onAnswer` is called once the first GET has answered.
  */
 export async function fetchObject(
   client: S3Client,
   object: ObjectVersion,
   options: { from: number; to: number; signal?: AbortSignal },
-  onChunk: (chunk: Buffer) => void,
+  sink: BodySink,
   onAnswer: () => void = () => {},
 ): Promise<void> {
   const { from, to, signal } = options;
   if (isPastEnd(object, from)) return onAnswer();
   const pinned = { ...object };
   let position = from;
+  const counted: BodySink = {
+    space: () => sink.space(),
+    filled: (n) => {
+      position += n;
+      sink.filled(n);
+    },
+  };
   for (let retries = 0; ; retries++) {
-    const { body, unlink } = await get(client, pinned, position, to, signal);
+    const { body } = await getInto(client, pinned, position, to, signal, counted);
     if (retries === 0) onAnswer();
     try {
-      body.on('data', (chunk: Buffer) => {
-        position += chunk.length;
-        onChunk(chunk);
-      });
-      await finished(body);
+      await body;
       return;
     } catch (err) {
       if (retries >= BODY_RETRIES || (err as { name?: string }).name === 'AbortError') throw err;
       noteRetry(client);
-    } finally {
-      unlink();
     }
   }
 }
 
+/** One GET of [from, to) answered, its body being read into `sink` (settles when read whole). */
+async function getInto(
+  client: S3Client,
+  object: ObjectVersion,
+  from: number,
+  to: number,
+  signal: AbortSignal | undefined,
+  sink: BodySink,
+): Promise<{ body: Promise<void> }> {
+  const range = rangeHeader(object, from, to);
+  try {
+    const direct = await getDirect(client, getRequest(object, range), sink, signal);
+    if (direct) {
+      object.etag ||= direct.headers.etag;
+      return { body: direct.body };
+    }
+  } catch (err) {
+    throw sourceErrorOf(object, err);
+  }
+  const { body, unlink } = await get(client, object, from, to, signal, 'sdk');
+  body.on('data', (chunk: Buffer) => copyInto(sink, chunk));
+  return { body: finished(body).finally(unlink) };
+}
+
+/** A chunk the SDK read, copied into the sink's memory. */
+function copyInto(sink: BodySink, chunk: Buffer): void {
+  for (let at = 0; at < chunk.length;) {
+    const n = chunk.copy(sink.space(), 0, at);
+    sink.filled(n);
+    at += n;
+  }
+}
 /** A ranged read that starts at or past the end of an object of known size: no bytes. */
 function isPastEnd(object: ObjectVersion, from: number): boolean {
   return object.size !== undefined && from > 0 && from >= object.size;
@@ -161,27 +196,21 @@ async function get(
   from: number,
   to: number | undefined,
   signal: AbortSignal | undefined,
+  via: 'direct' | 'sdk' = 'direct',
 ): Promise<{ body: Readable; unlink: () => void }> {
   // One short-lived signal per read, linked to the caller's: the SDK adds a listener to the
   // signal it is given, and thousands of reads must not pile listeners onto one signal.
   const link = linkSignal(signal);
   try {
     const range = rangeHeader(object, from, to);
-    const direct = await sendDirect(
-      client,
-      {
-        method: 'GET',
-        bucket: object.bucket,
-        key: object.key,
-        query: { 'x-id': 'GetObject' },
-        headers: {
-          ...(object.etag ? { 'if-match': object.etag } : {}),
-          ...(range ? { range } : {}),
-        },
-        ok: (status) => status === 200 || status === 206,
-      },
-      link.signal,
-    );
+    const direct =
+      via === 'direct'
+        ? await sendDirect(
+            client,
+            { method: 'GET', ...getRequest(object, range), ok: (s) => s === 200 || s === 206 },
+            link.signal,
+          )
+        : undefined;
     if (direct) {
       object.etag ||= direct.headers.etag;
       return { body: direct.body as Readable, unlink: link.unlink };
@@ -200,11 +229,34 @@ async function get(
     return { body: out.Body as Readable, unlink: link.unlink };
   } catch (err) {
     link.unlink();
-    // A version known from a listing (or a first response) that is gone or changed; a key read
-    // without one that is missing is just NoSuchKey.
-    const known = object.etag || object.size !== undefined;
-    throw (known ? sourceChangeOf(err, object.key) : undefined) ?? err;
+    throw sourceErrorOf(object, err);
   }
+}
+
+/** A direct GetObject of `object`: pinned to its ETag once known, ranged when `range` is set. */
+function getRequest(
+  object: ObjectVersion,
+  range: string | undefined,
+): { bucket: string; key: string; query: Record<string, string>; headers: Record<string, string> } {
+  return {
+    bucket: object.bucket,
+    key: object.key,
+    query: { 'x-id': 'GetObject' },
+    headers: {
+      ...(object.etag ? { 'if-match': object.etag } : {}),
+      ...(range ? { range } : {}),
+    },
+  };
+}
+
+/**
+ * The error a failed GET stands for: a version known from a listing (or a first response) that
+ * is gone or changed is a SourceChangedError; a key read without one that is missing is just
+ * NoSuchKey.
+ */
+function sourceErrorOf(object: ObjectVersion, err: unknown): unknown {
+  const known = object.etag || object.size !== undefined;
+  return (known ? sourceChangeOf(err, object.key) : undefined) ?? err;
 }
 
 function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal; unlink: () => void } {

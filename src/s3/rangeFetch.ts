@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { fetchObject, type ObjectVersion } from './objectReader';
+import type { BodySink } from './socketGet';
 import { noteBytesRead } from '../runtime/youngCollections';
 
 /**
@@ -31,17 +32,16 @@ export class BlockPool {
  * its own, and pinned to the version), handed out as they arrive. The socket is read to the end
  * at once, never left idle until the caller gets to it.
  *
- * A range of at least a block is copied into blocks of `pool` as its chunks come: the socket's
- * chunks then die young, where held until read they would be promoted and freed only by a full
- * collection (most of the worker's garbage-collection time and of its peak memory:
- * docs/benchmarks.md, "Pooled blocks"). Shorter ranges keep the socket's chunks.
+ * The bytes are read into blocks: from `pool` for a range of at least a block (allocated once,
+ * filled again by the next ranges), else one block of the range's own size. A direct GET reads
+ * them off the socket into the blocks; the SDK's chunks are copied in as they come, so they die
+ * young (held until read, they were promoted and freed only by full collections:
+ * docs/benchmarks.md, "Read blocks and young collections").
  */
-export class RangeFetch {
-  /** The socket's chunks not handed out yet (no pool). */
-  private readonly chunks: Buffer[] = [];
-  /** The blocks written so far (pool), the bytes in the last one, and where reading is. */
+export class RangeFetch implements BodySink {
+  /** The blocks written so far, the bytes in the last one, and where reading is. */
   private readonly blocks: Buffer[] = [];
-  private filled = 0;
+  private filledBytes = 0;
   private readBlock = 0;
   private readAt = 0;
   private readonly pool: BlockPool | undefined;
@@ -49,6 +49,7 @@ export class RangeFetch {
   private released = false;
   private failure: unknown;
   private wake: (() => void) | undefined;
+  private discard: Buffer | undefined;
   private readonly stop = new AbortController();
   /** Settles when the GET has ended (read whole, failed or aborted). */
   readonly done: Promise<void>;
@@ -75,7 +76,7 @@ export class RangeFetch {
 
   /** Every byte has been handed out, or the read failed (take() throws it). */
   get ended(): boolean {
-    return this.finished && this.chunks.length === 0 && !this.hasBlockBytes();
+    return this.finished && !this.hasBlockBytes();
   }
 
   private async fetch(client: S3Client, object: ObjectVersion, signal: AbortSignal): Promise<void> {
@@ -84,7 +85,7 @@ export class RangeFetch {
         client,
         object,
         { from: this.from, to: this.to, signal },
-        (chunk) => this.append(chunk),
+        this,
         () => (this.firstByteMs = performance.now() - this.sentAt),
       );
     } catch (err) {
@@ -94,29 +95,30 @@ export class RangeFetch {
     this.notify();
   }
 
-  private append(chunk: Buffer): void {
-    noteBytesRead(chunk.length);
-    if (this.released) return;
-    if (this.pool) this.copy(chunk, this.pool);
-    else this.chunks.push(chunk);
-    this.notify();
+  /** BodySink: the free end of the last block, or a new block. */
+  space(): Buffer {
+    // Released: what still comes (an SDK chunk being copied) goes nowhere, and takes no block.
+    if (this.released) return (this.discard ??= Buffer.allocUnsafe(64 * 1024));
+    let last = this.blocks[this.blocks.length - 1];
+    if (last === undefined || this.filledBytes === last.length) {
+      last = this.pool?.take() ?? Buffer.allocUnsafe(Math.max(1, this.size));
+      this.blocks.push(last);
+      this.filledBytes = 0;
+    }
+    return last.subarray(this.filledBytes);
   }
 
-  private copy(chunk: Buffer, pool: BlockPool): void {
-    for (let at = 0; at < chunk.length;) {
-      if (this.blocks.length === 0 || this.filled === pool.blockSize) {
-        this.blocks.push(pool.take());
-        this.filled = 0;
-      }
-      const copied = chunk.copy(this.blocks[this.blocks.length - 1], this.filled, at);
-      this.filled += copied;
-      at += copied;
-    }
+  /** BodySink: `n` more bytes are in the last block. */
+  filled(n: number): void {
+    noteBytesRead(n);
+    if (this.released) return;
+    this.filledBytes += n;
+    this.notify();
   }
 
   private hasBlockBytes(): boolean {
     const last = this.blocks.length - 1;
-    return this.readBlock < last || (this.readBlock === last && this.readAt < this.filled);
+    return this.readBlock < last || (this.readBlock === last && this.readAt < this.filledBytes);
   }
 
   private notify(): void {
@@ -131,21 +133,17 @@ export class RangeFetch {
    * stays valid until the range is released.
    */
   take(): Buffer | undefined {
-    if (this.pool) {
-      if (this.hasBlockBytes()) {
-        const block = this.blocks[this.readBlock];
-        const end = this.readBlock === this.blocks.length - 1 ? this.filled : block.length;
-        const view = block.subarray(this.readAt, end);
-        if (end === block.length) {
-          this.readBlock += 1;
-          this.readAt = 0;
-        } else {
-          this.readAt = end;
-        }
-        return view;
+    if (this.hasBlockBytes()) {
+      const block = this.blocks[this.readBlock];
+      const end = this.readBlock === this.blocks.length - 1 ? this.filledBytes : block.length;
+      const view = block.subarray(this.readAt, end);
+      if (end === block.length) {
+        this.readBlock += 1;
+        this.readAt = 0;
+      } else {
+        this.readAt = end;
       }
-    } else if (this.chunks.length > 0) {
-      return this.chunks.shift();
+      return view;
     }
     if (this.finished && this.failure !== undefined) throw this.failure;
     return undefined;
@@ -160,8 +158,8 @@ export class RangeFetch {
   release(): void {
     this.released = true;
     this.stop.abort();
-    this.chunks.length = 0;
-    this.pool?.give(this.blocks.splice(0));
+    const blocks = this.blocks.splice(0);
+    this.pool?.give(blocks);
   }
 }
 

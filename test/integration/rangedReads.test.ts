@@ -244,7 +244,7 @@ test('a source replaced between two of its ranges is a SourceChangedError, not a
   }
 });
 
-test('a range is copied into pooled blocks as it comes, and the next range reuses them once it is released', async () => {
+test('a range is read into pooled blocks as it comes, and the next range reuses them once it is released', async () => {
   await reset();
   const pool = new BlockPool(256 * 1024);
   const version = { bucket: bucket.name, ...objects[0] };

@@ -55,6 +55,11 @@ export class CountingProxy {
     return proxy;
   }
 
+  /** Closes every connection now open (the store's end of kept-alive ones too); keeps listening. */
+  dropConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

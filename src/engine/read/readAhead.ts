@@ -40,9 +40,9 @@ export interface ReadAheadLimits {
 export const DEFAULT_RANGE_SIZE = 4 * MiB;
 
 /**
- * Bytes per pooled block a range is copied into (RangeFetch): the chunks the encoder gets, so
+ * Bytes per pooled block a range is read into (RangeFetch): the chunks the encoder gets, so
  * larger blocks mean fewer chunks, each with its own CRC-32 combine, part-writer call and hash
- * update; a read shorter than a block keeps the socket's chunks instead.
+ * update; a read shorter than a block gets one block of its own size instead.
  */
 export const READ_BLOCK_SIZE = 256 * KiB;
 
