@@ -11,18 +11,19 @@ import {
 
 /**
  * GetObject, HeadObject and UploadPart, the requests an archive sends per object, range and
- * part, sent without the SDK's per-request middleware: signed by the SDK's own SigV4 signer with the
- * client's credentials, and sent by the client's own HTTP handler (its agent and timeouts).
- * In a worker streaming `mid` on loopback the middleware (serde, endpoint rules, retry and
- * checksum steps) cost more CPU than the archive's CRC-32 (docs/benchmarks.md).
+ * part, sent without the SDK's per-request middleware: signed by the SDK's own SigV4 signer
+ * with the client's credentials, and sent by the client's own HTTP handler (its agent and
+ * timeouts), except the read side's GetObjects, whose bodies are read off the socket into the
+ * reader's memory (getDirect, socketGet.ts). In a worker streaming `mid` on loopback the
+ * middleware (serde, endpoint rules, retry and checksum steps) cost more CPU than the archive's
+ * CRC-32 (docs/benchmarks.md).
  *
- * GetObject's body is read off the socket into the reader's memory (socketGet.ts); the others
- * go by the handler. Only the success path is direct. The endpoint is not worked out here: it is taken from a
+ * Only the success path is direct. The endpoint is not worked out here: it is taken from a
  * request the SDK itself sent for the same bucket (the first of each bucket goes through the
- * SDK), and used only when that request's path is the bucket's path plus the key encoded as the
- * SDK encodes it. Any answer other than success, and any error but the caller's abort, sends
- * the request again through the SDK, whose retries and errors (PreconditionFailed, NoSuchKey,
- * BadDigest, …) then apply as they always do.
+ * SDK), and used only when that request's path is the bucket's path plus the key encoded as
+ * the SDK encodes it. Any answer other than success, and any error but the caller's abort,
+ * sends the request again through the SDK, whose retries and errors (PreconditionFailed,
+ * NoSuchKey, BadDigest, …) then apply as they always do.
  */
 
 /** Where a bucket's objects are, as the SDK addressed them; 'sdk': leave it to the SDK. */
