@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { noteRetry } from './client';
 import { getDirect, sendDirect } from './directRequests';
-import type { BodySink } from './socketGet';
+import { copyIntoSink, type BodySink } from './socketGet';
 
 /**
  * The one object reader: every GET of an object's bytes (sources, the archive read back, yauzl's
@@ -137,18 +137,10 @@ async function getInto(
     throw sourceErrorOf(object, err);
   }
   const { body, unlink } = await get(client, object, from, to, signal, 'sdk');
-  body.on('data', (chunk: Buffer) => copyInto(sink, chunk));
+  body.on('data', (chunk: Buffer) => copyIntoSink(sink, chunk));
   return { body: finished(body).finally(unlink) };
 }
 
-/** A chunk the SDK read, copied into the sink's memory. */
-function copyInto(sink: BodySink, chunk: Buffer): void {
-  for (let at = 0; at < chunk.length;) {
-    const n = chunk.copy(sink.space(), 0, at);
-    sink.filled(n);
-    at += n;
-  }
-}
 /** A ranged read that starts at or past the end of an object of known size: no bytes. */
 function isPastEnd(object: ObjectVersion, from: number): boolean {
   return object.size !== undefined && from > 0 && from >= object.size;

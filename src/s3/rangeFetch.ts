@@ -158,8 +158,7 @@ export class RangeFetch implements BodySink {
   release(): void {
     this.released = true;
     this.stop.abort();
-    const blocks = this.blocks.splice(0);
-    this.pool?.give(blocks);
+    this.pool?.give(this.blocks.splice(0));
   }
 }
 

@@ -23,6 +23,15 @@ export interface BodySink {
   filled(n: number): void;
 }
 
+/** Bytes already read elsewhere (the SDK's chunks, a body's start), copied into the sink. */
+export function copyIntoSink(sink: BodySink, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length;) {
+    const n = bytes.copy(sink.space(), 0, at);
+    sink.filled(n);
+    at += n;
+  }
+}
+
 /** A request as signed for the wire. */
 export interface SignedGet {
   protocol: string;
@@ -185,12 +194,8 @@ class Exchange {
 
   /** Body bytes that came in the head's read: copied into the sink. */
   private copyToSink(bytes: Buffer): void {
-    for (let at = 0; at < bytes.length;) {
-      const n = bytes.copy(this.sink.space(), 0, at);
-      this.left -= n;
-      this.sink.filled(n);
-      at += n;
-    }
+    copyIntoSink(this.sink, bytes);
+    this.left -= bytes.length;
     this.finishIfRead();
   }
 
@@ -255,7 +260,7 @@ export class SocketPool {
     const port = request.port ?? (request.protocol === 'https:' ? 443 : 80);
     const key = `${request.protocol}//${request.hostname}:${port}`;
     const kept = connection === 'kept' ? this.idle.get(key)?.pop() : undefined;
-    const conn = kept ?? this.connect(key, request.protocol, request, port);
+    const conn = kept ?? this.connect(key, request, port);
     let text = `GET ${request.target} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(request.headers)) text += `${name}: ${value}\r\n`;
     text += '\r\n';
@@ -270,7 +275,7 @@ export class SocketPool {
         conn,
         sink,
         (answer) => {
-          if ('declined' in answer) unlink();
+          if (isDeclined(answer)) unlink();
           else void answer.body.then(unlink, unlink);
           resolve(answer);
         },
@@ -280,8 +285,8 @@ export class SocketPool {
     });
   }
 
-  private connect(key: string, protocol: string, request: SignedGet, port: number): Connection {
-    const conn = new Connection(key, protocol, request.hostname, port, this.timeouts);
+  private connect(key: string, request: SignedGet, port: number): Connection {
+    const conn = new Connection(key, request.protocol, request.hostname, port, this.timeouts);
     this.opened += 1;
     this.open.add(conn);
     conn.socket.on('close', () => {
