@@ -100,7 +100,7 @@ export function enableDirectRequests(client: S3Client, timeouts: SocketTimeouts)
       service: 's3',
       uriEscapePath: false, // S3 signs the path as sent
     }),
-    sockets: new SocketPool(timeouts),
+    sockets: new SocketPool(timeouts, () => noteRetry(client)),
     counts: { direct: 0, viaSdk: 0 },
   };
   states.set(client, state);

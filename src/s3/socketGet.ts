@@ -233,12 +233,18 @@ export class SocketPool {
   /** Connections made so far (for tests and diagnostics). */
   opened = 0;
 
-  constructor(private readonly timeouts: SocketTimeouts) {}
+  /** `onResend` is told when a GET is sent again on a new connection (a retry of the client). */
+  constructor(
+    private readonly timeouts: SocketTimeouts,
+    private readonly onResend: () => void = () => {},
+  ) {}
 
   /**
    * Sends `request` and reads its body into `sink`, or declines it (the store's status, or the
-   * connection's error) for the caller to send through the SDK. A kept-alive connection the
-   * store closed before answering is replaced by a new one, once, as any HTTP client does.
+   * connection's error) for the caller to send through the SDK. A kept-alive connection that
+   * breaks before answering is replaced by a new one, once. That counts as a retry, as it does
+   * when the SDK's agent meets a reset socket: a store closing an idle connection and a reset
+   * of the request look the same from here.
    */
   async get(
     request: SignedGet,
@@ -246,7 +252,9 @@ export class SocketPool {
     signal?: AbortSignal,
   ): Promise<SocketAnswer | Declined> {
     const first = await this.attempt(request, sink, signal, 'kept');
-    if (isDeclined(first) && first.reused) return this.attempt(request, sink, signal, 'new');
+    if (!isDeclined(first) || !first.reused) return first;
+    this.onResend();
+    return this.attempt(request, sink, signal, 'new');
     return first;
   }
 
