@@ -255,7 +255,6 @@ export class SocketPool {
     if (!isDeclined(first) || !first.reused) return first;
     this.onResend();
     return this.attempt(request, sink, signal, 'new');
-    return first;
   }
 
   private attempt(
